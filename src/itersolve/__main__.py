@@ -1,0 +1,3 @@
+from itersolve.bench.cli import main
+
+raise SystemExit(main())

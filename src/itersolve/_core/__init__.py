@@ -1,0 +1,1 @@
+"""Shared machinery: result types, the driver loop, the array boundary, operators."""

@@ -1,0 +1,247 @@
+"""``report.md``, self-contained ``report.html``, ``claims.json`` and PNG plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from itersolve.bench.registry import all_suites
+from itersolve.bench.results import Results, load_rows
+from itersolve.bench.suite import Suite
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def evaluate_claims(suite: Suite, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    results = Results(rows)
+    out = []
+    for claim in suite.claims:
+        try:
+            outcome = claim.check(results)
+            measured, passed, detail = outcome.measured, outcome.passed, outcome.detail
+        except Exception as exc:  # a broken check is reported, not hidden
+            measured, passed, detail = None, False, f"check failed: {exc}"
+        out.append(
+            {
+                "suite": suite.name,
+                "claim": claim.name,
+                "measured": measured,
+                "threshold": claim.threshold,
+                "passed": passed,
+                "detail": detail,
+            }
+        )
+    return out
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "NOT RUN"}[passed]
+
+
+def summary_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per (case, method): medians, status, ratio to the method's anchor."""
+    results = Results(rows)
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["dataset_name"], r["solver_name"])
+        if key in seen:
+            continue
+        if r.get("skipped"):
+            seen[key] = {
+                "case": key[0],
+                "method": key[1],
+                "status": r["status"],
+                "note": r.get("note", ""),
+            }
+            continue
+        case, method = key
+        statuses = sorted({x["status"] for x in results.select(case, method)})
+        anchor = r.get("anchor")
+        seen[key] = {
+            "case": case,
+            "method": method,
+            "time": results.median(case, method),
+            "ratio": results.ratio(case, method, anchor) if anchor else None,
+            "anchor": anchor,
+            "objective": results.median(case, method, "objective_value"),
+            "steps": results.median(case, method, "num_steps"),
+            "status": "/".join(statuses),
+            "reps": len(results.select(case, method)),
+            "device": r.get("device", ""),
+            "dtype": r.get("dtype", ""),
+            "note": "",
+        }
+    return list(seen.values())
+
+
+def plot_case(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
+    """Objective vs iterations and vs seconds, one line per method with a curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = [(r["solver_name"], r["curve"], r) for r in rows if r.get("curve")]
+    if not curves:
+        return False
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, curve, row in curves:
+        steps = curve.get("step", [])
+        values = curve.get("objective", [])
+        if not steps:
+            continue
+        ax1.semilogy(steps, values, label=name)
+        if "time" in curve:
+            seconds = curve["time"]
+        else:  # uniform cost per step, scaled to the measured median time
+            median = Results(rows).median(row["dataset_name"], name)
+            total = max(steps[-1], 1)
+            seconds = [s * (median or 0.0) / total for s in steps]
+        ax2.semilogy(seconds, values, label=name)
+    objective = rows[0].get("objective_name", "objective")
+    ax1.set(xlabel="iteration", ylabel=objective, title=title)
+    ax2.set(xlabel="seconds", ylabel=objective)
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def build_report(out: str | Path) -> Path:
+    """(Re)build the report from ``out/results.jsonl``; returns the HTML path."""
+    out = Path(out)
+    rows = load_rows(out / "results.jsonl")
+    suites = all_suites()
+    by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_suite[r["suite"]].append(r)
+    plots = out / "plots"
+    plots.mkdir(exist_ok=True)
+    md: list[str] = ["# itersolve benchmark report", ""]
+    body: list[str] = ["<h1>itersolve benchmark report</h1>"]
+    claims: list[dict[str, Any]] = []
+    for name, suite_rows in by_suite.items():
+        suite = suites.get(name)
+        scale = suite_rows[0]["scale"]
+        env = suite_rows[0]
+        md += [f"## {name} ({scale})", ""]
+        body.append(f"<h2>{html.escape(name)} ({html.escape(scale)})</h2>")
+        if suite is not None:
+            md += [suite.description, ""]
+            body.append(f"<p>{html.escape(suite.description)}</p>")
+        info = (
+            f"threads={env.get('threads')} torch={env.get('torch_version')} "
+            f"scipy={env.get('scipy_version')} git={env.get('git_sha')}"
+        )
+        md += [info, ""]
+        body.append(f"<p><code>{html.escape(info)}</code></p>")
+        suite_claims = evaluate_claims(suite, suite_rows) if suite else []
+        claims += suite_claims
+        if suite_claims:
+            md += ["| claim | measured | threshold | verdict |", "|---|---|---|---|"]
+            body.append(
+                "<table><tr><th>claim</th><th>measured</th><th>threshold</th>"
+                "<th>verdict</th></tr>"
+            )
+            for c in suite_claims:
+                verdict = _verdict(c["passed"]) + (
+                    f" ({c['detail']})" if c["detail"] else ""
+                )
+                md.append(
+                    f"| {c['claim']} | {_fmt(c['measured'])} | {c['threshold']} "
+                    f"| {verdict} |"
+                )
+                body.append(
+                    f"<tr><td>{html.escape(c['claim'])}</td><td>{_fmt(c['measured'])}</td>"
+                    f"<td>{html.escape(c['threshold'])}</td>"
+                    f"<td class='{_verdict(c['passed']).replace(' ', '')}'>"
+                    f"{html.escape(verdict)}</td></tr>"
+                )
+            md.append("")
+            body.append("</table>")
+        header = [
+            "case",
+            "method",
+            "median time [s]",
+            "ratio to anchor",
+            "anchor",
+            suite_rows[0]["objective_name"],
+            "steps",
+            "status",
+            "reps",
+            "device",
+            "dtype",
+        ]
+        md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        body.append(
+            "<table><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            + "</tr>"
+        )
+        for line in summary_table(suite_rows):
+            cells = [
+                line["case"],
+                line["method"],
+                _fmt(line.get("time"), 4),
+                _fmt(line.get("ratio")),
+                line.get("anchor") or "",
+                _fmt(line.get("objective")),
+                _fmt(line.get("steps")),
+                line["status"] + (f": {line['note']}" if line.get("note") else ""),
+                _fmt(line.get("reps")),
+                line.get("device", ""),
+                line.get("dtype", ""),
+            ]
+            md.append("| " + " | ".join(cells) + " |")
+            body.append(
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+            )
+        md.append("")
+        body.append("</table>")
+        for case in dict.fromkeys(r["dataset_name"] for r in suite_rows):
+            png = plots / f"{name}--{case}.png"
+            case_rows = [r for r in suite_rows if r["dataset_name"] == case]
+            if plot_case(case_rows, png, f"{name}: {case}"):
+                md += [f"![{case}](plots/{png.name})", ""]
+                data = base64.b64encode(png.read_bytes()).decode()
+                body.append(
+                    f"<img alt='{html.escape(case)}' "
+                    f"src='data:image/png;base64,{data}'>"
+                )
+    (out / "claims.json").write_text(json.dumps(claims, indent=2, default=float))
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
+        "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
+        ".PASS{color:#070}.FAIL{color:#b00}img{max-width:100%}"
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>itersolve "
+        f"benchmarks</title><style>{style}</style></head><body>{''.join(body)}"
+        "</body></html>"
+    )
+    (out / "report.html").write_text(page)
+    return out / "report.html"
+
+
+def format_claims(claims: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"[{_verdict(c['passed'])}] {c['suite']}: {c['claim']} — measured "
+        f"{_fmt(c['measured'])} (threshold {c['threshold']})"
+        + (f" [{c['detail']}]" if c["detail"] else "")
+        for c in claims
+    )

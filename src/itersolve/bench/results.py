@@ -1,0 +1,89 @@
+"""Reading results rows, and the helpers claims are written with."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from itersolve.bench.suite import ClaimOutcome
+
+
+def load_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``results.jsonl``; a truncated last line (killed run) is ignored."""
+    rows: list[dict[str, Any]] = []
+    if not path.exists():
+        return rows
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, str, str, str, int]:
+    return (
+        row["suite"],
+        row["scale"],
+        row["dataset_name"],
+        row["solver_name"],
+        int(row["idx_rep"]),
+    )
+
+
+class Results:
+    """The rows of one suite, with lookups by (case, method)."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def select(self, case: str, method: str) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.rows
+            if r["dataset_name"] == case
+            and r["solver_name"] == method
+            and not r.get("skipped")
+        ]
+
+    def median(self, case: str, method: str, column: str = "time") -> float | None:
+        values = [
+            float(r[column])
+            for r in self.select(case, method)
+            if r.get(column) is not None
+        ]
+        return statistics.median(values) if values else None
+
+    def first(self, case: str, method: str, column: str) -> Any:
+        rows = self.select(case, method)
+        return rows[0].get(column) if rows else None
+
+    def ratio(
+        self, case: str, method: str, anchor: str, column: str = "time"
+    ) -> float | None:
+        num, den = self.median(case, method, column), self.median(case, anchor, column)
+        if num is None or den is None or den == 0:
+            return None
+        return num / den
+
+    def all_succeeded(self, case: str, method: str) -> bool:
+        rows = self.select(case, method)
+        return bool(rows) and all(r["status"] == "SUCCESS" for r in rows)
+
+
+def ratio_at_most(
+    case: str, method: str, anchor: str, limit: float, column: str = "time"
+) -> Any:
+    """Claim check: median(method) / median(anchor) <= limit, both successful."""
+
+    def check(results: Results) -> ClaimOutcome:
+        ratio = results.ratio(case, method, anchor, column)
+        if ratio is None:
+            return ClaimOutcome(None, None, f"no rows for {case}")
+        ok = results.all_succeeded(case, method) and results.all_succeeded(case, anchor)
+        detail = "" if ok else "a run did not succeed"
+        return ClaimOutcome(ratio, ok and ratio <= limit, detail)
+
+    return check

@@ -1,0 +1,272 @@
+"""Runs suites: identical problem per case, warm-up + timed repeats, resumable rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from itersolve.bench.registry import get_suites
+from itersolve.bench.results import load_rows, row_key
+from itersolve.bench.suite import Suite
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One (suite, case): the problem is built once and shared by every method."""
+
+    suite: str
+    scale: str
+    case_index: int
+    case_name: str
+
+
+def pin_threads(threads: int) -> None:
+    """Pin torch, BLAS/OpenMP and numba to ``threads`` (recorded in every row)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:
+        pass
+    if "numba" in sys.modules:
+        sys.modules["numba"].set_num_threads(
+            min(threads, sys.modules["numba"].config.NUMBA_NUM_THREADS)
+        )
+
+
+def environment(threads: int) -> dict[str, Any]:
+    import numpy
+    import scipy
+    import torch
+
+    import itersolve
+
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except OSError:
+        sha = ""
+    return {
+        "threads": threads,
+        "host": platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch_version": torch.__version__,
+        "numpy_version": numpy.__version__,
+        "scipy_version": scipy.__version__,
+        "itersolve_version": itersolve.__version__,
+        "git_sha": sha,
+    }
+
+
+def _device_of(x: Any) -> str:
+    device = getattr(x, "device", None)
+    if device is None or str(device) == "cpu":
+        return "cpu"
+    import torch
+
+    return f"{device} ({torch.cuda.get_device_name(device)})"
+
+
+def _append(path: Path, row: dict[str, Any]) -> None:
+    # One write per row on an O_APPEND file: rows from parallel workers never
+    # interleave, and a killed run loses at most the row being written.
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row, default=float) + "\n")
+
+
+def run_unit(
+    unit: Unit,
+    out: str,
+    repeats: int | None,
+    done: frozenset[tuple[Any, ...]],
+    env: dict[str, Any],
+) -> int:
+    """Run every method of one case; returns the number of rows written."""
+    suite = get_suites([unit.suite])[0]
+    case = suite.cases(unit.scale)[unit.case_index]
+    n_reps = repeats or suite.repeats[unit.scale]
+    path = Path(out) / "results.jsonl"
+    problem = None
+    written = 0
+    for method in suite.methods:
+        if not method.applies(case):
+            continue
+        keys = [
+            (suite.name, unit.scale, case.name, method.name, rep)
+            for rep in range(n_reps)
+        ]
+        todo = [k for k in keys if k not in done]
+        if not todo:
+            continue
+        base = {
+            "suite": suite.name,
+            "scale": unit.scale,
+            "objective_name": suite.objective_name,
+            "dataset_name": case.name,
+            "solver_name": method.name,
+            "anchor": method.anchor,
+            "params": case.params,
+            **env,
+        }
+        missing = method.missing()
+        if missing:
+            for key in todo:
+                _append(
+                    path,
+                    {
+                        **base,
+                        "idx_rep": key[-1],
+                        "skipped": True,
+                        "status": "SKIPPED",
+                        "note": f"missing package(s): {missing}",
+                    },
+                )
+                written += 1
+            continue
+        if problem is None:
+            problem = case.build()
+        finished = 0
+        try:
+            for row in _timed_runs(suite, method, problem, base, todo):
+                _append(path, row)
+                finished += 1
+        except Exception as exc:  # one broken method must not sink the whole run
+            for key in todo[finished:]:
+                _append(
+                    path,
+                    {
+                        **base,
+                        "idx_rep": key[-1],
+                        "skipped": True,
+                        "status": "ERROR",
+                        "note": f"{type(exc).__name__}: {exc}",
+                    },
+                )
+        written += len(todo)
+    return written
+
+
+def _timed_runs(
+    suite: Suite,
+    method: Any,
+    problem: Any,
+    base: dict[str, Any],
+    todo: list[tuple[Any, ...]],
+) -> Iterator[dict[str, Any]]:
+    import numpy as np
+
+    prepared = method.prepare(problem) if method.prepare else problem
+    method.run(prepared)  # warm-up: caches, JIT, allocator
+    curve = method.trace(prepared) if method.trace else None
+    for key in todo:
+        _cuda_sync()
+        start = time.perf_counter()
+        output = method.run(prepared)
+        _cuda_sync()
+        elapsed = time.perf_counter() - start
+        value = float(suite.evaluate(problem, output.x))
+        x = output.x
+        yield {
+            **base,
+            "idx_rep": key[-1],
+            "time": elapsed,
+            "objective_value": value if np.isfinite(value) else None,
+            "status": output.status,
+            "num_steps": output.num_steps,
+            **output.counters,
+            **{
+                k: v
+                for k, v in output.extras.items()
+                if isinstance(v, (int, float, str))
+            },
+            "device": _device_of(x),
+            "dtype": str(getattr(x, "dtype", "")).removeprefix("torch."),
+            "curve": curve if key[-1] == 0 else None,
+        }
+
+
+def _cuda_sync() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def _init_worker(threads: int) -> None:
+    pin_threads(threads)
+
+
+def make_executor(jobs: int, threads: int) -> Executor:
+    """The executor seam: a local process pool; swap for dask.distributed's Client."""
+    return ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(threads,),
+    )
+
+
+def plan(suites: Iterable[Suite], scale: str) -> list[Unit]:
+    return [
+        Unit(s.name, scale, i, case.name)
+        for s in suites
+        for i, case in enumerate(s.cases(scale))
+    ]
+
+
+def run_benchmarks(
+    suite_names: list[str] | None,
+    *,
+    scale: str,
+    out: str | Path,
+    jobs: int = 1,
+    threads: int | None = None,
+    repeats: int | None = None,
+    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+    executor: Executor | None = None,
+) -> Path:
+    """Run suites and append rows to ``out/results.jsonl`` (resuming a killed run)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    threads = threads or max(1, (os.cpu_count() or 1) // max(jobs, 1))
+    pin_threads(threads)
+    suites = get_suites(suite_names)
+    done = frozenset(row_key(r) for r in load_rows(out / "results.jsonl"))
+    units = plan(suites, scale)
+    env = environment(threads)
+    wrap = progress or (lambda it, total: it)
+    if jobs <= 1 and executor is None:
+        for unit in wrap(units, len(units)):
+            run_unit(unit, str(out), repeats, done, env)
+        return out
+    pool = executor or make_executor(jobs, threads)
+    try:
+        futures = [
+            pool.submit(run_unit, u, str(out), repeats, done, env) for u in units
+        ]
+        for future in wrap(as_completed(futures), len(futures)):
+            future.result()
+    finally:
+        if executor is None:
+            pool.shutdown(cancel_futures=True)
+    return out

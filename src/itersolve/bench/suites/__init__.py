@@ -1,0 +1,1 @@
+"""One module per family; each exposes ``SUITES``, a list of :class:`Suite`."""

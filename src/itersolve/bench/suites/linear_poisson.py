@@ -1,0 +1,242 @@
+"""linear-poisson: itersolve CG vs scipy.sparse.linalg.cg on the 2-D Poisson matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+
+import itersolve
+from itersolve.bench.results import Results, ratio_at_most
+from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.problems import poisson
+
+RTOL = 1e-6
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class PoissonSystems:
+    A: sp.csr_array
+    b: np.ndarray
+    B: np.ndarray
+    device: str = "cpu"
+
+
+def _build(n: int, device: str = "cpu") -> PoissonSystems:
+    rng = np.random.default_rng(n)
+    A = poisson(n, dim=2)
+    return PoissonSystems(
+        A, rng.standard_normal(n * n), rng.standard_normal((n * n, BATCH)), device
+    )
+
+
+def cases(scale: str) -> list[Case]:
+    sizes = {"smoke": [16], "quick": [64, 128, 256], "full": [64, 128, 256, 512]}[scale]
+    out = [Case(f"poisson2d-{n}", partial(_build, n), {"n": n * n}) for n in sizes]
+    if scale != "smoke" and torch.cuda.is_available():
+        out.append(
+            Case("poisson2d-256-cuda", lambda: _build(256, "cuda"), {"n": 256**2})
+        )
+    return out
+
+
+def evaluate(problem: PoissonSystems, x: Any) -> float:
+    x = x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    b = problem.B if x.ndim == 2 else problem.b
+    r = b - problem.A @ x
+    return float(np.max(np.linalg.norm(r, axis=0) / np.linalg.norm(b, axis=0)))
+
+
+# -- ours ----------------------------------------------------------------------
+
+
+def _ours_prepare(batched: bool):
+    def prepare(p: PoissonSystems) -> tuple[Any, torch.Tensor]:
+        op = itersolve.aslinearoperator(p.A, device=p.device)
+        rhs = torch.from_numpy(p.B if batched else p.b).to(p.device)
+        return op, rhs
+
+    return prepare
+
+
+def _ours_run(prepared: tuple[Any, torch.Tensor]) -> RunOutput:
+    op, rhs = prepared
+    sol = itersolve.linear_solve(op, rhs, itersolve.CG(rtol=RTOL))
+    return RunOutput(
+        sol.x, sol.num_steps, sol.status.name, {"matvecs": sol.stats["matvecs"]}
+    )
+
+
+def _ours_trace(prepared: tuple[Any, torch.Tensor]) -> dict[str, list[float]]:
+    op, rhs = prepared
+    sol = itersolve.linear_solve(op, rhs, itersolve.CG(rtol=RTOL), record=True)
+    assert sol.trace is not None
+    return {
+        "step": sol.trace["step"].tolist(),
+        "objective": sol.trace["relative_residual"].tolist(),
+        "time": sol.trace["time"].tolist(),
+    }
+
+
+# -- scipy ---------------------------------------------------------------------
+
+
+def _scipy_solve(
+    A: sp.csr_array, b: np.ndarray, callback: Any = None
+) -> tuple[np.ndarray, int, int]:
+    steps = [0]
+
+    def count(xk: np.ndarray) -> None:
+        steps[0] += 1
+        if callback is not None:
+            callback(xk)
+
+    x, info = spla.cg(
+        A, b, rtol=RTOL, atol=0.0, maxiter=10 * A.shape[0], callback=count
+    )
+    return x, info, steps[0]
+
+
+def _scipy_run(p: PoissonSystems) -> RunOutput:
+    x, info, steps = _scipy_solve(p.A, p.b)
+    return RunOutput(
+        x, steps, "SUCCESS" if info == 0 else "MAX_STEPS", {"matvecs": steps}
+    )
+
+
+def _scipy_run_sequential(p: PoissonSystems) -> RunOutput:
+    xs, total, ok = [], 0, True
+    for j in range(p.B.shape[1]):
+        x, info, steps = _scipy_solve(p.A, p.B[:, j])
+        xs.append(x)
+        total += steps
+        ok &= info == 0
+    return RunOutput(
+        np.stack(xs, axis=1),
+        total // p.B.shape[1],
+        "SUCCESS" if ok else "MAX_STEPS",
+        {"matvecs": total},
+    )
+
+
+def _scipy_trace(p: PoissonSystems) -> dict[str, list[float]]:
+    bnorm = np.linalg.norm(p.b)
+    curve: dict[str, list[float]] = {"step": [], "objective": []}
+
+    def record(xk: np.ndarray) -> None:
+        curve["step"].append(len(curve["step"]) + 1)
+        curve["objective"].append(float(np.linalg.norm(p.b - p.A @ xk) / bnorm))
+
+    _scipy_solve(p.A, p.b, record)
+    return curve
+
+
+# -- claims --------------------------------------------------------------------
+
+
+def _same_iterations(results: Results) -> ClaimOutcome:
+    gaps = []
+    for case in dict.fromkeys(r["dataset_name"] for r in results.rows):
+        ours = results.median(case, "itersolve-cg", "num_steps")
+        ref = results.median(case, "scipy-cg", "num_steps")
+        if ours is not None and ref:
+            gaps.append(abs(ours - ref) / ref)
+    if not gaps:
+        return ClaimOutcome(None, None, "no rows")
+    return ClaimOutcome(max(gaps), max(gaps) <= 0.02)
+
+
+def _speedup(case: str, method: str, anchor: str, at_least: float):
+    def check(results: Results) -> ClaimOutcome:
+        ratio = results.ratio(case, anchor, method)
+        if ratio is None:
+            return ClaimOutcome(None, None, f"no rows for {case}")
+        ok = results.all_succeeded(case, method) and results.all_succeeded(case, anchor)
+        return ClaimOutcome(
+            ratio, ok and ratio >= at_least, "" if ok else "a run failed"
+        )
+
+    return check
+
+
+SUITES = [
+    Suite(
+        name="linear-poisson",
+        description=(
+            "2-D Poisson (5-point, Dirichlet), random right-hand sides, CG to "
+            f"||b - Ax|| <= {RTOL:g} ||b||: itersolve CG vs scipy.sparse.linalg.cg, "
+            f"and {BATCH} right-hand sides at once vs {BATCH} scipy calls."
+        ),
+        objective_name="relative residual",
+        cases=cases,
+        evaluate=evaluate,
+        methods=[
+            Method(
+                "scipy-cg",
+                _scipy_run,
+                trace=_scipy_trace,
+                applies=lambda c: not c.name.endswith("cuda"),
+            ),
+            Method(
+                "itersolve-cg",
+                _ours_run,
+                prepare=_ours_prepare(False),
+                trace=_ours_trace,
+                anchor="scipy-cg",
+                applies=lambda c: not c.name.endswith("cuda"),
+            ),
+            Method(f"scipy-cg-x{BATCH}", _scipy_run_sequential),
+            Method(
+                f"itersolve-cg-batch{BATCH}",
+                _ours_run,
+                prepare=_ours_prepare(True),
+                anchor=f"scipy-cg-x{BATCH}",
+            ),
+        ],
+        claims=[
+            Claim(
+                "iteration count equals scipy CG's within 2% (all sizes)",
+                "<= 0.02",
+                _same_iterations,
+            ),
+            Claim(
+                "single rhs, 256^2: time ours/scipy",
+                "<= 1.0",
+                ratio_at_most("poisson2d-256", "itersolve-cg", "scipy-cg", 1.0),
+            ),
+            Claim(
+                f"{BATCH} rhs at once vs {BATCH} scipy solves, 256^2: speed-up",
+                ">= 1.3",
+                _speedup(
+                    "poisson2d-256",
+                    f"itersolve-cg-batch{BATCH}",
+                    f"scipy-cg-x{BATCH}",
+                    1.3,
+                ),
+            ),
+            Claim(
+                "single rhs, 64^2 (per-call overhead): time ours/scipy (goal)",
+                "<= 1.5",
+                ratio_at_most("poisson2d-64", "itersolve-cg", "scipy-cg", 1.5),
+            ),
+            Claim(
+                f"GPU: {BATCH} rhs at once on CUDA vs {BATCH} scipy solves, 256^2",
+                ">= 20",
+                _speedup(
+                    "poisson2d-256-cuda",
+                    f"itersolve-cg-batch{BATCH}",
+                    f"scipy-cg-x{BATCH}",
+                    20.0,
+                ),
+            ),
+        ],
+        repeats={"smoke": 1, "quick": 3, "full": 5},
+        estimate_seconds={"smoke": 2, "quick": 240, "full": 900},
+    )
+]

@@ -1,0 +1,7 @@
+"""Linear systems: ``linear_solve`` and its solvers."""
+
+from itersolve.linear._cg import CG
+from itersolve.linear._problem import LinearProblem
+from itersolve.linear._solve import linear_solve
+
+__all__ = ["CG", "LinearProblem", "linear_solve"]
