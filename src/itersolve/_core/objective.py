@@ -15,7 +15,7 @@ class Objective:
 
     Any oracle not given is derived from ``fun`` by autograd: ``grad`` by reverse
     mode, ``hvp`` by differentiating the gradient (double backward), ``hessian`` by
-    ``torch.func.hessian``. Closed forms, when given, are used as they are. Every
+    ``torch.autograd.functional.hessian``. Closed forms, when given, are used as they are. Every
     call is counted in :attr:`counts` (``values``, ``grads``, ``hvps``,
     ``hessians``); a ``value_and_grad`` call counts one of each.
 
@@ -85,7 +85,9 @@ class Objective:
             return self._hessian(x)
         n = x.numel()
         flat = x.detach().reshape(-1)
-        H = torch.func.hessian(lambda z: self._fun(z.reshape(x.shape)))(flat)
+        H = torch.autograd.functional.hessian(
+            lambda z: self._fun(z.reshape(x.shape)), flat
+        )
         return H.reshape(n, n)
 
     def reset_counts(self) -> None:

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from itersolve._core.tensors import floating_dtype
+from itersolve._core.tensors import floating_dtype, numpy_view
 
 MatvecFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -187,7 +187,7 @@ def aslinearoperator(
         target = dtype or floating_dtype(torch.from_numpy(np.zeros(0, A.dtype)).dtype)
         return _csr_operator(_torch_csr_from_scipy(A, target, device))
     if isinstance(A, np.ndarray):
-        A = torch.from_numpy(np.ascontiguousarray(A))
+        A = torch.from_numpy(numpy_view(A))
     if isinstance(A, torch.Tensor):
         if A.ndim != 2:
             raise ValueError(f"A must be a 2-D matrix, got shape {tuple(A.shape)}")

@@ -58,7 +58,7 @@ def as_tensor(
         kind = Kind.NUMPY
         if x.dtype == object:
             raise TypeError(f"{name} must be a numeric array, got dtype=object")
-        t = torch.from_numpy(np.ascontiguousarray(x))
+        t = torch.from_numpy(numpy_view(x))
     elif sp.issparse(x):
         raise TypeError(f"{name} must be a dense array, got a scipy.sparse matrix")
     elif isinstance(x, (list, tuple, int, float)):
@@ -80,6 +80,13 @@ def as_tensor(
     if copy:
         t = t.clone()
     return t, info
+
+
+def numpy_view(x: np.ndarray) -> np.ndarray:
+    """``x`` as a contiguous array torch can wrap (read-only arrays are copied)."""
+    if not x.flags.writeable:
+        return np.array(x, order="C")
+    return np.ascontiguousarray(x)
 
 
 def to_output(t: torch.Tensor, info: ArrayInfo) -> Any:
