@@ -4,11 +4,15 @@ import pytest
 import torch
 from hypothesis import settings
 
-settings.register_profile("deterministic", derandomize=True, max_examples=30, deadline=None)
+settings.register_profile(
+    "deterministic", derandomize=True, max_examples=30, deadline=None
+)
 settings.load_profile("deterministic")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA")

@@ -84,7 +84,9 @@ def test_operator_matches_dense_and_counts(name):
     assert op.shape == (3, 3)
 
 
-@pytest.mark.parametrize("name", ["numpy", "torch", "torch_csr", "torch_coo", "scipy_csr"])
+@pytest.mark.parametrize(
+    "name", ["numpy", "torch", "torch_csr", "torch_coo", "scipy_csr"]
+)
 def test_operator_diagonal_and_transpose(name):
     op = aslinearoperator(_operators()[name])
     torch.testing.assert_close(op.diagonal(), torch.from_numpy(np.diag(DENSE).copy()))

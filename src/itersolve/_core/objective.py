@@ -15,8 +15,8 @@ class Objective:
 
     Any oracle not given is derived from ``fun`` by autograd: ``grad`` by reverse
     mode, ``hvp`` by differentiating the gradient (double backward), ``hessian`` by
-    ``torch.autograd.functional.hessian``. Closed forms, when given, are used as they are. Every
-    call is counted in :attr:`counts` (``values``, ``grads``, ``hvps``,
+    ``torch.autograd.functional.hessian``. Closed forms, when given, are used as
+    they are. Every call is counted in :attr:`counts` (``values``, ``grads``, ``hvps``,
     ``hessians``); a ``value_and_grad`` call counts one of each.
 
     >>> f = Objective(lambda x: (x**2).sum())

@@ -41,6 +41,7 @@ class LinearOperator:
         diagonal: Callable[[], torch.Tensor] | None = None,
         transpose: Callable[[], LinearOperator] | None = None,
         dense: Callable[[], torch.Tensor] | None = None,
+        matrix: torch.Tensor | None = None,
     ) -> None:
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(
@@ -53,6 +54,9 @@ class LinearOperator:
         self._diagonal = diagonal
         self._transpose = transpose
         self._dense = dense
+        # The explicit matrix (dense or sparse CSR) when there is one: methods that
+        # need its entries (relaxation sweeps, incomplete factorizations) read it.
+        self.matrix = matrix
         self._cache: dict[str, Any] = {}
         self.matvecs = 0
 
@@ -103,6 +107,7 @@ def _dense_operator(A: torch.Tensor) -> LinearOperator:
         diagonal=lambda: A.diagonal().clone(),
         transpose=lambda: _dense_operator(A.T),
         dense=lambda: A,
+        matrix=A,
     )
 
 
@@ -128,6 +133,7 @@ def _csr_operator(A: torch.Tensor) -> LinearOperator:
         diagonal=diagonal,
         transpose=lambda: _csr_operator(_transpose_csr(A)),
         dense=A.to_dense,
+        matrix=A,
     )
 
 

@@ -23,6 +23,15 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def drop_partial_tail(path: Path) -> None:
+    """Cut a half-written last line left by a killed run, so appends start clean."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
 def row_key(row: dict[str, Any]) -> tuple[str, str, str, str, int]:
     return (
         row["suite"],

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from itersolve.bench.registry import get_suites
-from itersolve.bench.results import load_rows, row_key
+from itersolve.bench.results import drop_partial_tail, load_rows, row_key
 from itersolve.bench.suite import Suite
 
 
@@ -251,6 +251,7 @@ def run_benchmarks(
     threads = threads or max(1, (os.cpu_count() or 1) // max(jobs, 1))
     pin_threads(threads)
     suites = get_suites(suite_names)
+    drop_partial_tail(out / "results.jsonl")
     done = frozenset(row_key(r) for r in load_rows(out / "results.jsonl"))
     units = plan(suites, scale)
     env = environment(threads)

@@ -1,0 +1,135 @@
+"""Runner (rows, resume after a kill, process pool) and report generation."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from itersolve.bench.cli import main
+from itersolve.bench.registry import get_suites
+from itersolve.bench.report import build_report
+from itersolve.bench.results import load_rows, row_key
+from itersolve.bench.runner import run_benchmarks
+
+SUITE = "linear-poisson"
+
+
+def _keys(path):
+    return [row_key(r) for r in load_rows(path)]
+
+
+def test_rows_have_benchopt_columns(tmp_path):
+    run_benchmarks([SUITE], scale="smoke", out=tmp_path)
+    rows = load_rows(tmp_path / "results.jsonl")
+    methods = {m.name for m in get_suites([SUITE])[0].methods}
+    assert {r["solver_name"] for r in rows} == methods
+    for row in rows:
+        for column in (
+            "objective_name",
+            "dataset_name",
+            "solver_name",
+            "idx_rep",
+            "time",
+            "objective_value",
+            "status",
+            "num_steps",
+            "device",
+            "dtype",
+            "threads",
+            "torch_version",
+            "git_sha",
+        ):
+            assert column in row
+        assert row["status"] == "SUCCESS"
+        assert row["objective_value"] <= 1e-6 * 1.01  # recomputed true residual
+
+
+def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
+    run_benchmarks([SUITE], scale="smoke", out=tmp_path, repeats=2)
+    path = tmp_path / "results.jsonl"
+    full = _keys(path)
+    assert len(full) == len(set(full))
+    lines = path.read_text().splitlines()
+    # A kill mid-run: the last rows are gone and the final line is cut in half.
+    path.write_text("\n".join(lines[:3]) + "\n" + lines[3][: len(lines[3]) // 2])
+    run_benchmarks([SUITE], scale="smoke", out=tmp_path, repeats=2)
+    resumed = _keys(path)
+    assert Counter(resumed) == Counter(full)
+    # Rerunning a finished run adds nothing.
+    run_benchmarks([SUITE], scale="smoke", out=tmp_path, repeats=2)
+    assert Counter(_keys(path)) == Counter(full)
+
+
+def test_process_pool_executor(tmp_path):
+    run_benchmarks([SUITE], scale="smoke", out=tmp_path, jobs=2, threads=1)
+    rows = load_rows(tmp_path / "results.jsonl")
+    assert rows and all(r["threads"] == 1 for r in rows)
+
+
+def _row(case, method, time, anchor=None, status="SUCCESS", steps=100):
+    return {
+        "suite": SUITE,
+        "scale": "quick",
+        "objective_name": "relative residual",
+        "dataset_name": case,
+        "solver_name": method,
+        "idx_rep": 0,
+        "time": time,
+        "objective_value": 1e-7,
+        "status": status,
+        "num_steps": steps,
+        "anchor": anchor,
+        "curve": {"step": [1, 2], "objective": [1e-1, 1e-7]},
+        "device": "cpu",
+        "dtype": "float64",
+        "threads": 2,
+    }
+
+
+def test_report_from_tiny_results_file(tmp_path):
+    rows = [
+        _row("poisson2d-256", "scipy-cg", 2.0),
+        _row("poisson2d-256", "itersolve-cg", 1.0, anchor="scipy-cg"),
+        _row("poisson2d-256", "scipy-cg-x32", 3.0),
+        _row("poisson2d-256", "itersolve-cg-batch32", 2.9, anchor="scipy-cg-x32"),
+        _row("poisson2d-64", "scipy-cg", 1.0),
+        _row("poisson2d-64", "itersolve-cg", 1.2, anchor="scipy-cg", steps=110),
+    ]
+    (tmp_path / "results.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in rows) + "\n"
+    )
+    html = build_report(tmp_path)
+    claims = {c["claim"]: c for c in json.loads((tmp_path / "claims.json").read_text())}
+    verdicts = {name.split(":")[0]: c["passed"] for name, c in claims.items()}
+    assert verdicts["iteration count equals scipy CG's within 2% (all sizes)"] is False
+    assert verdicts["single rhs, 256^2"] is True
+    assert verdicts["32 rhs at once vs 32 scipy solves, 256^2"] is False
+    assert verdicts["GPU"] is None
+    ratio = claims["single rhs, 256^2: time ours/scipy"]["measured"]
+    assert ratio == pytest.approx(0.5)
+    text = (tmp_path / "report.md").read_text()
+    assert "| poisson2d-256 | itersolve-cg | 1 | 0.5 | scipy-cg |" in text
+    assert "FAIL" in text and "PASS" in text and "NOT RUN" in text
+    page = html.read_text()
+    assert page.count("data:image/png;base64,") == 2
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "linear-poisson--poisson2d-256.png",
+        "linear-poisson--poisson2d-64.png",
+    ]
+
+
+def test_cli_list_and_report(tmp_path, capsys):
+    assert main(["list"]) == 0
+    assert SUITE in capsys.readouterr().out
+    (tmp_path / "results.jsonl").write_text(
+        json.dumps(_row("poisson2d-64", "scipy-cg", 1.0))
+    )
+    assert main(["report", str(tmp_path)]) == 0
+    assert "report.html" in capsys.readouterr().out
+
+
+def test_unknown_suite_is_an_error():
+    with pytest.raises(ValueError, match="unknown suite"):
+        get_suites(["no-such-suite"])

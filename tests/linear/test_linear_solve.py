@@ -1,0 +1,183 @@
+"""``linear_solve`` with CG: the front-door contract (issue 2's battery)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+
+from itersolve import CG, ConvergenceError, ConvergenceWarning, Status, linear_solve
+from itersolve.problems import poisson
+
+
+def spd(n: int, seed: int = 0, cond: float = 100.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (Q * np.geomspace(1.0, cond, n)) @ Q.T
+
+
+CASES = {
+    "poisson1d": lambda: poisson(30, dim=1),
+    "poisson2d": lambda: poisson(12, dim=2),
+    "random_spd": lambda: spd(40),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize(
+    ("dtype", "rtol", "tol"), [(np.float64, 1e-10, 1e-8), (np.float32, 1e-5, 1e-3)]
+)
+def test_cg_agrees_with_numpy_and_scipy(case, dtype, rtol, tol):
+    A = CASES[case]()
+    dense = A.toarray() if sp.issparse(A) else A
+    b = np.random.default_rng(1).standard_normal(dense.shape[0]).astype(dtype)
+    A = A.astype(dtype)
+    sol = linear_solve(A, b, CG(rtol=rtol))
+    assert sol.success and sol.x.dtype == dtype and isinstance(sol.x, np.ndarray)
+    exact = np.linalg.solve(dense, b.astype(np.float64))
+    np.testing.assert_allclose(sol.x, exact, rtol=tol, atol=tol * np.abs(exact).max())
+    ref, info = spla.cg(A, b, rtol=rtol, atol=0.0)
+    assert info == 0
+    np.testing.assert_allclose(sol.x, ref, rtol=tol, atol=tol * np.abs(exact).max())
+    assert np.linalg.norm(b - A @ sol.x) <= rtol * np.linalg.norm(b) * (1 + 10 * tol)
+
+
+def test_iteration_count_equals_scipy():
+    A = poisson(20, dim=2)
+    b = np.random.default_rng(2).standard_normal(A.shape[0])
+    count = [0]
+    spla.cg(A, b, rtol=1e-8, callback=lambda xk: count.__setitem__(0, count[0] + 1))
+    sol = linear_solve(A, b, CG(rtol=1e-8))
+    assert sol.num_steps == count[0]
+    assert sol.stats["matvecs"] >= sol.num_steps
+
+
+def test_batched_columns_match_separate_solves():
+    A = poisson(10, dim=2)
+    B = np.random.default_rng(3).standard_normal((A.shape[0], 4))
+    B[:, 2] = 0.0  # a zero column is solved at once and must not produce NaN
+    sol = linear_solve(A, B, CG(rtol=1e-10))
+    assert sol.success and sol.x.shape == B.shape
+    for j in range(4):
+        single = linear_solve(A, B[:, j], CG(rtol=1e-10)).x
+        np.testing.assert_allclose(sol.x[:, j], single, atol=1e-9)
+    assert (sol.x[:, 2] == 0).all()
+
+
+def test_preconditioners_agree():
+    A = sp.diags_array(np.linspace(1, 1000, 50)) + poisson(50, dim=1)
+    b = np.ones(50)
+    plain = linear_solve(A, b, CG(rtol=1e-10))
+    jacobi = linear_solve(A, b, CG(rtol=1e-10, M="jacobi"))
+    explicit = linear_solve(A, b, CG(rtol=1e-10, M=sp.diags_array(1 / A.diagonal())))
+    assert jacobi.num_steps < plain.num_steps
+    assert explicit.num_steps == jacobi.num_steps
+    np.testing.assert_allclose(jacobi.x, plain.x, rtol=1e-8)
+
+
+def test_torch_in_torch_out_float32_preserved():
+    A = torch.from_numpy(spd(10)).float()
+    b = torch.ones(10)
+    sol = linear_solve(A, b, CG(rtol=1e-5))
+    assert isinstance(sol.x, torch.Tensor) and sol.x.dtype == torch.float32
+    assert sol.success
+
+
+def test_inputs_are_not_mutated():
+    A = spd(8)
+    b = np.ones(8)
+    x0 = np.full(8, 0.5)
+    copies = A.copy(), b.copy(), x0.copy()
+    linear_solve(A, b, CG(rtol=1e-10), x0=x0)
+    for original, copy in zip((A, b, x0), copies, strict=True):
+        np.testing.assert_array_equal(original, copy)
+
+
+def test_warm_start_at_solution_takes_no_step():
+    A = spd(8)
+    b = np.ones(8)
+    x = np.linalg.solve(A, b)
+    sol = linear_solve(A, b, CG(rtol=1e-8), x0=x)
+    assert sol.success and sol.num_steps == 0
+
+
+def test_indefinite_matrix_is_reported():
+    A = np.diag([1.0, -1.0, 2.0])
+    with pytest.warns(ConvergenceWarning, match="NOT_POSITIVE_DEFINITE"):
+        sol = linear_solve(A, np.ones(3))
+    assert sol.status is Status.NOT_POSITIVE_DEFINITE and not sol.success
+
+
+def test_nan_input_gives_nonfinite_input():
+    b = np.array([1.0, np.nan])
+    with pytest.warns(ConvergenceWarning):
+        sol = linear_solve(np.eye(2), b)
+    assert sol.status is Status.NONFINITE_INPUT and sol.num_steps == 0
+
+
+def test_max_steps_one_trace_and_throw():
+    A, b = poisson(10, dim=2), np.ones(100)
+    with pytest.warns(ConvergenceWarning):
+        sol = linear_solve(A, b, CG(max_steps=1), record=True)
+    assert sol.status is Status.MAX_STEPS and sol.trace is not None
+    assert len(sol.trace) == 1 and "relative_residual" in sol.trace
+    with pytest.raises(ConvergenceError):
+        linear_solve(A, b, CG(max_steps=1), throw=True)
+
+
+def test_trace_relative_residual_decreases_to_tolerance():
+    A, b = poisson(10, dim=2), np.ones(100)
+    sol = linear_solve(A, b, CG(rtol=1e-8), record=True)
+    assert sol.trace is not None
+    rel = sol.trace["relative_residual"]
+    assert rel[-1] <= 1e-8 and rel[0] > 1e-8
+
+
+@pytest.mark.parametrize(
+    ("A", "b", "x0", "message"),
+    [
+        (np.eye(3), np.ones(4), None, r"b must have shape \(3,\) or \(3, k\).*\(4,\)"),
+        (np.eye(3), np.ones(3), np.ones(2), r"x0 must have shape \(3,\), got \(2,\)"),
+        (np.ones((3, 2)), np.ones(3), None, r"square operator, got shape \(3, 2\)"),
+    ],
+)
+def test_shape_errors_name_both_shapes(A, b, x0, message):
+    with pytest.raises(ValueError, match=message):
+        linear_solve(A, b, CG(), x0=x0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rtol": -1.0}, "rtol must be >= 0, got -1.0"),
+        ({"atol": -1e-3}, "atol must be >= 0"),
+        ({"rtol": 0.0, "atol": 0.0}, "cannot both be 0"),
+        ({"residual_replacement": 0}, "residual_replacement must be >= 1"),
+        ({"max_steps": -2}, "max_steps must be a positive int, got -2"),
+    ],
+)
+def test_bad_hyperparameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CG(**kwargs)
+
+
+def test_bad_preconditioner_and_method():
+    with pytest.raises(ValueError, match="M must be None, 'jacobi'"):
+        linear_solve(np.eye(2), np.ones(2), CG(M="ilu"))
+    with pytest.raises(TypeError, match="method must be a solver"):
+        linear_solve(np.eye(2), np.ones(2), "cg")
+
+
+def test_residual_replacement_keeps_answer():
+    A = spd(30, cond=1e6)
+    b = np.ones(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sol = linear_solve(A, b, CG(rtol=1e-10, residual_replacement=5))
+    assert sol.stats["residual_replacements"] >= 1
+    if sol.success:
+        assert np.linalg.norm(b - A @ sol.x) <= 1e-10 * np.linalg.norm(b) * 1.01
