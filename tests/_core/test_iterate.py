@@ -1,4 +1,4 @@
-"""The driver contract, exercised with a tiny method whose behaviour is known exactly."""
+"""The driver contract, exercised with a tiny method whose behaviour is known."""
 
 from __future__ import annotations
 
