@@ -1,0 +1,189 @@
+"""Shared pieces of the gradient methods: hyperparameters, stopping rule, L search.
+
+Every method stops when the gradient at the returned point is small::
+
+    ||grad f(x_k)|| <= max(rtol * ||grad f(x_0)||, atol)
+
+Momentum methods evaluate the gradient at an extrapolated point ``y_k``; when
+``||grad f(y_k)||`` passes the test the gradient at the output ``x_k`` is computed
+once to confirm (a failed confirmation just continues), so the reported ``x`` is
+always the certified one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from itersolve._core.iterate import IterativeMethod
+from itersolve._core.solution import Status
+from itersolve.optimize._minimize import OptimizationProblem, uncounted
+
+Tensor = torch.Tensor
+
+
+def norm(x: Tensor) -> float:
+    return float(torch.linalg.vector_norm(x))
+
+
+def inner(a: Tensor, b: Tensor) -> float:
+    return float((a * b).sum())
+
+
+def finite(value: Tensor, grad: Tensor | None = None) -> bool:
+    ok = bool(torch.isfinite(value).all())
+    return ok and (grad is None or bool(torch.isfinite(grad).all()))
+
+
+@dataclass
+class GradientState:
+    """Common part of every gradient method's state."""
+
+    x: Tensor
+    threshold: float
+    grad_norm: float
+    """Norm of the last gradient computed (at ``x`` or at the probe point)."""
+    L: float
+    steps: int = 0
+    status: Status | None = None
+    verified: bool = False
+    restarts: int = 0
+    backtracks: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class GradientMethod(IterativeMethod):
+    """Hyperparameters shared by the first-order methods.
+
+    Parameters
+    ----------
+    rtol, atol
+        Stop when ``||grad f(x)|| <= max(rtol ||grad f(x0)||, atol)``.
+    L
+        Smoothness constant (Lipschitz constant of the gradient). ``None``: the
+        problem's ``L`` when it knows one, else estimated by backtracking on the
+        descent lemma ``f(y - g/L) <= f(y) - ||g||^2 / (2L)``.
+    mu
+        Strong-convexity constant; ``None``: the problem's ``mu`` if known.
+    """
+
+    rtol: float = 1e-6
+    atol: float = 0.0
+    L: float | None = None
+    mu: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_tolerances(self.rtol, self.atol)
+        if self.L is not None and not (math.isfinite(self.L) and self.L > 0):
+            raise ValueError(f"L must be positive and finite, got {self.L}")
+        if self.mu is not None and not (math.isfinite(self.mu) and self.mu >= 0):
+            raise ValueError(f"mu must be >= 0 and finite, got {self.mu}")
+        if self.L is not None and self.mu is not None and self.mu > self.L:
+            raise ValueError(f"mu must be <= L, got mu={self.mu} > L={self.L}")
+
+    def default_max_steps(self, problem: Any) -> int:
+        return 100_000
+
+    def constants(
+        self, problem: OptimizationProblem
+    ) -> tuple[float | None, float | None]:
+        """``(L, mu)``: the method's own, else the problem's; checked."""
+        L = self.L if self.L is not None else problem.L
+        mu = self.mu if self.mu is not None else problem.mu
+        if L is not None and mu is not None and mu > L:
+            raise ValueError(f"mu must be <= L, got mu={mu} > L={L}")
+        return L, mu
+
+    def terminate(
+        self, problem: OptimizationProblem, state: GradientState
+    ) -> tuple[bool, Status]:
+        if state.status is not None:
+            return True, state.status
+        if state.verified:
+            return True, Status.SUCCESS
+        return False, Status.SUCCESS
+
+    def metrics(
+        self, problem: OptimizationProblem, state: GradientState
+    ) -> dict[str, float]:
+        with uncounted(problem.objective) as f:
+            value = float(f.value(state.x))
+        return {"objective": value, "grad_norm": state.grad_norm, "L": state.L}
+
+    def stats(
+        self, problem: OptimizationProblem, state: GradientState
+    ) -> dict[str, float]:
+        return {"restarts": state.restarts, "backtracks": state.backtracks}
+
+
+def check_tolerances(rtol: float, atol: float) -> None:
+    if not rtol >= 0:
+        raise ValueError(f"rtol must be >= 0, got {rtol}")
+    if not atol >= 0:
+        raise ValueError(f"atol must be >= 0, got {atol}")
+    if rtol == 0 and atol == 0:
+        raise ValueError("rtol and atol cannot both be 0")
+
+
+def threshold(rtol: float, atol: float, grad_norm: float) -> float:
+    return max(rtol * grad_norm, atol)
+
+
+def estimate_L(problem: OptimizationProblem, x: Tensor, g: Tensor) -> float:
+    """A local curvature estimate ``||grad f(x - t g) - g|| / (t ||g||)`` from one
+    extra gradient, used only to start the backtracking on ``L``."""
+    gnorm = norm(g)
+    if gnorm == 0:
+        return 1.0
+    t = 1e-4 * max(1.0, norm(x)) / gnorm
+    g2 = problem.objective.grad(x - t * g)
+    L = norm(g2 - g) / (t * gnorm)
+    return L if math.isfinite(L) and L > 0 else 1.0
+
+
+def backtrack_step(
+    problem: OptimizationProblem,
+    y: Tensor,
+    f_y: Tensor,
+    g_y: Tensor,
+    L: float,
+    *,
+    max_trials: int = 60,
+) -> tuple[Tensor, Tensor, Tensor, float, int] | None:
+    """Smallest ``L * 2^j`` (``j >= 0``) with
+    ``f(y - g/L) <= f(y) - ||g||^2 / (2L)``.
+
+    Returns ``(x_new, f_new, g_new, L, trials)`` with the gradient at ``x_new``,
+    or ``None`` when no trial gave a finite value that satisfies the test.
+    """
+    g2 = float((g_y * g_y).sum())
+    fy = float(f_y)
+    for trial in range(1, max_trials + 1):
+        x_new = y - g_y / L
+        f_new, g_new = problem.objective.value_and_grad(x_new)
+        value = float(f_new)
+        # A tiny slack absorbs rounding once the decrease is at machine level.
+        slack = 8 * torch.finfo(y.dtype).eps * max(abs(fy), 1.0)
+        if math.isfinite(value) and value <= fy - g2 / (2 * L) + slack:
+            if finite(f_new, g_new):
+                return x_new, f_new, g_new, L, trial
+        L *= 2.0
+    return None
+
+
+def confirm(
+    problem: OptimizationProblem, state: GradientState, probe_norm: float
+) -> None:
+    """Set ``state.verified`` when the gradient at ``state.x`` passes the test
+    (computed only when the probe point's gradient already does)."""
+    if probe_norm > state.threshold:
+        return
+    g = problem.objective.grad(state.x)
+    gnorm = norm(g)
+    if gnorm <= state.threshold:
+        state.grad_norm = gnorm
+        state.verified = True

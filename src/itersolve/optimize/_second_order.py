@@ -1,0 +1,234 @@
+"""Shared pieces of the Newton methods: Hessian sources and regularized solves.
+
+A Hessian source is resolved once per run into a function of ``x`` returning one
+of: a dense ``(n, n)`` tensor; a :class:`DiagonalPlusRankOne` (solved by
+Sherman–Morrison in ``O(n)``); or the marker :data:`HVP` meaning "use
+Hessian-vector products" (only with ``linear_solver="cg"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from itersolve._core.iterate import iterate
+from itersolve._core.objective import Objective
+from itersolve._core.operators import aslinearoperator
+from itersolve._core.solution import Status
+from itersolve.linear._cg import CG
+from itersolve.linear._problem import LinearProblem
+
+Tensor = torch.Tensor
+
+HVP = "hvp"
+
+
+@dataclass(frozen=True)
+class DiagonalPlusRankOne:
+    """The matrix ``diag(diagonal) + coefficient * u u^T`` (e.g. a Fisher term
+    ``c grad f grad f^T`` on top of a diagonal), solved by Sherman–Morrison."""
+
+    diagonal: Tensor
+    u: Tensor
+    coefficient: float
+
+    def dense(self) -> Tensor:
+        u = self.u.reshape(-1)
+        return torch.diag(self.diagonal.reshape(-1)) + self.coefficient * torch.outer(
+            u, u
+        )
+
+
+def fisher_rank_one(
+    objective: Objective, *, damping: float = 0.0, scale: Callable[[Tensor], float]
+) -> Callable[[Tensor], DiagonalPlusRankOne]:
+    """The approximation ``damping I + scale(x) grad f(x) grad f(x)^T``.
+
+    For ``f(x) = ||u(x)||^p / p`` with ``u`` affine and orthogonal Jacobian the
+    exact Hessian is ``||u||^{p-2} I + (p - 2) / ||u||^p g g^T`` (Semenov, Jaggi,
+    Doikov 2025, Sec. 6); pass ``scale`` accordingly.
+    """
+
+    def approximation(x: Tensor) -> DiagonalPlusRankOne:
+        g = objective.grad(x)
+        diag = torch.full_like(g, float(damping))
+        return DiagonalPlusRankOne(diag, g, float(scale(x)))
+
+    return approximation
+
+
+def resolve_hessian(spec: Any, objective: Objective, linear_solver: str) -> Any:
+    """The function ``x -> Hessian (approximation)`` named by ``spec``."""
+    if callable(spec):
+
+        def counted(x: Tensor) -> Any:
+            objective.counts["hessians"] += 1
+            return spec(x)
+
+        return counted
+    if spec == "exact":
+        if linear_solver == "cg":
+            return lambda x: HVP
+        return objective.hessian
+    if isinstance(spec, str):
+        approximation = getattr(objective, "approximation", None)
+        if approximation is None:
+            raise ValueError(
+                f"hessian={spec!r} needs a problem from itersolve.problems that "
+                "provides it (or pass a callable x -> matrix); this objective only "
+                "has 'exact'"
+            )
+        return approximation(spec)
+    raise TypeError(
+        "hessian must be 'exact', the name of an approximation such as "
+        f"'gauss_newton', or a callable, got {type(spec).__name__}"
+    )
+
+
+@dataclass
+class NormMatrix:
+    """The norm matrix ``B`` of ``||h|| = sqrt(h^T B h)``: ``None`` (identity),
+    a vector (diagonal) or an SPD matrix (Cholesky-factored once)."""
+
+    B: Tensor | None
+    factor: Tensor | None = None
+
+    @classmethod
+    def build(cls, B: Any, n: int, dtype: torch.dtype, device: Any) -> NormMatrix:
+        if B is None:
+            return cls(None)
+        Bt = torch.as_tensor(B, dtype=dtype, device=device)
+        if Bt.shape == (n,):
+            if not bool((Bt > 0).all()):
+                raise ValueError("a diagonal B must have positive entries")
+            return cls(Bt)
+        if Bt.shape != (n, n):
+            raise ValueError(f"B must have shape ({n},) or ({n}, {n}), got {Bt.shape}")
+        factor, info = torch.linalg.cholesky_ex(Bt)
+        if int(info) != 0:
+            raise ValueError("B must be symmetric positive definite")
+        return cls(Bt, factor)
+
+    def dual_norm(self, g: Tensor) -> float:
+        """``sqrt(g^T B^{-1} g)``."""
+        g = g.reshape(-1)
+        if self.B is None:
+            return float(torch.linalg.vector_norm(g))
+        if self.factor is None:
+            return float(torch.sqrt((g * g / self.B).sum()))
+        z = torch.linalg.solve_triangular(self.factor, g[:, None], upper=False)
+        return float(torch.linalg.vector_norm(z))
+
+    def add_to(self, H: Tensor, lam: float) -> Tensor:
+        if self.B is None:
+            out = H.clone()
+            out.diagonal().add_(lam)
+            return out
+        if self.factor is None:
+            return H + torch.diag(lam * self.B)
+        return H + lam * self.B
+
+    def apply(self, v: Tensor) -> Tensor:
+        if self.B is None:
+            return v
+        if self.factor is None:
+            return self.B * v
+        return self.B @ v
+
+
+@dataclass
+class SolveResult:
+    direction: Tensor | None
+    """``None`` when the regularized matrix was not positive definite."""
+    factorizations: int = 0
+    cg_steps: int = 0
+
+
+def solve_regularized(
+    H: Any,
+    g: Tensor,
+    lam: float,
+    norm: NormMatrix,
+    *,
+    x: Tensor,
+    objective: Objective,
+    linear_solver: str,
+    cg_rtol: float,
+) -> SolveResult:
+    """``d = -(H + lam B)^{-1} g`` with ``d`` shaped like ``g``."""
+    shape = g.shape
+    flat = g.reshape(-1)
+    if isinstance(H, DiagonalPlusRankOne):
+        return _sherman_morrison(H, flat, lam, norm, shape)
+    if linear_solver == "cholesky":
+        if not isinstance(H, Tensor):
+            raise TypeError(
+                "linear_solver='cholesky' needs the Hessian as a dense matrix; use "
+                "linear_solver='cg' for Hessian-vector products"
+            )
+        M = norm.add_to(H, lam)
+        L, info = torch.linalg.cholesky_ex(M)
+        if int(info) != 0:
+            return SolveResult(None, 1)
+        d = torch.cholesky_solve(-flat[:, None], L)[:, 0]
+        if not bool(torch.isfinite(d).all()):
+            return SolveResult(None, 1)
+        return SolveResult(d.reshape(shape), 1)
+    return _cg_solve(H, g, lam, norm, x, objective, cg_rtol)
+
+
+def _sherman_morrison(
+    H: DiagonalPlusRankOne, g: Tensor, lam: float, norm: NormMatrix, shape: Any
+) -> SolveResult:
+    if norm.factor is not None:
+        raise ValueError("the rank-one fast path needs B = None or a diagonal B")
+    base = H.diagonal.reshape(-1) + lam * (
+        1.0 if norm.B is None else norm.B.reshape(-1)
+    )
+    if not bool((base > 0).all()):
+        return SolveResult(None)
+    u = H.u.reshape(-1)
+    Dg, Du = g / base, u / base
+    denom = 1.0 + H.coefficient * float(u @ Du)
+    if not denom > 0 or not math.isfinite(denom):
+        return SolveResult(None)
+    d = -(Dg - Du * (H.coefficient * float(u @ Dg) / denom))
+    return SolveResult(d.reshape(shape))
+
+
+def _cg_solve(
+    H: Any,
+    g: Tensor,
+    lam: float,
+    norm: NormMatrix,
+    x: Tensor,
+    objective: Objective,
+    cg_rtol: float,
+) -> SolveResult:
+    shape = g.shape
+    n = g.numel()
+
+    def matvec(v: Tensor) -> Tensor:
+        if isinstance(H, Tensor):
+            hv = H @ v
+        else:
+            hv = objective.hvp(x, v.reshape(shape)).reshape(-1)
+        return hv + lam * norm.apply(v)
+
+    op = aslinearoperator(matvec, shape=(n, n), dtype=g.dtype, device=g.device)
+    _, solution = iterate(
+        CG(rtol=cg_rtol, max_steps=max(2 * n, 20)),
+        LinearProblem(op, -g.reshape(-1)),
+        torch.zeros(n, dtype=g.dtype, device=g.device),
+    )
+    steps = solution.num_steps
+    if solution.status is Status.NOT_POSITIVE_DEFINITE and steps == 0:
+        return SolveResult(None, 0, steps)
+    d = solution.x
+    if not bool(torch.isfinite(d).all()) or not bool(d.any()):
+        return SolveResult(None, 0, steps)
+    return SolveResult(d.reshape(shape), 0, steps)
