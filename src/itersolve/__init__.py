@@ -9,7 +9,13 @@ from itersolve._core.objective import Objective
 from itersolve._core.operators import LinearOperator, aslinearoperator
 from itersolve._core.solution import Solution, Status
 from itersolve._core.trace import IterInfo, Trace
-from itersolve.linear import CG, linear_solve
+from itersolve.linear import (
+    CG,
+    NewtonSchulz,
+    linear_solve,
+    newton_schulz_inverse,
+    newton_schulz_lstsq,
+)
 
 __version__ = "0.1.0"
 
@@ -20,6 +26,7 @@ __all__ = [
     "IterInfo",
     "IterativeMethod",
     "LinearOperator",
+    "NewtonSchulz",
     "Objective",
     "Solution",
     "Status",
@@ -27,4 +34,6 @@ __all__ = [
     "aslinearoperator",
     "iterate",
     "linear_solve",
+    "newton_schulz_inverse",
+    "newton_schulz_lstsq",
 ]
