@@ -9,24 +9,34 @@ from itersolve._core.objective import Objective
 from itersolve._core.operators import LinearOperator, aslinearoperator
 from itersolve._core.solution import Solution, Status
 from itersolve._core.trace import IterInfo, Trace
+from itersolve.linear import CG, linear_solve
+from itersolve.linear import NewtonSchulz, newton_schulz_inverse, newton_schulz_lstsq
 from itersolve.linear import (
-    CG,
-    NewtonSchulz,
-    linear_solve,
-    newton_schulz_inverse,
-    newton_schulz_lstsq,
+    SOR,
+    SSOR,
+    SSORPCG,
+    GaussSeidel,
+    Jacobi,
+    SSORPreconditioner,
+    optimal_sor_omega,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CG",
+    "SOR",
+    "SSOR",
+    "SSORPCG",
+    "GaussSeidel",
+    "Jacobi",
+    "SSORPreconditioner",
+    "optimal_sor_omega",
     "ConvergenceError",
     "ConvergenceWarning",
     "IterInfo",
     "IterativeMethod",
     "LinearOperator",
-    "NewtonSchulz",
     "Objective",
     "Solution",
     "Status",
@@ -34,6 +44,7 @@ __all__ = [
     "aslinearoperator",
     "iterate",
     "linear_solve",
+    "NewtonSchulz",
     "newton_schulz_inverse",
     "newton_schulz_lstsq",
 ]

@@ -72,7 +72,7 @@ def strong_wolfe(
     Bracketing then zoom with safeguarded cubic interpolation (Nocedal & Wright,
     Algorithms 3.5 and 3.6). ``phi`` returns ``(phi(t), phi'(t))``.
 
-    >>> r = strong_wolfe(lambda t: ((t - 2) ** 2, 2 * (t - 2)), 4.0, -4.0)
+    >>> r = strong_wolfe(lambda t: ((t - 2) ** 2, 2 * (t - 2)), 4.0, -4.0, c2=0.1)
     >>> r.success, round(r.step, 6)
     (True, 2.0)
     """

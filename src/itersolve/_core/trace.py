@@ -40,8 +40,9 @@ class Trace:
 
     def append(self, row: dict[str, float]) -> None:
         n = len(self)
-        for key in row.keys() - self.columns.keys():
-            self.columns[key] = [float("nan")] * n
+        for key in row:
+            if key not in self.columns:
+                self.columns[key] = [float("nan")] * n
         for key, column in self.columns.items():
             column.append(row.get(key, float("nan")))
 

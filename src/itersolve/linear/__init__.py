@@ -1,19 +1,34 @@
 """Linear systems: ``linear_solve`` and its solvers."""
 
 from itersolve.linear._cg import CG
+from itersolve.linear._gauss_seidel import GaussSeidel
+from itersolve.linear._jacobi import Jacobi
 from itersolve.linear._newton_schulz import (
     NewtonSchulz,
     newton_schulz_inverse,
     newton_schulz_lstsq,
 )
+from itersolve.linear._optimal_omega import jacobi_spectral_radius, optimal_sor_omega
 from itersolve.linear._problem import LinearProblem
 from itersolve.linear._solve import linear_solve
+from itersolve.linear._sor import SOR
+from itersolve.linear._ssor import SSOR
+from itersolve.linear._ssor_pcg import SSORPCG
+from itersolve.linear._ssor_preconditioner import SSORPreconditioner
 
 __all__ = [
     "CG",
+    "SOR",
+    "SSOR",
+    "SSORPCG",
+    "GaussSeidel",
+    "Jacobi",
     "LinearProblem",
-    "NewtonSchulz",
+    "SSORPreconditioner",
+    "jacobi_spectral_radius",
     "linear_solve",
+    "NewtonSchulz",
     "newton_schulz_inverse",
     "newton_schulz_lstsq",
+    "optimal_sor_omega",
 ]
