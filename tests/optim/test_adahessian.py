@@ -1,0 +1,278 @@
+"""AdaHessian: formula reference, torch_optimizer parity, memory, resume, options."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import importlib.util
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from itersolve.optim import Adahessian, hutchinson_diagonal, spatial_average
+
+F = nn.functional
+
+
+def _conv_net(seed: int = 0, dtype: torch.dtype = torch.float64) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 3),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(3 * 4 * 4, 4),
+    ).to(dtype)
+
+
+def _all_ranks_net(seed: int = 0) -> nn.Module:
+    """Conv1d (3-D), Conv2d (4-D), Conv3d (5-D) kernels, 2-D and 1-D tensors."""
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1 = nn.Conv1d(1, 2, 2)
+            self.c2 = nn.Conv2d(1, 2, 2)
+            self.c3 = nn.Conv3d(1, 2, 2)
+            self.fc = nn.Linear(2 * 2 + 2 * 1 + 2 * 1, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            a = torch.tanh(self.c1(x[:, :, 0, 0, :3])).flatten(1)
+            b = torch.tanh(self.c2(x[:, :, 0, :2, :2])).flatten(1)
+            c = torch.tanh(self.c3(x[:, :, :2, :2, :2])).flatten(1)
+            return self.fc(torch.cat([a, b, c], dim=1))
+
+    torch.manual_seed(seed)
+    return Net().double()
+
+
+def _data(n: int = 12, shape: tuple[int, ...] = (1, 6, 6)) -> tuple:
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(n, *shape, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 2, (n,), generator=gen)
+    return x, y
+
+
+def _reference_run(model: nn.Module, closure_of, steps: int, seed: int, **hp) -> None:
+    """The spec's update written out with hutchinson_diagonal + spatial_average."""
+    lr, (b1, b2), eps = hp["lr"], hp["betas"], hp["eps"]
+    k, wd = hp["hessian_power"], hp["weight_decay"]
+    params = list(model.parameters())
+    gen = torch.Generator().manual_seed(seed)
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    for t in range(1, steps + 1):
+        loss = closure_of(model)()
+        grads = torch.autograd.grad(loss, params, retain_graph=True)
+        diag = hutchinson_diagonal(loss, params, generator=gen)
+        with torch.no_grad():
+            for i, p in enumerate(params):
+                d = spatial_average(diag[i])
+                m[i].mul_(b1).add_(grads[i], alpha=1 - b1)
+                v[i].mul_(b2).add_(d * d, alpha=1 - b2)
+                denom = (v[i] / (1 - b2**t)).sqrt() ** k + eps
+                p.sub_(lr * (m[i] / (1 - b1**t) / denom + wd * p))
+
+
+def _closure_of(x: torch.Tensor, y: torch.Tensor):
+    def make(model: nn.Module):
+        return lambda: F.cross_entropy(model(x), y)
+
+    return make
+
+
+@pytest.mark.parametrize("k", [1.0, 0.5])
+def test_matches_formula_on_every_tensor_rank(k: float) -> None:
+    x, y = _data(n=6, shape=(1, 2, 3, 3))
+    hp = dict(lr=0.05, betas=(0.9, 0.99), eps=1e-4, hessian_power=k, weight_decay=1e-3)
+    ours, ref = _all_ranks_net(), _all_ranks_net()
+    opt = Adahessian(ours.parameters(), seed=5, **hp)
+    closure_of = _closure_of(x, y)
+    for _ in range(6):
+        opt.step(closure_of(ours))
+    _reference_run(ref, closure_of, 6, seed=5, **hp)
+    for p, q in zip(ours.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch_optimizer") is None,
+    reason="torch_optimizer not installed",
+)
+def test_parity_with_torch_optimizer_hessian_power_half() -> None:
+    import torch_optimizer
+
+    x, y = _data()
+    ours, theirs = _conv_net(), _conv_net()
+    opt = Adahessian(ours.parameters(), lr=0.1, hessian_power=0.5, seed=9)
+    torch.manual_seed(9)  # torch_optimizer draws its probes from the global RNG
+    ref = torch_optimizer.Adahessian(theirs.parameters(), lr=0.1, hessian_power=0.5)
+    for _ in range(15):
+        opt.step(lambda: F.cross_entropy(ours(x), y))
+        ref.zero_grad()
+        with warnings.catch_warnings():  # their API needs backward(create_graph)
+            warnings.simplefilter("ignore", UserWarning)
+            F.cross_entropy(theirs(x), y).backward(create_graph=True)
+        ref.step()
+        for p in theirs.parameters():  # break their reference cycle
+            p.grad = None
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-12)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096
+
+
+def _live_tensors() -> int:
+    with warnings.catch_warnings():  # isinstance on deprecated torch.distributed names
+        warnings.simplefilter("ignore", FutureWarning)
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sysconf"), reason="needs /proc")
+def test_memory_flat_over_500_steps() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 4)).double()
+    x = torch.randn(128, 32, dtype=torch.float64)
+    y = torch.randint(0, 4, (128,))
+    opt = Adahessian(model.parameters(), lr=0.01, seed=0)
+
+    def closure() -> torch.Tensor:
+        return F.cross_entropy(model(x), y)
+
+    for _ in range(100):
+        opt.step(closure)
+    gc.collect()
+    tensors, rss = _live_tensors(), _rss_bytes()
+    for _ in range(400):
+        opt.step(closure)
+    gc.collect()
+    # a retained graph keeps >= 2 activations of 128 x 32 doubles (64 kB) alive
+    # per step: > 25 MB over 400 steps (see test_rss_probe_detects_a_leak)
+    assert _rss_bytes() - rss < 8 * 2**20
+    assert _live_tensors() == tensors
+    for p in model.parameters():
+        assert p.grad is not None and p.grad.grad_fn is None
+
+
+def test_rss_probe_detects_a_leak() -> None:
+    """Positive control for the memory test: retained graphs do show up."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 4)).double()
+    x = torch.randn(128, 32, dtype=torch.float64)
+    kept = []
+    gc.collect()
+    rss = _rss_bytes()
+    for _ in range(400):
+        kept.append(model(x).sum())
+    assert _rss_bytes() - rss > 8 * 2**20
+    del kept
+
+
+def test_closure_required_and_must_return_tensor() -> None:
+    model = _conv_net()
+    opt = Adahessian(model.parameters())
+    with pytest.raises(RuntimeError, match="needs a closure"):
+        opt.step()
+    with pytest.raises(TypeError, match="must return the loss tensor"):
+        opt.step(lambda: 1.0)  # type: ignore[arg-type, return-value]
+
+
+def test_closure_that_calls_backward_gets_clear_error() -> None:
+    x, y = _data()
+    model = _conv_net()
+    opt = Adahessian(model.parameters())
+
+    def closure() -> torch.Tensor:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    with pytest.raises(RuntimeError, match="remove that call"):
+        opt.step(closure)
+
+
+def test_double_backward_unsupported_gets_clear_error() -> None:
+    class Derivative(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[override]
+            return 2 * x
+
+        @staticmethod
+        def backward(ctx, grad):  # type: ignore[override]
+            raise RuntimeError("derivative of this fused kernel is not implemented")
+
+    class NoDoubleBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[override]
+            ctx.save_for_backward(x)
+            return x**2
+
+        @staticmethod
+        def backward(ctx, grad):  # type: ignore[override]
+            (x,) = ctx.saved_tensors
+            return Derivative.apply(x) * grad
+
+    w = nn.Parameter(torch.ones(3, dtype=torch.float64))
+    opt = Adahessian([w])
+    with pytest.raises(RuntimeError, match="double backward"):
+        opt.step(lambda: NoDoubleBackward.apply(w).sum())
+
+
+def test_state_dict_round_trip_resumes_identically() -> None:
+    x, y = _data()
+    model = _conv_net()
+    opt = Adahessian(model.parameters(), lr=0.05, seed=4, update_each=2)
+    for _ in range(3):
+        opt.step(lambda: F.cross_entropy(model(x), y))
+    saved_model = copy.deepcopy(model.state_dict())
+    saved_opt = copy.deepcopy(opt.state_dict())
+    for _ in range(4):
+        opt.step(lambda: F.cross_entropy(model(x), y))
+
+    clone = _conv_net(seed=99)
+    clone.load_state_dict(saved_model)
+    opt2 = Adahessian(clone.parameters(), lr=0.05, seed=4, update_each=2)
+    keys = set(saved_opt["state"])
+    opt2.load_state_dict(saved_opt)
+    assert set(saved_opt["state"]) == keys  # input not mutated
+    for _ in range(4):
+        opt2.step(lambda: F.cross_entropy(clone(x), y))
+    for p, q in zip(model.parameters(), clone.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_update_each_reuses_the_estimate() -> None:
+    x, y = _data()
+    model = _conv_net()
+    opt = Adahessian(model.parameters(), update_each=3, seed=0)
+    diags = []
+    for _ in range(4):
+        opt.step(lambda: F.cross_entropy(model(x), y))
+        first = next(iter(model.parameters()))
+        diags.append(opt.state[first]["hessian_diag"].clone())
+    assert torch.equal(diags[0], diags[1]) and torch.equal(diags[1], diags[2])
+    assert not torch.equal(diags[2], diags[3])
+
+
+@pytest.mark.parametrize("abs_mode", ["elementwise", "block"])
+@pytest.mark.parametrize("distribution", ["rademacher", "gaussian"])
+def test_options_decrease_loss(abs_mode: str, distribution: str) -> None:
+    x, y = _data()
+    model = _conv_net()
+    opt = Adahessian(
+        model.parameters(),
+        lr=0.05,
+        abs_mode=abs_mode,
+        distribution=distribution,
+        n_samples=2,
+        block_size=4,
+        seed=1,
+    )
+    start = F.cross_entropy(model(x), y).item()
+    for _ in range(30):
+        loss = opt.step(lambda: F.cross_entropy(model(x), y))
+    assert loss.item() < 0.7 * start
