@@ -10,6 +10,7 @@ from itersolve.linear._newton_schulz import (
 )
 from itersolve.linear._optimal_omega import jacobi_spectral_radius, optimal_sor_omega
 from itersolve.linear._problem import LinearProblem
+from itersolve.linear._sequence import SequenceHistory, SequenceSolver
 from itersolve.linear._solve import linear_solve
 from itersolve.linear._sor import SOR
 from itersolve.linear._ssor import SSOR
@@ -25,6 +26,8 @@ __all__ = [
     "Jacobi",
     "LinearProblem",
     "SSORPreconditioner",
+    "SequenceHistory",
+    "SequenceSolver",
     "jacobi_spectral_radius",
     "linear_solve",
     "NewtonSchulz",

@@ -27,8 +27,14 @@ from itersolve.problems.optimization import (
     synthetic_logistic,
 )
 from itersolve.problems.poisson import poisson
+from itersolve.problems.sequences import (
+    HeatEquation2D,
+    ShiftedLaplacianSequence,
+    shifted_laplacian_sequence,
+)
 
 __all__ = [
+    "HeatEquation2D",
     "LeastSquares",
     "LessardCounterexample",
     "LogSumExp",
@@ -36,6 +42,7 @@ __all__ = [
     "ProblemObjective",
     "Quadratic",
     "Rosenbrock",
+    "ShiftedLaplacianSequence",
     "SmoothProblem",
     "Softmax",
     "breast_cancer_data",
@@ -48,6 +55,7 @@ __all__ = [
     "poisson_eigenvalues",
     "quadratic_logspaced",
     "random_spd",
+    "shifted_laplacian_sequence",
     "spectrum",
     "symmetric_indefinite",
     "synthetic_classification",
