@@ -9,15 +9,20 @@ from itersolve._core.objective import Objective
 from itersolve._core.operators import LinearOperator, aslinearoperator
 from itersolve._core.solution import Solution, Status
 from itersolve._core.trace import IterInfo, Trace
-from itersolve.linear import CG, linear_solve
-from itersolve.linear import NewtonSchulz, newton_schulz_inverse, newton_schulz_lstsq
 from itersolve.linear import (
+    CG,
     SOR,
     SSOR,
     SSORPCG,
     GaussSeidel,
     Jacobi,
+    NewtonSchulz,
+    RandomizedKaczmarz,
+    SketchAndProject,
     SSORPreconditioner,
+    linear_solve,
+    newton_schulz_inverse,
+    newton_schulz_lstsq,
     optimal_sor_omega,
 )
 
@@ -28,23 +33,25 @@ __all__ = [
     "SOR",
     "SSOR",
     "SSORPCG",
-    "GaussSeidel",
-    "Jacobi",
-    "SSORPreconditioner",
-    "optimal_sor_omega",
     "ConvergenceError",
     "ConvergenceWarning",
+    "GaussSeidel",
     "IterInfo",
     "IterativeMethod",
+    "Jacobi",
     "LinearOperator",
+    "NewtonSchulz",
     "Objective",
+    "RandomizedKaczmarz",
+    "SSORPreconditioner",
+    "SketchAndProject",
     "Solution",
     "Status",
     "Trace",
     "aslinearoperator",
     "iterate",
     "linear_solve",
-    "NewtonSchulz",
     "newton_schulz_inverse",
     "newton_schulz_lstsq",
+    "optimal_sor_omega",
 ]

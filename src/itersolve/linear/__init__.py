@@ -3,6 +3,7 @@
 from itersolve.linear._cg import CG
 from itersolve.linear._gauss_seidel import GaussSeidel
 from itersolve.linear._jacobi import Jacobi
+from itersolve.linear._kaczmarz import RandomizedKaczmarz
 from itersolve.linear._newton_schulz import (
     NewtonSchulz,
     newton_schulz_inverse,
@@ -11,6 +12,7 @@ from itersolve.linear._newton_schulz import (
 from itersolve.linear._optimal_omega import jacobi_spectral_radius, optimal_sor_omega
 from itersolve.linear._problem import LinearProblem
 from itersolve.linear._sequence import SequenceHistory, SequenceSolver
+from itersolve.linear._sketch_project import SketchAndProject
 from itersolve.linear._solve import linear_solve
 from itersolve.linear._sor import SOR
 from itersolve.linear._ssor import SSOR
@@ -25,12 +27,14 @@ __all__ = [
     "GaussSeidel",
     "Jacobi",
     "LinearProblem",
+    "NewtonSchulz",
+    "RandomizedKaczmarz",
     "SSORPreconditioner",
     "SequenceHistory",
     "SequenceSolver",
+    "SketchAndProject",
     "jacobi_spectral_radius",
     "linear_solve",
-    "NewtonSchulz",
     "newton_schulz_inverse",
     "newton_schulz_lstsq",
     "optimal_sor_omega",
