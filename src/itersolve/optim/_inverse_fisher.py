@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -17,7 +18,7 @@ def full_precision_matmul() -> Iterator[None]:
     small; TF32's 10-bit mantissa ruins it (the official M-FAC code disables TF32
     globally for the same reason). Settings are restored on exit.
     """
-    backends = [torch.backends.cuda.matmul, torch.backends.cudnn]
+    backends: list[Any] = [torch.backends.cuda.matmul, torch.backends.cudnn]
     if all(hasattr(b, "fp32_precision") for b in backends):  # torch >= 2.9
         saved = [b.fp32_precision for b in backends]
         try:

@@ -1,0 +1,319 @@
+"""optim-training: AdaHessian vs torch.optim (and other AdaHessian packages) on a
+small CNN trained on scikit-learn's 8x8 digits."""
+
+from __future__ import annotations
+
+import statistics
+import warnings
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+
+from itersolve.bench.results import Results
+from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.bench.suites.optim_common import (
+    Digits,
+    _loss,
+    accuracy,
+    batches,
+    cnn,
+    digits,
+    flat_params,
+    full_loss,
+    load_flat,
+    mean_std,
+    no_rows,
+    train,
+    values,
+)
+from itersolve.optim import Adahessian
+
+BATCH = 64
+SEEDS = {"smoke": 1, "quick": 5, "full": 5}
+EPOCHS = {"smoke": 1, "quick": 30, "full": 30}
+PARITY_STEPS = {"smoke": 5, "quick": 50, "full": 200}
+OURS = "itersolve-adahessian"
+
+
+@dataclass(frozen=True)
+class TrainingProblem:
+    data: Digits
+    seed: int
+    stream: list[torch.Tensor]
+    parity: bool = False
+
+
+def _build(seed: int, epochs: int, parity: bool = False) -> TrainingProblem:
+    data = digits()
+    return TrainingProblem(data, seed, batches(1437, BATCH, epochs, seed), parity)
+
+
+def _build_parity(steps: int) -> TrainingProblem:
+    return TrainingProblem(digits(), 0, batches(1437, BATCH, 10, 0)[:steps], True)
+
+
+def cases(scale: str) -> list[Case]:
+    out = [
+        Case(
+            f"digits-cnn/seed{s}",
+            partial(_build, s, EPOCHS[scale]),
+            {"epochs": EPOCHS[scale], "batch": BATCH, "seed": s},
+        )
+        for s in range(SEEDS[scale])
+    ]
+    steps = PARITY_STEPS[scale]
+    out.append(
+        Case(
+            "digits-cnn-parity-k0.5",
+            lambda: TrainingProblem(
+                digits(), 0, batches(1437, BATCH, 10, 0)[:steps], True
+            ),
+            {"steps": steps, "dtype": "float64"},
+        )
+    )
+    return out
+
+
+def evaluate(problem: TrainingProblem, x: Any) -> float:
+    """Test accuracy of the returned parameters, computed in float64."""
+    model = load_flat(cnn(0).double(), torch.as_tensor(x).double())
+    return accuracy(model, problem.data.x_test.double(), problem.data.y_test)
+
+
+def _training_run(make_optimizer, closure_style: str = "backward"):
+    def run(problem: TrainingProblem) -> RunOutput:
+        model = cnn(problem.seed)
+        steps = train(
+            model,
+            make_optimizer,
+            problem.data,
+            problem.stream,
+            closure_style=closure_style,
+        )
+        x = flat_params(model)
+        loss = full_loss(model, problem.data.x_train, problem.data.y_train)
+        return RunOutput(x, steps, "SUCCESS", {"grads": steps}, {"train_loss": loss})
+
+    return run
+
+
+def _adahessian(model: nn.Module, hessian_power: float = 1.0) -> torch.optim.Optimizer:
+    return Adahessian(
+        model.parameters(),
+        lr=0.15,
+        eps=1e-4,
+        weight_decay=5e-4,
+        hessian_power=hessian_power,
+        seed=0,
+    )
+
+
+class _LegacyCreateGraph(torch.optim.Optimizer):
+    """Drives optimizers whose API is ``loss.backward(create_graph=True)`` then
+    ``step()`` (torch_optimizer, pytorch_optimizer), breaking the reference cycle
+    after each step so they can run hundreds of steps."""
+
+    def __init__(self, inner: torch.optim.Optimizer) -> None:
+        self.inner = inner
+        self.param_groups = inner.param_groups
+
+    def step(self, closure: Any = None) -> Any:
+        self.inner.zero_grad()
+        loss = closure()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*create_graph=True.*")
+            loss.backward(create_graph=True)
+        self.inner.step()
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+        return loss.detach()
+
+
+def _torch_optimizer_adahessian(model: nn.Module) -> torch.optim.Optimizer:
+    import torch_optimizer
+
+    return _LegacyCreateGraph(
+        torch_optimizer.Adahessian(model.parameters(), lr=0.15, weight_decay=5e-4)
+    )
+
+
+def _pytorch_optimizer_adahessian(model: nn.Module) -> torch.optim.Optimizer:
+    import pytorch_optimizer
+
+    return _LegacyCreateGraph(
+        pytorch_optimizer.AdaHessian(model.parameters(), lr=0.15, weight_decay=5e-4)
+    )
+
+
+def _parity_run(problem: TrainingProblem) -> RunOutput:
+    """Our AdaHessian (k = 0.5) and torch_optimizer's, same probes, float64."""
+    import torch_optimizer
+
+    data = problem.data
+    ours, theirs = cnn(0).double(), cnn(0).double()
+    opt = Adahessian(ours.parameters(), lr=0.15, hessian_power=0.5, seed=123)
+    saved_rng = torch.get_rng_state()
+    torch.manual_seed(123)  # torch_optimizer draws its probes from the global RNG
+    ref = _LegacyCreateGraph(
+        torch_optimizer.Adahessian(theirs.parameters(), lr=0.15, hessian_power=0.5)
+    )
+    worst = 0.0
+    for idx in problem.stream:
+        xb, yb = data.x_train[idx].double(), data.y_train[idx]
+        opt.step(partial(_loss, ours, xb, yb))
+        ref.step(partial(_loss, theirs, xb, yb))
+        worst = max(worst, float((flat_params(ours) - flat_params(theirs)).abs().max()))
+    torch.set_rng_state(saved_rng)
+    return RunOutput(
+        flat_params(ours),
+        len(problem.stream),
+        "SUCCESS",
+        {"grads": len(problem.stream)},
+        {"max_abs_diff": worst},
+    )
+
+
+def _is_training(case: Case) -> bool:
+    return "parity" not in case.name
+
+
+def _first_seeds(case: Case) -> bool:
+    """The third-party AdaHessians (3x the cost of Adam) run on 2 of the 5 seeds."""
+    return _is_training(case) and case.params.get("seed", 0) < 2
+
+
+METHODS = [
+    Method(
+        "torch-sgd",
+        _training_run(lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)),
+        applies=_is_training,
+    ),
+    Method(
+        "torch-adam",
+        _training_run(lambda m: torch.optim.Adam(m.parameters(), lr=1e-3)),
+        applies=_is_training,
+    ),
+    Method(
+        "torch-adamw",
+        _training_run(lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2)),
+        applies=_is_training,
+    ),
+    Method(
+        OURS,
+        _training_run(_adahessian, closure_style="loss"),
+        anchor="torch-adam",
+        applies=_is_training,
+    ),
+    Method(
+        "torch_optimizer-adahessian",
+        _training_run(_torch_optimizer_adahessian, closure_style="loss"),
+        requires=("torch_optimizer",),
+        applies=_first_seeds,
+    ),
+    Method(
+        "pytorch_optimizer-adahessian",
+        _training_run(_pytorch_optimizer_adahessian, closure_style="loss"),
+        requires=("pytorch_optimizer",),
+        applies=_first_seeds,
+    ),
+    Method(
+        "parity-vs-torch_optimizer-k0.5",
+        _parity_run,
+        requires=("torch_optimizer",),
+        applies=lambda c: not _is_training(c),
+    ),
+]
+
+
+# -- claims ---------------------------------------------------------------------------
+
+
+def _accuracy_vs(anchor: str, within_std: bool):
+    def check(results: Results) -> ClaimOutcome:
+        ours = values(results, "digits-cnn/", OURS, "objective_value")
+        ref = values(results, "digits-cnn/", anchor, "objective_value")
+        if not ours or not ref:
+            return no_rows(f"{OURS} / {anchor}")
+        (m_ours, s_ours), (m_ref, s_ref) = mean_std(ours), mean_std(ref)
+        margin = m_ours - m_ref
+        ok = margin >= -s_ref if within_std else margin >= 0
+        detail = (
+            f"{OURS} {m_ours:.4f} ± {s_ours:.4f} vs {anchor} {m_ref:.4f} ± {s_ref:.4f} "
+            f"({len(ours)} seeds)"
+        )
+        return ClaimOutcome(margin, ok, detail)
+
+    return check
+
+
+def _step_time_ratio(results: Results) -> ClaimOutcome:
+    def per_step(method: str) -> list[float]:
+        return [
+            r["time"] / r["num_steps"]
+            for r in results.rows
+            if r["solver_name"] == method
+            and r["dataset_name"].startswith("digits-cnn/")
+            and not r.get("skipped")
+        ]
+
+    ours, adam = per_step(OURS), per_step("torch-adam")
+    if not ours or not adam:
+        return no_rows("per-step times")
+    ratio = statistics.median(ours) / statistics.median(adam)
+    return ClaimOutcome(
+        ratio, ratio <= 3.0, f"median per-step time ratio, {len(ours)} runs"
+    )
+
+
+def _parity(results: Results) -> ClaimOutcome:
+    diffs = values(
+        results, "digits-cnn-parity", "parity-vs-torch_optimizer-k0.5", "max_abs_diff"
+    )
+    if not diffs:
+        return no_rows("parity (torch_optimizer missing?)")
+    worst = max(diffs)
+    return ClaimOutcome(worst, worst <= 1e-6, "max |w_ours - w_theirs| over all steps")
+
+
+SUITES = [
+    Suite(
+        name="optim-training",
+        description=(
+            "Small CNN (2 conv + 1 fc, 9.9k parameters) on scikit-learn digits "
+            "(1437 train / 360 test), batch 64, 30 epochs, 5 seeds (same init and "
+            "data order for every optimizer): AdaHessian (lr 0.15, k 1, eps 1e-4, "
+            "wd 5e-4) vs torch.optim SGD (0.1, momentum 0.9), Adam (1e-3), AdamW "
+            "(1e-2), torch_optimizer / pytorch_optimizer AdaHessian; plus a "
+            "step-for-step parity run with torch_optimizer at k = 0.5 (float64, "
+            "same probes). Objective: test accuracy."
+        ),
+        objective_name="test accuracy",
+        cases=cases,
+        evaluate=evaluate,
+        methods=METHODS,
+        claims=[
+            Claim(
+                "AdaHessian test accuracy >= Adam's mean (margin shown)",
+                ">= 0",
+                _accuracy_vs("torch-adam", within_std=False),
+            ),
+            Claim(
+                "AdaHessian test accuracy within one std of SGD's (margin shown)",
+                ">= -std(SGD)",
+                _accuracy_vs("torch-sgd", within_std=True),
+            ),
+            Claim("AdaHessian per-step wall time / Adam's", "<= 3", _step_time_ratio),
+            Claim(
+                "k = 0.5 matches torch_optimizer.Adahessian step for step",
+                "<= 1e-6",
+                _parity,
+            ),
+        ],
+        repeats={"smoke": 1, "quick": 1, "full": 1},
+        estimate_seconds={"smoke": 10, "quick": 240, "full": 300},
+    )
+]
