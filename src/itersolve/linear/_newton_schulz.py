@@ -54,6 +54,8 @@ class NewtonSchulzState:
     previous: torch.Tensor
     """The stopping quantity one step earlier (``inf`` before the first step)."""
     threshold: float
+    eye: torch.Tensor
+    all_active: bool = True
     steps: int = 0
     matmuls: int = 0
     status: Status | None = None
@@ -194,11 +196,12 @@ class NewtonSchulz(IterativeMethod):
         eps = torch.finfo(S.dtype).eps
         threshold = self.tol if self.tol is not None else math.sqrt(m * eps)
         M = x0.clone()
-        E = problem.identity() - S @ M
+        eye = problem.identity()
+        E = eye - S @ M
         fro = torch.linalg.matrix_norm(E)
         residual = self._residual(S, E, fro)
         state = NewtonSchulzState(
-            M, E, residual, fro, torch.full_like(fro, math.inf), threshold
+            M, E, residual, fro, torch.full_like(fro, math.inf), threshold, eye
         )
         state.matmuls = 1 if self.target == "inverse" else 2
         return state
@@ -206,16 +209,19 @@ class NewtonSchulz(IterativeMethod):
     def step(
         self, problem: InverseProblem, state: NewtonSchulzState
     ) -> NewtonSchulzState:
-        active = state.residual > state.threshold
-        M = torch.where(
-            active[..., None, None], state.x + state.x @ state.error, state.x
-        )
-        E = problem.identity() - problem.S @ M
+        M = state.x + state.x @ state.error
+        E = state.eye - problem.S @ M
         fro = torch.linalg.matrix_norm(E)
-        residual = torch.where(
-            active, self._residual(problem.S, E, fro), state.residual
-        )
-        state.previous = torch.where(active, state.residual, state.previous)
+        residual = self._residual(problem.S, E, fro)
+        if state.all_active:
+            state.previous = state.residual
+        else:  # freeze the matrices of the batch that have converged
+            active = state.residual > state.threshold
+            M = torch.where(active[..., None, None], M, state.x)
+            E = torch.where(active[..., None, None], E, state.error)
+            fro = torch.where(active, fro, state.identity_residual)
+            residual = torch.where(active, residual, state.residual)
+            state.previous = torch.where(active, state.residual, state.previous)
         state.x, state.error, state.residual, state.identity_residual = (
             M,
             E,
@@ -240,17 +246,22 @@ class NewtonSchulz(IterativeMethod):
         if state.status is not None:
             return True, state.status
         active = state.residual > state.threshold
-        if not bool(active.any()):
-            return True, Status.SUCCESS
-        if not bool(torch.isfinite(state.residual).all()) and state.steps > 0:
-            return True, Status.DIVERGED
         # With a safe start the stopping quantity falls at every step in exact
         # arithmetic; a rise or a plateau is rounding (or an unsafe start).
         stuck = active & (state.residual >= state.previous)
-        if state.steps > 0 and bool(stuck.any()):
-            grew = stuck & (state.residual > 1.001 * state.previous)
-            grew &= state.identity_residual > 1
-            return True, Status.DIVERGED if bool(grew.any()) else Status.STAGNATION
+        grew = stuck & (state.residual > 1.001 * state.previous)
+        grew &= state.identity_residual > 1
+        nonfinite = ~torch.isfinite(state.residual)
+        flags = torch.stack(
+            [active.any(), active.all(), nonfinite.any(), stuck.any(), grew.any()]
+        ).tolist()  # one device sync per step
+        any_active, state.all_active, any_nonfinite, any_stuck, any_grew = flags
+        if not any_active:
+            return True, Status.SUCCESS
+        if state.steps > 0 and any_nonfinite:
+            return True, Status.DIVERGED
+        if state.steps > 0 and any_stuck:
+            return True, Status.DIVERGED if any_grew else Status.STAGNATION
         return False, Status.SUCCESS
 
     def metrics(
