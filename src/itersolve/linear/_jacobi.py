@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from itersolve.linear._problem import LinearProblem
@@ -19,14 +20,18 @@ class _JacobiSweeper:
         # The residual of the current iterate, when the last sweep computed it.
         self.current: torch.Tensor | None = None
 
-    def sweep(self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None) -> None:
+    def sweep(
+        self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None
+    ) -> np.ndarray | None:
         scale = self.scale if x.ndim == 1 else self.scale[:, None]
         residual = self.current if self.current is not None else b - self.A.matvec(x)
         x.addcmul_(scale, residual)
         self.current = None
-        if r is not None:
-            self.current = b - self.A.matvec(x)
-            r.copy_(self.current)
+        if r is None:
+            return None
+        self.current = b - self.A.matvec(x)
+        r.copy_(self.current)
+        return torch.linalg.vector_norm(r, dim=0).cpu().numpy().reshape(-1)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,16 +30,17 @@ def jacobi_spectral_radius(A: Any) -> float:
     diag = M.diagonal()
     if not np.all(diag > 0):
         raise ValueError("jacobi_spectral_radius needs a positive diagonal")
-    scale = sp.diags_array(1.0 / np.sqrt(diag))
-    S = sp.csr_array(scale @ M @ scale)
-    n = S.shape[0]
+    inv_sqrt = 1.0 / np.sqrt(diag)
+    n = M.shape[0]
     if n <= _DENSE_ORDER:
-        dense = S.toarray()
+        dense = inv_sqrt[:, None] * M.toarray() * inv_sqrt[None, :]
         if not np.allclose(dense, dense.T, rtol=1e-10, atol=0):
             raise ValueError("jacobi_spectral_radius needs a symmetric A")
         eig = sla.eigvalsh(dense)
         lo, hi = float(eig[0]), float(eig[-1])
     else:
+        scale = sp.diags_array(inv_sqrt)
+        S = sp.csr_array(scale @ M @ scale)
         hi = float(spla.eigsh(S, k=1, which="LA", return_eigenvectors=False)[0])
         lo = float(spla.eigsh(S, k=1, which="SA", return_eigenvectors=False)[0])
     return max(abs(1.0 - lo), abs(1.0 - hi))

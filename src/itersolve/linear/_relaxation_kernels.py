@@ -123,6 +123,17 @@ if HAVE_NUMBA:
                 return step
         return max_steps + 1
 
+    @numba.njit(cache=True, nogil=True)
+    def _sor_count_grid(indptr, indices, data, diag, b, omegas, threshold, max_steps):
+        """:func:`_sor_count` from ``x0 = 0`` for each relaxation factor in turn."""
+        counts = np.empty(omegas.shape[0], dtype=np.int64)
+        for g in range(omegas.shape[0]):
+            x = np.zeros_like(b)
+            counts[g] = _sor_count(
+                indptr, indices, data, diag, x, b, omegas[g], threshold, max_steps
+            )
+        return counts
+
 
 def resolve_backend(backend: str, A: LinearOperator) -> str:
     """The backend ``"auto"`` stands for on this operator, or a ValueError."""
@@ -217,6 +228,9 @@ def _triangle(M: torch.Tensor, lower: bool) -> torch.Tensor:
     return torch.tril(dense, -1) if lower else torch.triu(dense, 1)
 
 
+_DIRECTIONS = {"forward": (True,), "backward": (False,), "symmetric": (True, False)}
+
+
 class Sweeper:
     """One relaxation sweep ``x <- x + M^{-1}(b - A x)`` on a fixed matrix.
 
@@ -237,6 +251,7 @@ class Sweeper:
         self.omega = omega
         self.kind = kind
         self.backend = backend
+        self._views: tuple | None = None
         M = explicit_matrix(A, "relaxation")
         if backend == "numba":
             self.csr = CSRArrays.from_matrix(M, diag)
@@ -250,38 +265,51 @@ class Sweeper:
             self.lower_sp = sp.csr_array(sp.tril(csr, -1) + scaled)
             self.upper_sp = sp.csr_array(sp.triu(csr, 1) + scaled)
 
-    def sweep(self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None) -> None:
-        directions = {
-            "forward": (True,),
-            "backward": (False,),
-            "symmetric": (True, False),
-        }
+    def sweep(
+        self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None
+    ) -> np.ndarray | None:
+        """Sweep ``x`` in place; with ``r``, write the new residual and return its
+        column norms (numpy, so the stopping test costs no tensor dispatch)."""
         if self.backend == "numba":
-            c = self.csr
-            xb, bb = as_block(x), as_block(b)
-            empty = np.empty((0, xb.shape[1]), dtype=xb.dtype)
-            for i, forward in enumerate(directions[self.kind]):
-                last = i == len(directions[self.kind]) - 1
-                rb = as_block(r) if (r is not None and last) else empty
-                delta = np.empty_like(xb) if rb.shape[0] else empty
-                _sweep(
-                    c.indptr,
-                    c.indices,
-                    c.data,
-                    c.diag,
-                    xb,
-                    bb,
-                    self.omega,
-                    forward,
-                    rb,
-                    delta,
-                )
-            return
-        for forward in directions[self.kind]:
+            return self._sweep_numba(x, b, r)
+        for forward in _DIRECTIONS[self.kind]:
             residual = b - self.A.matvec(x)
             x += self._solve(residual, forward)
-        if r is not None:
-            r.copy_(b - self.A.matvec(x))
+        if r is None:
+            return None
+        r.copy_(b - self.A.matvec(x))
+        return torch.linalg.vector_norm(r, dim=0).cpu().numpy().reshape(-1)
+
+    def _sweep_numba(
+        self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None
+    ) -> np.ndarray | None:
+        # The state's tensors live for the whole run: build their views once.
+        views = self._views
+        if views is None or not (views[0] is x and views[1] is b and views[2] is r):
+            xb, bb = as_block(x), as_block(b)
+            rb = as_block(r) if r is not None else np.empty((0, xb.shape[1]), xb.dtype)
+            empty = np.empty((0, xb.shape[1]), dtype=xb.dtype)
+            self._views = (x, b, r, xb, bb, rb, np.empty_like(xb), empty)
+        _, _, _, xb, bb, rb, delta, empty = self._views
+        c = self.csr
+        passes = _DIRECTIONS[self.kind]
+        for i, forward in enumerate(passes):
+            want = r is not None and i == len(passes) - 1
+            _sweep(
+                c.indptr,
+                c.indices,
+                c.data,
+                c.diag,
+                xb,
+                bb,
+                self.omega,
+                forward,
+                rb if want else empty,
+                delta if want else empty,
+            )
+        if r is None:
+            return None
+        return np.sqrt(np.einsum("ij,ij->j", rb, rb))
 
     def _solve(self, rhs: torch.Tensor, lower: bool) -> torch.Tensor:
         if self.backend == "torch":
@@ -298,17 +326,18 @@ class Sweeper:
 def sor_count(
     A: Any,
     b: np.ndarray,
-    omega: float,
+    omega: float | np.ndarray,
     *,
     rtol: float = 1e-8,
     max_steps: int = 10_000,
-) -> int:
+) -> Any:
     """Sweeps forward SOR from ``x0 = 0`` needs to reach ``||r|| <= rtol ||b||``.
 
     The whole solve runs compiled (numba), for cost tables over many instances and
     grid values; the count equals ``linear_solve(A, b, SOR(omega=omega,
-    rtol=rtol)).num_steps``. Returns ``max_steps + 1`` when the cap is hit and
-    ``-1`` when the iterates overflow.
+    rtol=rtol)).num_steps``. ``omega`` may be an array (one count per value,
+    returned as an int array). A count of ``max_steps + 1`` means the cap was hit,
+    ``-1`` that the iterates overflowed.
     """
     if not HAVE_NUMBA:
         raise ValueError("sor_count needs numba (pip install itersolve[fast])")
@@ -321,19 +350,17 @@ def sor_count(
     vector = np.asarray(b, dtype=np.float64)
     if vector.shape != (csr.shape[0],):
         raise ValueError(f"b must have shape ({csr.shape[0]},), got {vector.shape}")
-    block = np.ascontiguousarray(vector.reshape(-1, 1))
-    threshold = rtol * float(np.linalg.norm(vector))
-    x = np.zeros_like(block)
-    return int(
-        _sor_count(
-            csr.indptr,
-            csr.indices,
-            csr.data.astype(np.float64),
-            diag.astype(np.float64),
-            x,
-            block,
-            float(omega),
-            threshold,
-            int(max_steps),
-        )
+    omegas = np.atleast_1d(np.asarray(omega, dtype=np.float64))
+    if not ((omegas > 0) & (omegas < 2)).all():
+        raise ValueError(f"omega must be in (0, 2), got {omega}")
+    counts = _sor_count_grid(
+        csr.indptr,
+        csr.indices,
+        csr.data.astype(np.float64),
+        diag.astype(np.float64),
+        np.ascontiguousarray(vector.reshape(-1, 1)),
+        omegas,
+        rtol * float(np.linalg.norm(vector)),
+        int(max_steps),
     )
+    return int(counts[0]) if np.ndim(omega) == 0 else counts

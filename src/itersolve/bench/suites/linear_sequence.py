@@ -1,0 +1,403 @@
+"""linear-sequence: Learning to Relax — tuning omega online across a sequence.
+
+Two parts, as in the paper (Khodak et al., ICLR 2024):
+
+* Shifted Laplacians ``A + c_t I`` (10x10 grid, n = 100) with Beta-distributed
+  shifts, SOR to ``||r|| <= 1e-8 ||b||`` from ``x0 = 0`` (cap 10000). The full cost
+  table ``cost[t, omega]`` (grid ``linspace(1, 1.95, 20)``) and the cost at the
+  instance-optimal ``omega*(A_t)`` (Young's formula) are computed once per case
+  with the compiled SOR count; each tuner is then replayed on the table for every
+  seed — a bandit reads only the entry of the value it chose, so replay is the
+  online game exactly. The best fixed omega is picked post hoc (hindsight is a
+  comparator only, never an input).
+* The 2-D heat equation (Crank–Nicolson, time-varying diffusion) solved step by
+  step with SSOR-preconditioned CG through :class:`SequenceSolver` (warm starts),
+  fixed omega vs Tsallis-INF vs ChebCB (context: the diffusion coefficient), against
+  unpreconditioned CG (scipy and ours) and a sparse direct solve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from itersolve.bench.results import Results
+from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.linear import CG, SSORPCG, SequenceSolver, optimal_sor_omega
+from itersolve.linear._relaxation_kernels import sor_count
+from itersolve.linear.tuning import (
+    DEFAULT_GRID,
+    BinnedTsallisINF,
+    ChebCB,
+    TsallisINF,
+    Tuner,
+    replay,
+)
+from itersolve.problems import HeatEquation2D, shifted_laplacian_sequence
+
+EPS = 1e-8
+CAP = 10_000
+SHIFT = {  # scale -> (instances T, seeds)
+    "smoke": (40, 2),
+    "quick": (2000, 20),
+    "full": (5000, 40),
+}
+HEAT = {  # scale -> (nx, steps, stoptime): one period of the diffusion at quick
+    "smoke": (10, 20, 1.0),
+    "quick": (40, 250, 1.0),
+    "full": (100, 5000, 5.0),
+}
+HEAT_OMEGAS = (1.0, 1.5)
+
+
+# -- shifted Laplacian: cost table + replay -------------------------------------
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """Costs of every grid value and of omega* on every instance of a sequence."""
+
+    table: np.ndarray  # (T, d) iterations, capped at CAP
+    optimal: np.ndarray  # (T,) iterations at omega*(A_t)
+    omega_star: np.ndarray
+    shifts: np.ndarray
+    context_range: tuple[float, float]
+    seeds: int
+
+
+def _cap(counts: np.ndarray) -> np.ndarray:
+    counts = np.asarray(counts)
+    return np.where((counts < 0) | (counts > CAP), CAP, counts)
+
+
+def _build_table(distribution: str, T: int, seeds: int) -> CostTable:
+    seq = shifted_laplacian_sequence(T, distribution=distribution, seed=2024)
+    rows, optimal, stars = [], [], []
+    for A, b, _ in seq:
+        star = optimal_sor_omega(A)
+        counts = sor_count(A, b, np.append(DEFAULT_GRID, star), rtol=EPS, max_steps=CAP)
+        rows.append(_cap(counts[:-1]))
+        optimal.append(_cap(counts[-1]))
+        stars.append(star)
+    return CostTable(
+        np.asarray(rows, dtype=float),
+        np.asarray(optimal, dtype=float),
+        np.asarray(stars),
+        seq.shifts,
+        seq.context_range,
+        seeds,
+    )
+
+
+def _tuner(name: str, seed: int, context_range: tuple[float, float]) -> Tuner:
+    if name == "tsallis-inf":
+        return TsallisINF(DEFAULT_GRID, seed=seed)
+    if name == "chebcb":
+        return ChebCB(DEFAULT_GRID, context_range=context_range, seed=seed)
+    return BinnedTsallisINF(DEFAULT_GRID, context_range=context_range, seed=seed)
+
+
+def _replay_run(name: str, p: CostTable) -> RunOutput:
+    runs = []
+    for seed in range(p.seeds):
+        tuner = _tuner(name, seed, p.context_range)
+        costs, _ = replay(tuner, p.table, None if name == "tsallis-inf" else p.shifts)
+        runs.append(costs)
+    return _sequence_output(np.asarray(runs))
+
+
+def _comparator_run(which: str, p: CostTable) -> RunOutput:
+    if which == "instance-optimal":
+        costs = p.optimal
+    elif which == "best-fixed":
+        costs = p.table[:, int(np.argmin(p.table.mean(axis=0)))]
+    else:  # a fixed grid value, e.g. Gauss–Seidel (omega = 1)
+        costs = p.table[:, int(np.argmin(np.abs(DEFAULT_GRID - float(which))))]
+    return _sequence_output(costs[None, :])
+
+
+def _sequence_output(costs: np.ndarray) -> RunOutput:
+    half = costs[:, costs.shape[1] // 2 :].mean(axis=1)
+    return RunOutput(
+        costs,
+        round(float(costs.sum(axis=1).mean())),
+        "SUCCESS",
+        {"cap_hits": float((costs >= CAP).sum(axis=1).mean())},
+        {
+            "last_half_mean": float(half.mean()),
+            "last_half_std": float(half.std()),
+            "seeds": int(costs.shape[0]),
+        },
+    )
+
+
+# -- heat equation: SequenceSolver on a simulation -------------------------------
+
+
+@dataclass(frozen=True)
+class HeatProblem:
+    heat: HeatEquation2D
+    steps: int
+    reference: np.ndarray
+    context_range: tuple[float, float]
+
+
+def _build_heat(nx: int, steps: int, stoptime: float) -> HeatProblem:
+    heat = HeatEquation2D(nx, steps=steps, stoptime=stoptime)
+    u = heat.initial
+    for k in range(steps):
+        A, b, _ = heat.system(k, u)
+        u = spla.spsolve(sp.csc_array(A), b)
+    return HeatProblem(heat, steps, u, heat.context_range(steps))
+
+
+def _simulate(p: HeatProblem, solve: Any) -> RunOutput:
+    u, total, ok = p.heat.initial, 0, True
+    for k in range(p.steps):
+        A, b, kappa = p.heat.system(k, u)
+        u, iterations, success = solve(A, b, u, kappa)
+        total += iterations
+        ok &= success
+    return RunOutput(u, total, "SUCCESS" if ok else "MAX_STEPS")
+
+
+def _heat_direct(p: HeatProblem) -> RunOutput:
+    return _simulate(p, lambda A, b, u, c: (spla.spsolve(sp.csc_array(A), b), 0, True))
+
+
+def _heat_scipy_cg(p: HeatProblem) -> RunOutput:
+    def solve(A: Any, b: np.ndarray, u: np.ndarray, c: float) -> tuple:
+        count = [0]
+
+        def tick(_: Any) -> None:
+            count[0] += 1
+
+        x, info = spla.cg(A, b, x0=u, rtol=EPS, atol=0.0, maxiter=CAP, callback=tick)
+        return x, count[0], info == 0
+
+    return _simulate(p, solve)
+
+
+def _heat_sequence(method: Any, tuner_name: str | None, p: HeatProblem) -> RunOutput:
+    tuner = None if tuner_name is None else _tuner(tuner_name, 0, p.context_range)
+    seq = SequenceSolver(method, tuner, warm_start=True)
+
+    def solve(A: Any, b: np.ndarray, u: np.ndarray, kappa: float) -> tuple:
+        sol = seq.solve(A, b, x0=u, context=kappa)
+        return sol.x, sol.num_steps, sol.success
+
+    out = _simulate(p, solve)
+    out.counters["cap_hits"] = seq.history.cap_hits
+    out.extras["mean_omega"] = float(np.mean(seq.history.omegas))
+    return out
+
+
+def _heat_cg(p: HeatProblem) -> RunOutput:
+    def solve(A: Any, b: np.ndarray, u: np.ndarray, c: float) -> tuple:
+        from itersolve import linear_solve
+
+        sol = linear_solve(A, b, CG(rtol=EPS, max_steps=CAP), x0=u)
+        return sol.x, sol.num_steps, sol.success
+
+    return _simulate(p, solve)
+
+
+# -- suite ------------------------------------------------------------------------
+
+
+def cases(scale: str) -> list[Case]:
+    T, seeds = SHIFT[scale]
+    out = [
+        Case(
+            f"shifted-laplacian-{dist}",
+            partial(_build_table, dist, T, seeds),
+            {"T": T, "seeds": seeds, "n": 100, "grid": "linspace(1, 1.95, 20)"},
+        )
+        for dist in ("high-variance", "low-variance")
+    ]
+    nx, steps, stoptime = HEAT[scale]
+    out.append(
+        Case(
+            f"heat2d-nx{nx}",
+            partial(_build_heat, nx, steps, stoptime),
+            {"n": (nx - 1) ** 2, "steps": steps, "stoptime": stoptime},
+        )
+    )
+    return out
+
+
+def evaluate(problem: Any, x: Any) -> float:
+    if isinstance(problem, CostTable):
+        costs = np.asarray(x)
+        return float(costs[:, costs.shape[1] // 2 :].mean())
+    u = np.asarray(x)
+    return float(
+        np.linalg.norm(u - problem.reference) / np.linalg.norm(problem.reference)
+    )
+
+
+def _is_shift(case: Case) -> bool:
+    return case.name.startswith("shifted")
+
+
+def _is_heat(case: Case) -> bool:
+    return case.name.startswith("heat")
+
+
+def _last_half(results: Results, case: str, method: str) -> float | None:
+    return results.median(case, method, "objective_value")
+
+
+def _ratio_claim(
+    case: str, method: str, anchor: str, limit: float, strict: bool = False
+):
+    def check(results: Results) -> ClaimOutcome:
+        ours, ref = _last_half(results, case, method), _last_half(results, case, anchor)
+        if ours is None or ref is None or ref == 0:
+            return ClaimOutcome(None, None, f"no rows for {case}")
+        ratio = ours / ref
+        passed = ratio < limit if strict else ratio <= limit
+        return ClaimOutcome(ratio, passed)
+
+    return check
+
+
+def _steps_ratio(case: str, method: str, anchor: str, limit: float):
+    def check(results: Results) -> ClaimOutcome:
+        ratio = results.ratio(case, method, anchor, "num_steps")
+        if ratio is None:
+            return ClaimOutcome(None, None, f"no rows for {case}")
+        ok = results.all_succeeded(case, method) and results.all_succeeded(case, anchor)
+        return ClaimOutcome(ratio, ok and ratio <= limit, "" if ok else "a run failed")
+
+    return check
+
+
+def _claims() -> list[Claim]:
+    claims = []
+    for dist in ("high-variance", "low-variance"):
+        case = f"shifted-laplacian-{dist}"
+        claims += [
+            Claim(
+                f"{dist}: Tsallis-INF mean cost over the last half / best fixed omega "
+                "(seeds: 20 at quick, 40 at full)",
+                "<= 1.10",
+                _ratio_claim(case, "tsallis-inf", "best-fixed-omega", 1.10),
+            ),
+            Claim(
+                f"{dist}: ChebCB last-half mean cost / best fixed omega",
+                "< 1.0",
+                _ratio_claim(case, "chebcb", "best-fixed-omega", 1.0, strict=True),
+            ),
+            Claim(
+                f"{dist}: ChebCB last-half mean cost / instance-optimal omega*",
+                "<= 1.10",
+                _ratio_claim(case, "chebcb", "instance-optimal", 1.10),
+            ),
+            Claim(
+                f"{dist}: total iterations, Tsallis-INF / Gauss-Seidel (omega = 1)",
+                "< 1.0",
+                _steps_ratio(case, "tsallis-inf", "gauss-seidel", 0.999),
+            ),
+        ]
+    return claims
+
+
+def _heat_claims() -> list[Claim]:
+    def check(method: str, anchor: str, limit: float):
+        def run(results: Results) -> ClaimOutcome:
+            cases_ = [
+                c
+                for c in {r["dataset_name"] for r in results.rows}
+                if c.startswith("heat")
+            ]
+            if not cases_:
+                return ClaimOutcome(None, None, "no heat rows")
+            return _steps_ratio(cases_[0], method, anchor, limit)(results)
+
+        return run
+
+    return [
+        Claim(
+            "heat 2-D: total CG iterations, SSOR-PCG tuned by Tsallis-INF / "
+            "unpreconditioned CG",
+            "<= 1.0",
+            check("ssor-pcg-tsallis-inf", "itersolve-cg", 1.0),
+        ),
+        Claim(
+            "heat 2-D: total CG iterations, SSOR-PCG tuned by ChebCB / fixed omega = 1",
+            "<= 1.0",
+            check("ssor-pcg-chebcb", "ssor-pcg-omega-1.0", 1.0),
+        ),
+    ]
+
+
+def _methods() -> list[Method]:
+    methods = [
+        Method(name, partial(_replay_run, name), applies=_is_shift)
+        for name in ("tsallis-inf", "chebcb", "binned-tsallis-inf")
+    ]
+    methods += [
+        Method(
+            "best-fixed-omega",
+            partial(_comparator_run, "best-fixed"),
+            applies=_is_shift,
+        ),
+        Method(
+            "instance-optimal",
+            partial(_comparator_run, "instance-optimal"),
+            applies=_is_shift,
+        ),
+        Method("gauss-seidel", partial(_comparator_run, "1.0"), applies=_is_shift),
+        Method("fixed-omega-1.6", partial(_comparator_run, "1.6"), applies=_is_shift),
+        Method("fixed-omega-1.8", partial(_comparator_run, "1.8"), applies=_is_shift),
+        Method("scipy-spsolve", _heat_direct, applies=_is_heat),
+        Method("scipy-cg", _heat_scipy_cg, applies=_is_heat),
+        Method("itersolve-cg", _heat_cg, anchor="scipy-cg", applies=_is_heat),
+    ]
+    for omega in HEAT_OMEGAS:
+        methods.append(
+            Method(
+                f"ssor-pcg-omega-{omega}",
+                partial(_heat_sequence, SSORPCG(omega=omega, rtol=EPS), None),
+                anchor="itersolve-cg",
+                applies=_is_heat,
+            )
+        )
+    for name in ("tsallis-inf", "chebcb"):
+        methods.append(
+            Method(
+                f"ssor-pcg-{name}",
+                partial(_heat_sequence, SSORPCG(rtol=EPS), name),
+                anchor="itersolve-cg",
+                applies=_is_heat,
+            )
+        )
+    return methods
+
+
+SUITES = [
+    Suite(
+        name="linear-sequence",
+        description=(
+            "Learning to Relax: SOR omega chosen online by Tsallis-INF / ChebCB / "
+            "binned Tsallis-INF on shifted 10x10 Laplacians (Beta shifts, cost = "
+            "SOR sweeps to 1e-8, cap 10000, table replay over seeds) vs the best "
+            "fixed omega in hindsight, the instance-optimal omega* and Gauss-Seidel; "
+            "and SSOR-PCG with tuned omega on a 2-D heat-equation simulation vs "
+            "unpreconditioned CG and a direct solve."
+        ),
+        objective_name="last-half mean cost (shift cases) / relative error (heat)",
+        cases=cases,
+        evaluate=evaluate,
+        methods=_methods(),
+        claims=_claims() + _heat_claims(),
+        repeats={"smoke": 1, "quick": 1, "full": 1},
+        estimate_seconds={"smoke": 5, "quick": 200, "full": 3600},
+    )
+]
