@@ -1,0 +1,148 @@
+"""Log-domain Sinkhorn, batched over problems that share a size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from itersolve._core.iterate import IterativeMethod
+from itersolve._core.solution import Status
+from itersolve.ot._problem import (
+    TransportProblem,
+    log_marginal,
+    row_error,
+    sinkhorn_sweep,
+)
+
+
+@dataclass
+class SinkhornState:
+    x: torch.Tensor
+    """Stacked log-scalings ``[u, v]``, shape ``(..., n + m)``."""
+    log_rowsum: torch.Tensor
+    error: torch.Tensor
+    buf: torch.Tensor
+    best: float = float("inf")
+    since_best: int = 0
+    exact_passes: int = 0
+
+
+def check_common(tol: float, patience: int) -> None:
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol}")
+    if not isinstance(patience, int) or patience < 1:
+        raise ValueError(f"patience must be a positive int, got {patience!r}")
+
+
+def track_progress(state: Any, error: float) -> None:
+    """Stagnation bookkeeping: steps since the error last reached a new minimum."""
+    if error < state.best:
+        state.best = error
+        state.since_best = 0
+    else:
+        state.since_best += 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sinkhorn(IterativeMethod):
+    """Log-domain Sinkhorn for entropic optimal transport.
+
+    Equivalent to ``ot.sinkhorn(a, b, M, reg, method="sinkhorn_log")`` (same
+    iterates, same meaning of ``reg``), but stopping on the L1 marginal error,
+    batched over problems sharing a size, and computing each half-step as one
+    fused ``sum(exp(u_i + v_j - C_ij / reg))`` pass that falls back to a
+    max-shifted ``logsumexp`` wherever a sum would over- or underflow, so it is
+    stable at any ``reg`` (no NaN at ``reg = 1e-4 * max(C)``).
+
+    One step is a full sweep ``u <- log a - LSE_j(v_j - C_ij / reg)``, then
+    ``v <- log b - LSE_i(u_i - C_ij / reg)``, i.e. exact alternating maximisation
+    of the dual (:func:`~itersolve.ot.lyapunov_potential`).
+
+    Stopping rule (per problem of a batch; all must meet it)::
+
+        ||P 1 - a||_1 + ||P^T 1 - b||_1 <= tol
+
+    where the column term vanishes after the ``v`` half-step (up to rounding), so
+    the row term is what is measured; it comes free with the next sweep.
+    ``Status.STAGNATION`` when the worst error has not reached a new minimum for
+    ``patience`` consecutive sweeps, which is how a tolerance below what the
+    dtype can resolve (float32 cannot reach 1e-10) ends instead of looping.
+
+    Parameters
+    ----------
+    tol
+        Target L1 marginal error (absolute; the marginals' total mass sets the
+        scale).
+    patience
+        Sweeps without a new smallest error before ``STAGNATION``.
+
+    References
+    ----------
+    Cuturi, "Sinkhorn distances", NeurIPS 2013; Peyre & Cuturi, "Computational
+    Optimal Transport", 2019, section 4.4 (log-domain).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from itersolve import ot
+    >>> rng = np.random.default_rng(0)
+    >>> C = rng.random((4, 3))
+    >>> sol = ot.transport(np.full(4, 0.25), np.full(3, 1 / 3), C,
+    ...                    ot.Sinkhorn(tol=1e-12), reg=0.1)
+    >>> sol.success, np.allclose(sol.x.sum(0), 1 / 3, atol=1e-12)
+    (True, True)
+    """
+
+    tol: float = 1e-9
+    patience: int = 100
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_common(self.tol, self.patience)
+
+    def default_max_steps(self, problem: TransportProblem) -> int:
+        return 10_000
+
+    def init(self, problem: TransportProblem, x0: torch.Tensor) -> SinkhornState:
+        x = x0.clone()
+        u, v = problem.split(x)
+        buf = torch.empty(problem.plan_shape, dtype=x.dtype, device=x.device)
+        log_colsum, fast_c = log_marginal(problem, u, v, -2, buf)
+        v.add_(problem.log_b - log_colsum)
+        log_rowsum, fast_r = log_marginal(problem, u, v, -1, buf)
+        error = row_error(problem, log_rowsum)
+        state = SinkhornState(x, log_rowsum, error, buf)
+        state.exact_passes = (not fast_c) + (not fast_r)
+        state.best = float(error.max())
+        return state
+
+    def step(self, problem: TransportProblem, state: SinkhornState) -> SinkhornState:
+        u, v = problem.split(state.x)
+        state.log_rowsum, fast = sinkhorn_sweep(
+            problem, u, v, state.log_rowsum, state.buf
+        )
+        state.exact_passes += not fast
+        state.error = row_error(problem, state.log_rowsum)
+        track_progress(state, float(state.error.max()))
+        return state
+
+    def terminate(
+        self, problem: TransportProblem, state: SinkhornState
+    ) -> tuple[bool, Status]:
+        if bool((state.error <= self.tol).all()):
+            return True, Status.SUCCESS
+        if state.since_best >= self.patience:
+            return True, Status.STAGNATION
+        return False, Status.SUCCESS
+
+    def metrics(
+        self, problem: TransportProblem, state: SinkhornState
+    ) -> dict[str, float]:
+        return {"marginal_error": float(state.error.max())}
+
+    def stats(
+        self, problem: TransportProblem, state: SinkhornState
+    ) -> dict[str, float]:
+        return {"logsumexp_fallbacks": state.exact_passes}
