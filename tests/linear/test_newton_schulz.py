@@ -330,3 +330,14 @@ def test_no_warning_on_success():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         newton_schulz_lstsq(*regression(1.0))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batched_inverse_on_cuda_matches_cpu():
+    mats = torch.from_numpy(np.stack([spd(32, 10.0**i, seed=i) for i in range(4)]))
+    cpu = newton_schulz_inverse(mats, NewtonSchulz(tol=1e-11))
+    gpu = newton_schulz_inverse(mats.cuda(), NewtonSchulz(tol=1e-11))
+    assert gpu.success and gpu.x.device.type == "cuda" and gpu.x.dtype == torch.float64
+    assert gpu.num_steps == cpu.num_steps
+    torch.testing.assert_close(gpu.x.cpu(), cpu.x, rtol=1e-8, atol=1e-8)

@@ -215,9 +215,9 @@ def test_incremental_residual_stops_inside_a_sweep_and_uses_fewer_rows():
         A, b, RandomizedKaczmarz(rtol=1e-6, residual="incremental")
     )
     assert sweep.success and incremental.success
-    assert sweep.stats["row_updates"] % 400 == 0
-    assert incremental.stats["row_updates"] < sweep.stats["row_updates"]
-    assert incremental.stats["row_updates"] % 400 != 0
+    assert sweep.stats["row_operations"] % 400 == 0
+    assert incremental.stats["row_operations"] < sweep.stats["row_operations"]
+    assert incremental.stats["row_operations"] % 400 != 0
 
 
 @pytest.mark.filterwarnings("ignore::itersolve.ConvergenceWarning")
@@ -285,3 +285,22 @@ def test_sketch_and_project_stagnates_honestly_on_inconsistent_systems():
             A, b, SketchAndProject(rtol=1e-6, sketch_size=8, max_steps=400)
         )
     assert sol.status in (Status.MAX_STEPS, Status.STAGNATION)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("sketch", ["block", "gaussian"])
+def test_sketch_and_project_on_cuda(sketch):
+    A, b = consistent_tall()
+    method = SketchAndProject(rtol=1e-9, sketch=sketch, sketch_size=6)
+    sol = linear_solve(torch.from_numpy(A).cuda(), torch.from_numpy(b).cuda(), method)
+    assert sol.success and sol.x.device.type == "cuda"
+    np.testing.assert_allclose(
+        sol.x.cpu().numpy(), np.linalg.lstsq(A, b, rcond=None)[0], atol=1e-7
+    )
+    rk = linear_solve(
+        torch.from_numpy(A).cuda(),
+        torch.from_numpy(b).cuda(),
+        RandomizedKaczmarz(rtol=1e-9),
+    )
+    assert rk.success and rk.x.device.type == "cuda"

@@ -130,7 +130,7 @@ class KaczmarzState:
     threshold: torch.Tensor
     bnorm: torch.Tensor
     generator: torch.Generator
-    row_updates: int = 0
+    row_operations: int = 0
     steps: int = 0
     verified: bool = False
     status: Status | None = None
@@ -286,7 +286,7 @@ class RandomizedKaczmarz(IterativeMethod):
             (state.threshold**2).numpy(),
             incremental,
         )
-        state.row_updates += int(used)
+        state.row_operations += int(used)
         state.steps += 1
         state.r = state.b2 - state.A @ state.x2
         problem.A.matvecs += state.x2.shape[1]  # the true residual, as a matvec
@@ -310,7 +310,7 @@ class RandomizedKaczmarz(IterativeMethod):
         return {
             "residual_norm": float(state.residual.max()),
             "relative_residual": float(relative.max()),
-            "row_updates": float(state.row_updates),
+            "row_operations": float(state.row_operations),
         }
 
     def stats(self, problem: LinearProblem, state: KaczmarzState) -> dict[str, float]:
@@ -318,6 +318,6 @@ class RandomizedKaczmarz(IterativeMethod):
         # dot + axpy per row; the incremental residual adds an axpy + norm in R^m.
         per_row = 4 * n if state.gram is None else 2 * n + 4 * state.A.shape[0]
         return {
-            "row_updates": state.row_updates,
-            "flops": float(state.row_updates * per_row * state.x2.shape[1]),
+            "row_operations": state.row_operations,
+            "flops": float(state.row_operations * per_row * state.x2.shape[1]),
         }
