@@ -9,6 +9,7 @@ from itersolve._core.objective import Objective
 from itersolve._core.operators import LinearOperator, aslinearoperator
 from itersolve._core.solution import Solution, Status
 from itersolve._core.trace import IterInfo, Trace
+from itersolve.linear import GMRES, MINRES, FlexibleCG
 from itersolve.linear import (
     CG,
     SOR,
@@ -30,6 +31,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CG",
+    "GMRES",
+    "MINRES",
+    "FlexibleCG",
     "SOR",
     "SSOR",
     "SSORPCG",

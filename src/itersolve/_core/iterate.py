@@ -70,6 +70,14 @@ class IterativeMethod:
     def metrics(self, problem: Any, state: Any) -> dict[str, float]:
         return {}
 
+    def is_finite(self, problem: Any, state: Any) -> bool:
+        """Whether the new iterate is finite (the driver's ``NONFINITE`` check).
+
+        A method may override it with an exact but cheaper test (e.g. a sum
+        accumulated in a fused kernel, falling back to the full scan).
+        """
+        return is_finite(state.x)
+
     def stats(self, problem: Any, state: Any) -> dict[str, float]:
         return {}
 
@@ -127,7 +135,7 @@ def iterate(
         _sync(state.x)
         elapsed += time.perf_counter() - start
         k += 1
-        if not is_finite(state.x):
+        if not method.is_finite(problem, state):
             status = Status.NONFINITE
             break
         want_row = trace is not None and (k % every == 0 or k == max_steps)

@@ -1,4 +1,4 @@
-"""The linear-system problem object and preconditioner handling shared by solvers."""
+"""The linear-system problem object and the helpers Krylov solvers share."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import scipy.sparse.linalg as spla
 import torch
 
 from itersolve._core.operators import LinearOperator, aslinearoperator
@@ -32,9 +33,124 @@ class LinearProblem:
         return self.b - self.A.matvec(x)
 
 
+class BatchedMatrixOperator(LinearOperator):
+    """``B`` independent dense ``n x n`` matrices acting on the columns of a block.
+
+    Holds ``A`` of shape ``(B, n, n)``; ``matvec(X)`` takes ``X`` of shape
+    ``(n, B)`` and returns the block whose column ``i`` is ``A[i] @ X[:, i]``. Every
+    column-batched Krylov solver therefore solves ``B`` unrelated systems in one
+    run (``linear_solve`` maps ``b`` of shape ``(B, n)`` onto this layout).
+
+    >>> A = torch.stack([torch.eye(2) * 2, torch.eye(2) * 4]).double()
+    >>> op = BatchedMatrixOperator(A)
+    >>> op.matvec(torch.ones(2, 2, dtype=torch.float64))
+    tensor([[2., 4.],
+            [2., 4.]], dtype=torch.float64)
+    """
+
+    def __init__(self, A: torch.Tensor) -> None:
+        if A.ndim != 3 or A.shape[-1] != A.shape[-2]:
+            raise ValueError(
+                f"a batched A must have shape (B, n, n), got {tuple(A.shape)}"
+            )
+        self.batch = A.shape[0]
+        self.matrices = A
+
+        def matvec(x: torch.Tensor) -> torch.Tensor:
+            if x.ndim != 2 or x.shape[1] != self.batch:
+                raise ValueError(
+                    f"a batch of {self.batch} matrices needs a block of shape "
+                    f"({A.shape[1]}, {self.batch}), got {tuple(x.shape)}"
+                )
+            return torch.bmm(A, x.T.unsqueeze(-1)).squeeze(-1).T
+
+        super().__init__(
+            matvec,
+            (A.shape[1], A.shape[2]),
+            dtype=A.dtype,
+            device=A.device,
+            diagonal=lambda: A.diagonal(dim1=-2, dim2=-1).T.clone(),
+            transpose=lambda: BatchedMatrixOperator(A.mT),
+            dense=lambda: A,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchedMatrixOperator(batch={self.batch}, shape={self.shape}, "
+            f"dtype={self.dtype})"
+        )
+
+
 def column_norms(x: torch.Tensor) -> torch.Tensor:
     """Euclidean norm of a vector, or of each column of a block."""
     return torch.linalg.vector_norm(x, dim=0)
+
+
+def explicit_matrix(op: LinearOperator) -> torch.Tensor | None:
+    """The dense or CSR tensor behind ``op`` when it wraps an explicit matrix.
+
+    Used for structure checks (symmetry, fused CPU kernels); ``None`` for
+    matrix-free operators.
+    """
+    if isinstance(op, BatchedMatrixOperator):
+        return op.matrices
+    dense = getattr(op, "_dense", None)
+    if dense is None:
+        return None
+    owner = getattr(dense, "__self__", None)  # ``A.to_dense`` of a CSR operator
+    if isinstance(owner, torch.Tensor) and owner.layout == torch.sparse_csr:
+        return owner
+    if callable(dense) and owner is None:
+        out = dense()
+        if isinstance(out, torch.Tensor) and out.layout == torch.strided:
+            return out
+    return None
+
+
+def looks_spd(op: LinearOperator) -> bool:
+    """Symmetric with a positive diagonal (a cheap necessary check for SPD).
+
+    ``False`` for matrix-free operators, whose structure is unknown.
+    """
+    A = explicit_matrix(op)
+    if A is None or op.shape[0] != op.shape[1]:
+        return False
+    if not bool((op.diagonal() > 0).all()):
+        return False
+    if A.layout == torch.sparse_csr:
+        AT = A.to_sparse_coo().t().coalesce()
+        diff = (A.to_sparse_coo() - AT).coalesce().values()
+        scale = A.values().abs().max() if A.values().numel() else 1.0
+        return bool(diff.numel() == 0 or diff.abs().max() <= 1e-12 * scale)
+    scale = A.abs().amax().clamp(min=torch.finfo(A.dtype).tiny)
+    return bool(((A - A.mT).abs().amax() <= 1e-12 * scale).all())
+
+
+def stopping_threshold(
+    b: torch.Tensor, rtol: float, atol: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(||b_j||, max(rtol ||b_j||, atol))`` per column: scipy's stopping rule."""
+    bnorm = column_norms(b)
+    return bnorm, torch.clamp(bnorm * rtol, min=atol)
+
+
+def check_tolerances(rtol: float, atol: float) -> None:
+    if not rtol >= 0:
+        raise ValueError(f"rtol must be >= 0, got {rtol}")
+    if not atol >= 0:
+        raise ValueError(f"atol must be >= 0, got {atol}")
+    if rtol == 0 and atol == 0:
+        raise ValueError("rtol and atol cannot both be 0")
+
+
+def check_square(name: str, op: LinearOperator) -> None:
+    if op.shape[0] != op.shape[1]:
+        raise ValueError(f"{name} needs a square operator, got shape {op.shape}")
+
+
+def column_scalars(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-column scalars shaped to broadcast against ``like`` (vector or block)."""
+    return values if like.ndim == 1 else values.reshape(1, -1)
 
 
 def make_preconditioner(M: Any, A: LinearOperator) -> Preconditioner | None:
@@ -56,10 +172,13 @@ def make_preconditioner(M: Any, A: LinearOperator) -> Preconditioner | None:
         inv = diag.reciprocal()
 
         def jacobi(r: torch.Tensor) -> torch.Tensor:
-            return r * (inv if r.ndim == 1 else inv[:, None])
+            return r * (inv if r.ndim == inv.ndim else inv[:, None])
 
+        jacobi.inverse_diagonal = inv  # type: ignore[attr-defined]
         return jacobi
-    if callable(M) and not isinstance(M, (LinearOperator, torch.Tensor)):
+    if callable(M) and not isinstance(
+        M, (LinearOperator, torch.Tensor, spla.LinearOperator)
+    ):
         return M
     op = aslinearoperator(M, dtype=A.dtype, device=A.device)
     if op.shape != (A.shape[1], A.shape[0]):

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from itersolve._core.iterate import Callback, IterativeMethod, finish, iterate
-from itersolve._core.operators import aslinearoperator
+from itersolve._core.operators import LinearOperator, aslinearoperator
 from itersolve._core.solution import Solution
 from itersolve._core.tensors import as_tensor, result_dtype, to_output
 from itersolve.linear._cg import CG
-from itersolve.linear._problem import LinearProblem
+from itersolve.linear._gmres import GMRES
+from itersolve.linear._problem import (
+    BatchedMatrixOperator,
+    LinearProblem,
+    explicit_matrix,
+    looks_spd,
+)
+
+
+def _is_batched_matrix(A: Any) -> bool:
+    return isinstance(A, (torch.Tensor, np.ndarray)) and A.ndim == 3
+
+
+def default_method(op: LinearOperator) -> IterativeMethod:
+    """``CG()`` when ``A`` looks SPD (explicit, symmetric, positive diagonal),
+    ``GMRES()`` otherwise (matrix-free operators included)."""
+    return CG() if looks_spd(op) else GMRES()
 
 
 def linear_solve(
@@ -30,12 +47,16 @@ def linear_solve(
     ----------
     A
         Dense matrix (torch/numpy), torch sparse CSR/COO, scipy.sparse matrix,
-        :class:`~itersolve.LinearOperator` or scipy ``LinearOperator``.
+        :class:`~itersolve.LinearOperator` or scipy ``LinearOperator``. A dense
+        array of shape ``(B, n, n)`` is a batch of ``B`` independent systems
+        (then ``b`` and ``x0`` have shape ``(B, n)``).
     b
-        Right-hand side, shape ``(n,)``, or ``(n, k)`` for ``k`` systems at once.
+        Right-hand side, shape ``(n,)``, or ``(n, k)`` for ``k`` systems at once
+        (or ``(B, n)`` with a batched ``A``).
     method
-        A configured solver such as ``CG(rtol=1e-8)``; ``None`` uses ``CG()``,
-        the default for symmetric positive definite systems.
+        A configured solver such as ``CG(rtol=1e-8)``. ``None`` picks ``CG()`` when
+        ``A`` is an explicit matrix that looks SPD (symmetric, positive diagonal)
+        and ``GMRES()`` otherwise (matrix-free operators included).
     x0
         Starting point with the shape of ``b`` (zeros by default).
     callback
@@ -52,32 +73,66 @@ def linear_solve(
     Solution
         ``x`` in the array kind of ``b`` (numpy in, numpy out; torch in, torch out
         on the same device); ``stats["matvecs"]`` counts operator applications.
+
+    Examples
+    --------
+    >>> import numpy as np, itersolve
+    >>> A = np.array([[[4.0, 1.0], [1.0, 3.0]], [[2.0, 0.0], [0.0, 5.0]]])
+    >>> sol = itersolve.linear_solve(A, np.ones((2, 2)), itersolve.CG(rtol=1e-12))
+    >>> np.allclose(np.einsum("bij,bj->bi", A, sol.x), 1.0)
+    True
     """
     b_t, info = as_tensor(b, "b")
-    op = aslinearoperator(A, dtype=None, device=b_t.device)
+    batched = _is_batched_matrix(A)
+    if batched:
+        A_t = as_tensor(A, "A", device=b_t.device)[0]
+        batch_op = BatchedMatrixOperator(A_t)
+        if b_t.shape != (batch_op.batch, batch_op.shape[0]):
+            raise ValueError(
+                f"b must have shape {(batch_op.batch, batch_op.shape[0])} to match "
+                f"a batched A of shape {tuple(A_t.shape)}, got {tuple(b_t.shape)}"
+            )
+        op: LinearOperator = batch_op
+    else:
+        op = aslinearoperator(A, dtype=None, device=b_t.device)
     dtype = result_dtype(op.dtype, b_t.dtype)
     if op.dtype != dtype:
-        op = aslinearoperator(A, dtype=dtype, device=b_t.device)
+        op = (
+            BatchedMatrixOperator(A_t.to(dtype))
+            if batched
+            else aslinearoperator(A, dtype=dtype, device=b_t.device)
+        )
     b_t = b_t.to(dtype)
-    problem = LinearProblem(op, b_t)
+    # A batch of systems runs as columns: (B, n) is viewed as (n, B), no copy.
+    rhs = b_t.T if batched else b_t
+    problem = LinearProblem(op, rhs)
+    expected = tuple(b_t.shape) if batched else (op.shape[1], *b_t.shape[1:])
     if x0 is None:
-        x0_t = torch.zeros(
-            (op.shape[1], *b_t.shape[1:]), dtype=dtype, device=b_t.device
+        x0_t = (
+            torch.zeros_like(rhs)
+            if batched
+            else torch.zeros(expected, dtype=dtype, device=b_t.device)
         )
     else:
         x0_t = as_tensor(x0, "x0", dtype=dtype, device=b_t.device)[0]
-        expected = (op.shape[1], *b_t.shape[1:])
         if tuple(x0_t.shape) != expected:
             raise ValueError(f"x0 must have shape {expected}, got {tuple(x0_t.shape)}")
-    method = CG() if method is None else method
+        if batched:
+            x0_t = x0_t.T
+    method = default_method(op) if method is None else method
     if not isinstance(method, IterativeMethod):
         raise TypeError(
             f"method must be a solver such as CG(), got {type(method).__name__}"
         )
+    matrix = explicit_matrix(op)
+    inputs = [rhs]
+    if matrix is not None:
+        inputs.append(matrix.values() if matrix.layout == torch.sparse_csr else matrix)
     matvecs_before = op.matvecs
     _, solution = iterate(
-        method, problem, x0_t, callback=callback, record=record, check_finite=(b_t,)
+        method, problem, x0_t, callback=callback, record=record, check_finite=inputs
     )
     solution.stats["matvecs"] = op.matvecs - matvecs_before
-    solution.x = to_output(solution.x, info)
+    x = solution.x.T.contiguous() if batched else solution.x
+    solution.x = to_output(x, info)
     return finish(solution, throw=throw)
