@@ -1,0 +1,501 @@
+"""optimize-newton: gradient-regularized Newton (exact / Gauss–Newton Hessians) and
+damped Newton vs scipy, scikit-learn and torch.optim.LBFGS on L2-regularised
+logistic and softmax regression (identical objective scaling for every tool).
+
+Objective (``itersolve.problems.Logistic`` / ``Softmax``): mean loss +
+``l2/2 ||w||^2``, no intercept; scikit-learn gets ``C = 1/(n l2)`` and
+``fit_intercept=False``, which has the same minimizer. The reported objective is
+the relative suboptimality ``(f(x) - f*) / |f*|`` recomputed in float64, with
+``f*`` from a damped Newton run to ``||grad|| <= 1e-13``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import scipy.optimize as so
+import torch
+
+from itersolve.bench.results import Results
+from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.optimize import (
+    GradientDescent,
+    Newton,
+    RegularizedNewton,
+    minimize,
+)
+from itersolve.problems import (
+    Logistic,
+    Softmax,
+    breast_cancer_data,
+    digits_data,
+    synthetic_classification,
+)
+
+L2 = 1e-3
+GTOL = 1e-8
+GD_MAX_STEPS = 1000
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A classification problem plus its reference optimum."""
+
+    problem: Logistic | Softmax
+    f_star: float
+    labels: np.ndarray
+    """Labels as scikit-learn takes them (0/1 or class indices)."""
+    gd_max_steps: int = GD_MAX_STEPS
+
+
+def _reference(problem: Logistic | Softmax) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = minimize(problem, problem.x0(), Newton(rtol=0.0, atol=1e-13))
+    x = torch.as_tensor(sol.x)
+    return float(problem.value(x))
+
+
+def _build(kind: str, n: int = 0) -> Fit:
+    if kind == "breast_cancer":
+        X, y = breast_cancer_data()
+        problem: Logistic | Softmax = Logistic(X, y, l2=L2)
+        labels = y.numpy().astype(int)
+    elif kind == "digits":
+        X, y = digits_data()
+        if n:
+            X, y = X[:n], y[:n]
+        problem = Softmax(X, y, l2=L2 if not n else 1e-2, n_classes=10)
+        labels = y.numpy()
+    elif kind == "synthetic-softmax":
+        X, y = synthetic_classification(n, 10, n_classes=3, seed=n)
+        problem = Softmax(X, y, l2=L2, n_classes=3)
+        labels = y.numpy()
+    else:
+        d = 100 if n >= 1000 else 10
+        X, y = synthetic_classification(n, d, condition_number=1e3, seed=n)
+        problem = Logistic(X, y, l2=L2)
+        labels = y.numpy()
+    return Fit(problem, _reference(problem), labels, GD_MAX_STEPS if n >= 500 else 200)
+
+
+def cases(scale: str) -> list[Case]:
+    if scale == "smoke":
+        return [
+            Case("logistic-synthetic200x10", partial(_build, "synthetic", 200)),
+            Case(
+                "softmax-synthetic200x10x3", partial(_build, "synthetic-softmax", 200)
+            ),
+        ]
+    return [
+        Case("logistic-breast_cancer", partial(_build, "breast_cancer"), {"d": 30}),
+        Case("logistic-synthetic2000x100", partial(_build, "synthetic", 2000)),
+        Case("softmax-digits", partial(_build, "digits"), {"d": 640}),
+        Case("logistic-synthetic20000x100", partial(_build, "synthetic", 20000)),
+    ]
+
+
+def evaluate(fit: Fit, x: Any) -> float:
+    x64 = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(fit.problem.shape))
+    value = float(fit.problem.value(x64))
+    return (value - fit.f_star) / abs(fit.f_star)
+
+
+# -- ours ----------------------------------------------------------------------
+
+
+def _ours(method_factory: Any, gd: bool = False):
+    def run(fit: Fit) -> RunOutput:
+        p = fit.problem
+        method = method_factory(max_steps=fit.gd_max_steps) if gd else method_factory()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sol = minimize(p, p.x0(), method)
+        inner = sol.stats.get("inner_steps")
+        extras = {}
+        if inner is not None and sol.num_steps:
+            extras["inner_per_step"] = inner / sol.num_steps
+        counters: dict[str, float] = {
+            k: sol.stats[k]
+            for k in ("grads", "values", "hessians", "factorizations")
+            if k in sol.stats
+        }
+        return RunOutput(sol.x, sol.num_steps, sol.status.name, counters, extras)
+
+    return run
+
+
+def _ours_trace(method_factory: Any):
+    def trace(fit: Fit) -> dict[str, list[float]]:
+        p = fit.problem
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sol = minimize(p, p.x0(), method_factory(), record=True)
+        assert sol.trace is not None
+        return {
+            "step": sol.trace["step"].tolist(),
+            "objective": [
+                (v - fit.f_star) / abs(fit.f_star) for v in sol.trace["objective"]
+            ],
+            "time": sol.trace["time"].tolist(),
+        }
+
+    return trace
+
+
+def _regnewton(hessian: str, linear_solver: str = "cholesky") -> Any:
+    return partial(
+        RegularizedNewton,
+        max_steps=200,
+        hessian=hessian,
+        rtol=0.0,
+        atol=GTOL,
+        linear_solver=linear_solver,
+    )
+
+
+# -- anchors -------------------------------------------------------------------
+
+
+def _numpy_oracles(p: Logistic | Softmax):
+    shape = p.shape
+
+    def fun(w: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = p.value_and_grad(torch.from_numpy(w.reshape(shape)))
+        return float(f), g.reshape(-1).numpy()
+
+    def hess(w: np.ndarray) -> np.ndarray:
+        return p.hessian(torch.from_numpy(w.reshape(shape))).numpy()
+
+    def hessp(w: np.ndarray, v: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy
+        return p.hvp(t(w.reshape(shape)), t(v.reshape(shape))).reshape(-1).numpy()
+
+    return fun, hess, hessp
+
+
+def _scipy(method: str):
+    options = {
+        "L-BFGS-B": {"gtol": 1e-10, "ftol": 0.0, "maxiter": 20000},
+        "trust-exact": {"gtol": GTOL, "maxiter": 1000},
+        "trust-krylov": {"gtol": GTOL, "maxiter": 1000},
+        "Newton-CG": {"xtol": 1e-12, "maxiter": 1000},
+        "CG": {"gtol": GTOL, "maxiter": 20000},
+    }[method]
+
+    def run(fit: Fit) -> RunOutput:
+        p = fit.problem
+        fun, hess, hessp = _numpy_oracles(p)
+        kwargs: dict[str, Any] = {}
+        if method == "trust-exact":
+            kwargs["hess"] = hess
+        elif method in ("trust-krylov", "Newton-CG"):
+            kwargs["hessp"] = hessp
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = so.minimize(
+                fun,
+                np.zeros(int(np.prod(p.shape))),
+                jac=True,
+                method=method,
+                options=options,
+                **kwargs,
+            )
+        status = "SUCCESS" if res.success else "MAX_STEPS"
+        counters = {"grads": float(getattr(res, "njev", 0) or res.nfev)}
+        if getattr(res, "nhev", None):
+            counters["hessians"] = float(res.nhev)
+        return RunOutput(res.x.reshape(p.shape), int(res.nit), status, counters)
+
+    return run
+
+
+def _sklearn(solver: str):
+    def prepare(fit: Fit) -> tuple[Fit, np.ndarray]:
+        return fit, fit.problem.X.numpy()
+
+    def run(prepared: tuple[Fit, np.ndarray]) -> RunOutput:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
+        fit, X = prepared
+        model = LogisticRegression(
+            C=fit.problem.C,
+            fit_intercept=False,
+            solver=solver,
+            tol=1e-10,
+            max_iter=10000,
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model.fit(X, fit.labels)
+        failed = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        coef = model.coef_
+        x = coef[0] if isinstance(fit.problem, Logistic) else coef.T
+        return RunOutput(
+            x, int(np.max(model.n_iter_)), "MAX_STEPS" if failed else "SUCCESS"
+        )
+
+    return prepare, run
+
+
+def _torch_lbfgs(fit: Fit) -> RunOutput:
+    p = fit.problem
+    w = p.x0().requires_grad_(True)
+    opt = torch.optim.LBFGS(
+        [w],
+        lr=1.0,
+        max_iter=5000,
+        tolerance_grad=1e-10,
+        tolerance_change=0.0,
+        history_size=10,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        f, g = p.value_and_grad(w.detach())
+        w.grad = g
+        return f
+
+    opt.step(closure)
+    state = opt.state[w]
+    g = p.grad(w.detach())
+    ok = float(g.abs().max()) <= 1e-8
+    return RunOutput(
+        w.detach(),
+        int(state.get("n_iter", 0)),
+        "SUCCESS" if ok else "MAX_STEPS",
+        {"grads": float(state.get("func_evals", 0))},
+    )
+
+
+# -- claims --------------------------------------------------------------------
+
+NEWTON_CASES = (
+    "logistic-breast_cancer",
+    "logistic-synthetic2000x100",
+    "softmax-digits",
+)
+TIMING_CASES = (
+    "logistic-breast_cancer",
+    "softmax-digits",
+    "logistic-synthetic20000x100",
+)
+OURS = (
+    "itersolve-regnewton-exact",
+    "itersolve-regnewton-gn",
+    "itersolve-newton",
+    "itersolve-regnewton-cg",
+)
+ANCHORS = (
+    "scipy-trust-exact",
+    "scipy-lbfgsb",
+    "sklearn-lbfgs",
+    "sklearn-newton-cholesky",
+)
+
+
+def _present(results: Results, cases: tuple[str, ...]) -> list[str]:
+    names = {r["dataset_name"] for r in results.rows}
+    return [c for c in cases if c in names]
+
+
+def _regnewton_iterations(results: Results) -> ClaimOutcome:
+    worst, notes, ok = 0.0, [], True
+    cases = _present(results, NEWTON_CASES)
+    if not cases:
+        return ClaimOutcome(None, None, "no rows")
+    for case in cases:
+        for m in ("itersolve-regnewton-exact", "itersolve-regnewton-gn"):
+            steps = results.median(case, m, "num_steps")
+            inner = results.median(case, m, "inner_per_step")
+            if steps is None or inner is None:
+                return ClaimOutcome(None, None, f"no rows for {m} on {case}")
+            ok &= results.all_succeeded(case, m) and steps <= 60 and inner <= 2
+            worst = max(worst, steps)
+            notes.append(
+                f"{case}/{m.split('-')[-1]}: {steps:.0f} it, {inner:.2f} trials"
+            )
+    return ClaimOutcome(worst, ok, "; ".join(notes))
+
+
+def _approx_vs_exact(results: Results) -> ClaimOutcome:
+    ratios = []
+    for case in _present(results, NEWTON_CASES):
+        r = results.ratio(
+            case, "itersolve-regnewton-gn", "itersolve-regnewton-exact", "num_steps"
+        )
+        if r is not None:
+            ratios.append(r)
+    if not ratios:
+        return ClaimOutcome(None, None, "no rows")
+    return ClaimOutcome(max(ratios), max(ratios) <= 2.0)
+
+
+def _gd_iterations(results: Results) -> ClaimOutcome:
+    ratios, notes = [], []
+    for case in _present(results, NEWTON_CASES):
+        gd = results.median(case, "itersolve-gd", "num_steps")
+        rn = results.median(case, "itersolve-regnewton-exact", "num_steps")
+        if gd is None or not rn:
+            continue
+        ratios.append(gd / rn)
+        if not results.all_succeeded(case, "itersolve-gd"):
+            notes.append(
+                f"{case}: GD stopped at its cap {gd:.0f} (ratio is a lower bound)"
+            )
+    if not ratios:
+        return ClaimOutcome(None, None, "no rows")
+    return ClaimOutcome(min(ratios), min(ratios) >= 10, "; ".join(notes))
+
+
+def _best(
+    results: Results, case: str, names: tuple[str, ...]
+) -> tuple[str, float] | None:
+    best = None
+    for m in names:
+        t = results.median(case, m)
+        if t is not None and results.all_succeeded(case, m):
+            if best is None or t < best[1]:
+                best = (m, t)
+    return best
+
+
+def _same_objective(results: Results) -> ClaimOutcome:
+    worst, notes = 0.0, []
+    cases = _present(results, TIMING_CASES)
+    if not cases:
+        return ClaimOutcome(None, None, "no rows")
+    for case in cases:
+        ours = _best(results, case, OURS)
+        if ours is None:
+            return ClaimOutcome(None, False, f"{case}: none of ours succeeded")
+        mine = results.median(case, ours[0], "objective_value")
+        for anchor in ANCHORS:
+            theirs = results.median(case, anchor, "objective_value")
+            if mine is None or theirs is None:
+                continue
+            gap = abs(mine - theirs)
+            if gap > worst:
+                worst = gap
+                notes = [f"largest gap: {case} {ours[0]} vs {anchor}"]
+    return ClaimOutcome(worst, worst <= 1e-10, "; ".join(notes))
+
+
+def _time_ratio(results: Results) -> ClaimOutcome:
+    worst, notes = 0.0, []
+    cases = _present(results, TIMING_CASES)
+    if not cases:
+        return ClaimOutcome(None, None, "no rows")
+    for case in cases:
+        ours = _best(results, case, OURS)
+        anchor = _best(results, case, ANCHORS)
+        if ours is None or anchor is None:
+            return ClaimOutcome(None, False, f"{case}: a side has no successful run")
+        ratio = ours[1] / anchor[1]
+        notes.append(f"{case}: {ours[0]} / {anchor[0]} = {ratio:.2f}")
+        worst = max(worst, ratio)
+    return ClaimOutcome(worst, worst <= 1.0, "; ".join(notes))
+
+
+def _method(name: str, factory: Any, anchor: str | None = None) -> Method:
+    return Method(name, _ours(factory), trace=_ours_trace(factory), anchor=anchor)
+
+
+_SK_LBFGS = _sklearn("lbfgs")
+_SK_NEWTON = _sklearn("newton-cholesky")
+
+SUITES = [
+    Suite(
+        name="optimize-newton",
+        description=(
+            "L2-regularised logistic (breast_cancer, synthetic ill-conditioned) and "
+            "softmax (digits) regression, l2 = 1e-3, x0 = 0, to ||grad|| <= 1e-8: "
+            "RegularizedNewton (Semenov-Jaggi-Doikov Alg. 1; exact, Gauss-Newton and "
+            "Hessian-free CG), damped Newton, gradient descent vs scipy (trust-exact, "
+            "trust-krylov, Newton-CG, L-BFGS-B), scikit-learn LogisticRegression "
+            "(lbfgs, newton-cholesky) with C = 1/(n l2), and torch.optim.LBFGS."
+        ),
+        objective_name="relative suboptimality (f - f*) / |f*|",
+        cases=cases,
+        evaluate=evaluate,
+        methods=[
+            _method(
+                "itersolve-regnewton-exact", _regnewton("exact"), "scipy-trust-exact"
+            ),
+            _method(
+                "itersolve-regnewton-gn",
+                _regnewton("gauss_newton"),
+                "scipy-trust-exact",
+            ),
+            _method(
+                "itersolve-regnewton-cg",
+                _regnewton("exact", "cg"),
+                "scipy-trust-krylov",
+            ),
+            _method(
+                "itersolve-newton",
+                partial(Newton, rtol=0.0, atol=GTOL),
+                "sklearn-newton-cholesky",
+            ),
+            Method(
+                "itersolve-gd",
+                _ours(partial(GradientDescent, rtol=0.0, atol=GTOL), gd=True),
+            ),
+            Method("scipy-trust-exact", _scipy("trust-exact")),
+            Method("scipy-trust-krylov", _scipy("trust-krylov")),
+            Method("scipy-newton-cg", _scipy("Newton-CG")),
+            Method("scipy-lbfgsb", _scipy("L-BFGS-B")),
+            Method(
+                "sklearn-lbfgs",
+                _SK_LBFGS[1],
+                prepare=_SK_LBFGS[0],
+                requires=("sklearn",),
+            ),
+            Method(
+                "sklearn-newton-cholesky",
+                _SK_NEWTON[1],
+                prepare=_SK_NEWTON[0],
+                requires=("sklearn",),
+            ),
+            Method("torch-lbfgs", _torch_lbfgs),
+        ],
+        claims=[
+            Claim(
+                "RegularizedNewton exact & Gauss-Newton: ||grad|| <= 1e-8 from x0 = 0 "
+                "(logistic, softmax): max outer iterations, with <= 2 trials/step",
+                "<= 60",
+                _regnewton_iterations,
+            ),
+            Claim(
+                "Gauss-Newton / exact RegularizedNewton iterations (max over cases)",
+                "<= 2.0",
+                _approx_vs_exact,
+            ),
+            Claim(
+                "gradient descent / RegularizedNewton iterations (min over cases)",
+                ">= 10",
+                _gd_iterations,
+            ),
+            Claim(
+                "same final objective as scipy trust-exact / L-BFGS-B and sklearn "
+                "(max |relative gap|, our best method)",
+                "<= 1e-10",
+                _same_objective,
+            ),
+            Claim(
+                "wall time, our best method / best anchor (max over digits, "
+                "breast_cancer, synthetic 20000x100)",
+                "<= 1.0",
+                _time_ratio,
+            ),
+        ],
+        repeats={"smoke": 1, "quick": 3, "full": 5},
+        estimate_seconds={"smoke": 10, "quick": 200, "full": 400},
+    )
+]
