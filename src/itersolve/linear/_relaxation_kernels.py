@@ -252,6 +252,7 @@ class Sweeper:
         self.kind = kind
         self.backend = backend
         self._views: tuple | None = None
+        self._residual_view: tuple | None = None
         M = explicit_matrix(A, "relaxation")
         if backend == "numba":
             self.csr = CSRArrays.from_matrix(M, diag)
@@ -285,12 +286,17 @@ class Sweeper:
     ) -> np.ndarray | None:
         # The state's tensors live for the whole run: build their views once.
         views = self._views
-        if views is None or not (views[0] is x and views[1] is b and views[2] is r):
-            xb, bb = as_block(x), as_block(b)
-            rb = as_block(r) if r is not None else np.empty((0, xb.shape[1]), xb.dtype)
+        if views is None or views[0] is not x or views[1] is not b:
+            xb = as_block(x)
             empty = np.empty((0, xb.shape[1]), dtype=xb.dtype)
-            self._views = (x, b, r, xb, bb, rb, np.empty_like(xb), empty)
-        _, _, _, xb, bb, rb, delta, empty = self._views
+            views = (x, b, xb, as_block(b), np.empty_like(xb), empty)
+            self._views = views
+        _, _, xb, bb, delta, empty = views
+        rb = empty
+        if r is not None:
+            if self._residual_view is None or self._residual_view[0] is not r:
+                self._residual_view = (r, as_block(r))
+            rb = self._residual_view[1]
         c = self.csr
         passes = _DIRECTIONS[self.kind]
         for i, forward in enumerate(passes):
