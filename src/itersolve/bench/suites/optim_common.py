@@ -44,7 +44,7 @@ def digits() -> Digits:
     return Digits(x[train], y[train], x[test], y[test])
 
 
-def cnn(seed: int) -> nn.Module:
+def cnn(seed: int) -> nn.Sequential:
     """2 conv + 1 fc (~10k parameters) for 1 x 8 x 8 images."""
     torch.manual_seed(seed)
     return nn.Sequential(
@@ -59,7 +59,7 @@ def cnn(seed: int) -> nn.Module:
     )
 
 
-def mlp(seed: int, hidden: int = 128) -> nn.Module:
+def mlp(seed: int, hidden: int = 128) -> nn.Sequential:
     """64 - hidden - 10 with ReLU (d = 9,610 for hidden = 128)."""
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))

@@ -1,0 +1,420 @@
+"""optim-mfac: M-FAC inverse-Fisher products, training and one-shot OBS pruning."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import statistics
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, cast
+
+import numpy as np
+import torch
+from torch import nn
+
+from itersolve.bench.results import Results
+from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.bench.suites.optim_common import (
+    Digits,
+    F,
+    accuracy,
+    batches,
+    digits,
+    flat_params,
+    full_loss,
+    load_flat,
+    mean_std,
+    mlp,
+    no_rows,
+    train,
+    values,
+)
+from itersolve.optim import MFAC, InverseFisher, obs_prune
+
+DAMPING_IHVP = 1e-4
+MFAC_LR, MFAC_DAMPING, MFAC_NGRADS = 3e-3, 1e-4, 32
+BATCH = 64
+PRUNE_GRADS, PRUNE_BATCH, PRUNE_BLOCK, PRUNE_DAMPING = 64, 32, 128, 1e-5
+
+
+# -- problems --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IhvpProblem:
+    grads: torch.Tensor
+    x: torch.Tensor
+    damping: float
+
+
+@dataclass(frozen=True)
+class TrainProblem:
+    data: Digits
+    seed: int
+    stream: list[torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StepTimeProblem:
+    ngrads: int
+    grads: torch.Tensor  # (steps, d) gradient stream
+
+
+@dataclass(frozen=True)
+class PruneProblem:
+    data: Digits
+    model: nn.Sequential
+    grads: torch.Tensor  # (PRUNE_GRADS, d_weights)
+    sparsity: float
+
+
+Problem = IhvpProblem | TrainProblem | StepTimeProblem | PruneProblem
+
+
+def _ihvp(d: int, m: int) -> IhvpProblem:
+    gen = torch.Generator().manual_seed(d + m)
+    scales = torch.logspace(-3, 0, d, dtype=torch.float64)
+    grads = torch.randn(m, d, generator=gen, dtype=torch.float64) * scales
+    x = torch.randn(d, generator=gen, dtype=torch.float64)
+    return IhvpProblem(grads, x, DAMPING_IHVP)
+
+
+def _train_problem(seed: int, epochs: int) -> TrainProblem:
+    return TrainProblem(digits(), seed, batches(1437, BATCH, epochs, seed))
+
+
+def _step_time(m: int, steps: int) -> StepTimeProblem:
+    d = sum(p.numel() for p in mlp(0).parameters())
+    gen = torch.Generator().manual_seed(m)
+    return StepTimeProblem(m, torch.randn(steps, d, generator=gen))
+
+
+def _weight_params(model: nn.Sequential) -> list[torch.Tensor]:
+    """The two weight matrices of the MLP (biases are not pruned)."""
+    return [cast(torch.Tensor, model[i].weight) for i in (0, 2)]
+
+
+@functools.lru_cache(maxsize=8)
+def _trained_mlp(seed: int, epochs: int) -> tuple[nn.Sequential, torch.Tensor]:
+    """An Adam-trained MLP and PRUNE_GRADS minibatch gradients of its weights."""
+    data = digits()
+    model = mlp(seed)
+    train(
+        model,
+        lambda m: torch.optim.Adam(m.parameters(), lr=1e-3),
+        data,
+        batches(1437, BATCH, epochs, seed),
+    )
+    weights = _weight_params(model)
+    gen = torch.Generator().manual_seed(100 + seed)
+    rows = []
+    for _ in range(PRUNE_GRADS):
+        idx = torch.randint(0, 1437, (PRUNE_BATCH,), generator=gen)
+        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+        rows.append(
+            torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, weights)])
+        )
+    return model, torch.stack(rows)
+
+
+def _prune_problem(seed: int, epochs: int, sparsity: float) -> PruneProblem:
+    model, grads = _trained_mlp(seed, epochs)
+    return PruneProblem(digits(), model, grads, sparsity)
+
+
+SEEDS = {"smoke": 1, "quick": 5, "full": 5}
+EPOCHS = {"smoke": 1, "quick": 40, "full": 40}
+PRUNE_SEEDS = {"smoke": 1, "quick": 3, "full": 5}
+SPARSITIES = {
+    "smoke": [0.7],
+    "quick": [0.5, 0.7, 0.8, 0.9],
+    "full": [0.5, 0.7, 0.8, 0.9],
+}
+WINDOWS = {
+    "smoke": [8, 16],
+    "quick": [8, 16, 32, 64, 128],
+    "full": [16, 32, 64, 128, 256],
+}
+TIMED_STEPS = {"smoke": 10, "quick": 200, "full": 500}
+
+
+def cases(scale: str) -> list[Case]:
+    d, m = (200, 8) if scale == "smoke" else (1000, 32)
+    out = [Case(f"ihvp-d{d}-m{m}", partial(_ihvp, d, m), {"d": d, "m": m})]
+    out += [
+        Case(
+            f"digits-mlp/seed{s}",
+            partial(_train_problem, s, EPOCHS[scale]),
+            {"seed": s, "epochs": EPOCHS[scale]},
+        )
+        for s in range(SEEDS[scale])
+    ]
+    out += [
+        Case(
+            f"step-time-m{m}",
+            partial(_step_time, m, TIMED_STEPS[scale]),
+            {"ngrads": m, "steps": TIMED_STEPS[scale]},
+        )
+        for m in WINDOWS[scale]
+    ]
+    prune_epochs = max(1, EPOCHS[scale] // 2)
+    out += [
+        Case(
+            f"prune-{round(100 * sp)}/seed{s}",
+            partial(_prune_problem, s, prune_epochs, sp),
+            {"sparsity": sp, "seed": s},
+        )
+        for sp in SPARSITIES[scale]
+        for s in range(PRUNE_SEEDS[scale])
+    ]
+    return out
+
+
+def evaluate(problem: Problem, x: Any) -> float:
+    """Relative error vs a dense float64 solve (IHVP), final full training loss
+    (training), seconds per step (step time), test accuracy (pruning)."""
+    if isinstance(problem, IhvpProblem):
+        g = problem.grads
+        dense = problem.damping * torch.eye(g.shape[1], dtype=torch.float64)
+        dense += g.T @ g / g.shape[0]
+        ref = torch.linalg.solve(dense, problem.x)
+        got = torch.as_tensor(x, dtype=torch.float64)
+        return float(torch.linalg.norm(got - ref) / torch.linalg.norm(ref))
+    if isinstance(problem, TrainProblem):
+        model = load_flat(mlp(0).double(), torch.as_tensor(x))
+        return full_loss(model, problem.data.x_train.double(), problem.data.y_train)
+    if isinstance(problem, StepTimeProblem):
+        return float(x)
+    model = copy.deepcopy(problem.model).double()
+    first, second = _weight_params(model)
+    w = torch.as_tensor(x, dtype=torch.float64)
+    with torch.no_grad():
+        first.copy_(w[: first.numel()].view_as(first))
+        second.copy_(w[first.numel() :].view_as(second))
+    return accuracy(model, problem.data.x_test.double(), problem.data.y_test)
+
+
+# -- methods ---------------------------------------------------------------
+
+
+def _ours_ihvp(p: IhvpProblem) -> RunOutput:
+    x = InverseFisher(p.grads, p.damping).matvec(p.x)
+    return RunOutput(x, 1, "SUCCESS", {"matvecs": 1})
+
+
+def _dense_ihvp(p: IhvpProblem) -> RunOutput:
+    d = p.grads.shape[1]
+    dense = p.damping * torch.eye(d, dtype=torch.float64) + p.grads.T @ p.grads / len(
+        p.grads
+    )
+    return RunOutput(torch.linalg.solve(dense, p.x), 1, "SUCCESS", {"matvecs": 1})
+
+
+def _training(make_optimizer):
+    def run(p: TrainProblem) -> RunOutput:
+        model = mlp(p.seed)
+        steps = train(model, make_optimizer, p.data, p.stream)
+        extras = {
+            "test_accuracy": accuracy(model, p.data.x_test, p.data.y_test),
+            "train_loss_float32": full_loss(model, p.data.x_train, p.data.y_train),
+        }
+        return RunOutput(flat_params(model), steps, "SUCCESS", {"grads": steps}, extras)
+
+    return run
+
+
+def _step_time_run(p: StepTimeProblem) -> RunOutput:
+    import time
+
+    param = nn.Parameter(torch.zeros(p.grads.shape[1]))
+    opt = MFAC([param], lr=1e-3, damping=1e-4, ngrads=p.ngrads)
+    start = time.perf_counter()
+    for g in p.grads:
+        param.grad = g
+        opt.step()
+    per_step = (time.perf_counter() - start) / len(p.grads)
+    return RunOutput(per_step, len(p.grads), "SUCCESS", {"grads": len(p.grads)})
+
+
+def _weights(model: nn.Sequential) -> torch.Tensor:
+    return torch.cat([w.detach().reshape(-1) for w in _weight_params(model)])
+
+
+def _magnitude_prune(p: PruneProblem) -> RunOutput:
+    import torch.nn.utils.prune as prune
+
+    model = copy.deepcopy(p.model)
+    targets = [(model[0], "weight"), (model[2], "weight")]
+    prune.global_unstructured(
+        targets, pruning_method=prune.L1Unstructured, amount=p.sparsity
+    )
+    for module, name in targets:
+        prune.remove(module, name)
+    return RunOutput(_weights(model), 1, "SUCCESS")
+
+
+def _obs_prune(p: PruneProblem) -> RunOutput:
+    pruned, _ = obs_prune(
+        _weights(p.model),
+        p.grads,
+        p.sparsity,
+        blocksize=PRUNE_BLOCK,
+        damping=PRUNE_DAMPING,
+    )
+    return RunOutput(pruned, 1, "SUCCESS", {"grads": len(p.grads)})
+
+
+def _kind(prefix: str):
+    return lambda case: case.name.startswith(prefix)
+
+
+METHODS = [
+    Method("dense-woodbury-solve", _dense_ihvp, applies=_kind("ihvp")),
+    Method(
+        "itersolve-inverse-fisher",
+        _ours_ihvp,
+        anchor="dense-woodbury-solve",
+        applies=_kind("ihvp"),
+    ),
+    Method(
+        "torch-sgd",
+        _training(lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)),
+        applies=_kind("digits-mlp"),
+    ),
+    Method(
+        "torch-adam",
+        _training(lambda m: torch.optim.Adam(m.parameters(), lr=1e-3)),
+        applies=_kind("digits-mlp"),
+    ),
+    Method(
+        "itersolve-mfac",
+        _training(
+            lambda m: MFAC(
+                m.parameters(), lr=MFAC_LR, damping=MFAC_DAMPING, ngrads=MFAC_NGRADS
+            )
+        ),
+        anchor="torch-adam",
+        applies=_kind("digits-mlp"),
+    ),
+    Method("itersolve-mfac-step", _step_time_run, applies=_kind("step-time")),
+    Method("torch-prune-magnitude", _magnitude_prune, applies=_kind("prune")),
+    Method(
+        "itersolve-obs-prune",
+        _obs_prune,
+        anchor="torch-prune-magnitude",
+        applies=_kind("prune"),
+    ),
+]
+
+
+# -- claims ----------------------------------------------------------------
+
+
+def _ihvp_error(results: Results) -> ClaimOutcome:
+    errs = values(results, "ihvp", "itersolve-inverse-fisher", "objective_value")
+    if not errs:
+        return no_rows("ihvp")
+    return ClaimOutcome(max(errs), max(errs) < 1e-8, "relative error, float64")
+
+
+def _training_loss(results: Results) -> ClaimOutcome:
+    ours = values(results, "digits-mlp/", "itersolve-mfac", "objective_value")
+    adam = values(results, "digits-mlp/", "torch-adam", "objective_value")
+    sgd = values(results, "digits-mlp/", "torch-sgd", "objective_value")
+    if not ours or not adam:
+        return no_rows("digits-mlp")
+    (mo, so), (ma, sa) = mean_std(ours), mean_std(adam)
+    acc = {
+        name: statistics.fmean(values(results, "digits-mlp/", name, "test_accuracy"))
+        for name in ("itersolve-mfac", "torch-adam", "torch-sgd")
+        if values(results, "digits-mlp/", name, "test_accuracy")
+    }
+    detail = (
+        f"final train loss M-FAC {mo:.4g} ± {so:.2g} vs Adam {ma:.4g} ± {sa:.2g}"
+        + (f", SGD {mean_std(sgd)[0]:.4g}" if sgd else "")
+        + "; test acc "
+        + ", ".join(f"{k} {v:.4f}" for k, v in acc.items())
+    )
+    return ClaimOutcome(mo / ma, mo <= ma, detail)
+
+
+def _linear_in_m(results: Results) -> ClaimOutcome:
+    ms, times = [], []
+    for r in results.rows:
+        if r["solver_name"] == "itersolve-mfac-step" and not r.get("skipped"):
+            ms.append(float(r["params"]["ngrads"]))
+            times.append(float(r["objective_value"]))
+    if len(set(ms)) < 3:
+        return no_rows("step-time (need >= 3 window sizes)")
+    slope, intercept = np.polyfit(ms, times, 1)
+    pred = slope * np.asarray(ms) + intercept
+    ss_res = float(np.sum((np.asarray(times) - pred) ** 2))
+    ss_tot = float(np.sum((np.asarray(times) - np.mean(times)) ** 2))
+    r2 = 1 - ss_res / ss_tot if ss_tot > 0 else 1.0
+    detail = f"t(m) = {intercept * 1e3:.3f} ms + {slope * 1e6:.3f} us * m, d = 9610"
+    return ClaimOutcome(r2, r2 >= 0.95 and slope > 0, detail)
+
+
+def _pruning(results: Results) -> ClaimOutcome:
+    margins, parts = [], []
+    for sp in (70, 80, 90):
+        ours = values(results, f"prune-{sp}/", "itersolve-obs-prune", "objective_value")
+        mag = values(
+            results, f"prune-{sp}/", "torch-prune-magnitude", "objective_value"
+        )
+        if not ours or not mag:
+            continue
+        margin = statistics.fmean(ours) - statistics.fmean(mag)
+        margins.append(margin)
+        parts.append(
+            f"{sp}%: {statistics.fmean(ours):.3f} vs {statistics.fmean(mag):.3f}"
+        )
+    if not margins:
+        return no_rows("prune-70/80/90")
+    return ClaimOutcome(min(margins), min(margins) > 0, "; ".join(parts))
+
+
+SUITES = [
+    Suite(
+        name="optim-mfac",
+        description=(
+            "M-FAC. (1) inverse-Fisher-vector product (lambda = 1e-4, float64) vs a "
+            "dense torch.linalg.solve of lambda I + G^T G / m; (2) digits MLP "
+            "64-128-10 (d = 9,610), batch 64, 40 epochs, 5 seeds: M-FAC (m = 32, "
+            "lambda = 1e-4, lr = 3e-3: lr picked from {1e-3, 3e-3, 1e-2} x lambda "
+            "{1e-4, 1e-5} on seed 0) vs SGD (0.1, momentum 0.9) and Adam (1e-3), "
+            "objective = final full-batch training loss; (3) seconds per optimizer "
+            "step vs window m; (4) one-shot pruning of an Adam-trained MLP's "
+            "weights (no fine-tuning), OBS with the blocked M-FAC Fisher (B = 128, "
+            "64 gradients of batch 32, lambda = 1e-5) vs torch.nn.utils.prune "
+            "global magnitude pruning, objective = test accuracy."
+        ),
+        objective_name="rel. error | train loss | s/step | test accuracy",
+        cases=cases,
+        evaluate=evaluate,
+        methods=METHODS,
+        claims=[
+            Claim(
+                "IHVP vs dense Woodbury solve, relative error", "< 1e-8", _ihvp_error
+            ),
+            Claim(
+                "M-FAC final training loss <= Adam's (ratio shown)",
+                "<= 1",
+                _training_loss,
+            ),
+            Claim(
+                "time per step linear in m (R^2 of the linear fit)",
+                ">= 0.95",
+                _linear_in_m,
+            ),
+            Claim(
+                "OBS (M-FAC) pruning beats magnitude at 70/80/90% (min acc. margin)",
+                "> 0",
+                _pruning,
+            ),
+        ],
+        repeats={"smoke": 1, "quick": 1, "full": 1},
+        estimate_seconds={"smoke": 10, "quick": 200, "full": 400},
+    )
+]
