@@ -78,6 +78,7 @@ class SSORPreconditioner:
         self.omega = float(omega)
         self.shape = op.shape
         self.dtype = op.dtype
+        self.device = op.device
         self.backend = resolve_backend(backend, op)
         self.applications = 0
         if self.backend == "numba":
@@ -128,7 +129,7 @@ class SSORPreconditioner:
 
     def to_dense(self) -> torch.Tensor:
         """``M^{-1}`` as a dense matrix (for tests and small problems)."""
-        return self(torch.eye(self.shape[0], dtype=self.dtype))
+        return self(torch.eye(self.shape[0], dtype=self.dtype, device=self.device))
 
     def __repr__(self) -> str:
         return f"SSORPreconditioner(shape={self.shape}, omega={self.omega})"
