@@ -360,3 +360,14 @@ def test_property_inverse_of_random_spd_batches(n, log_cond, seed, batch):
     assert sol.num_steps <= 2 * np.log2(10.0**log_cond * n) + 10
     eye = np.broadcast_to(np.eye(n), mats.shape)
     assert np.all(np.linalg.norm(eye - mats @ sol.x, axis=(-2, -1)) <= 1e-10)
+
+
+def test_identity_start_halves_the_steps_on_spd_and_spectral_saves_some():
+    S = spd(12, 1e3)
+    steps = {
+        start: newton_schulz_inverse(S, NewtonSchulz(tol=1e-11, start=start)).num_steps
+        for start in ("frobenius", "spectral", "identity")
+    }
+    assert steps["spectral"] <= steps["frobenius"]
+    # Identity: e_min = 1 - lambda_min / ||S||_F instead of 1 - lambda_min^2 / ...
+    assert steps["identity"] <= 0.7 * steps["frobenius"]

@@ -97,14 +97,16 @@ class NewtonSchulz(IterativeMethod):
         usually lands near ``eps`` because convergence is quadratic).
     start
         ``M_0``: ``"frobenius"`` (default, always safe) ``S^T / ||S S^T||_F``, as
-        the official code of Fu et al.; ``"spectral"``: ``S^T / ||S||_2^2``
-        (one SVD, a few steps fewer; the paper's ``2 / ||S S^T||_2`` puts the top
-        singular direction at ``E = -1`` where it never converges, so half of it is
-        used); ``"identity"``: ``I / ||S||_F``, safe for symmetric positive
-        definite ``S`` (in general it needs the eigenvalues ``z`` of
-        ``S / ||S||_F`` inside the disc ``|1 - z| < 1``), and about twice as fast
-        there; a positive float
-        ``alpha``: ``alpha S^T`` (safe when ``alpha < 2 / ||S||_2^2``).
+        the official code of Fu et al.; ``"spectral"``: ``S^T / ||S||_2^2`` (one
+        SVD; saves at most ``log2(m) / 2`` steps; the paper's
+        ``2 / ||S S^T||_2`` puts the top singular direction at ``E = -1`` where
+        it never converges, so half of it is used); ``"identity"``:
+        ``I / ||S||_F``, safe for symmetric positive definite ``S`` (in general
+        it needs the eigenvalues ``z`` of ``S / ||S||_F`` inside the disc
+        ``|1 - z| < 1``) and needs about half the steps there, since its error
+        starts at ``1 - lambda_min / ||S||_F`` instead of
+        ``1 - lambda_min^2 / ||S^2||_F``; a positive float ``alpha``:
+        ``alpha S^T`` (safe when ``alpha < 2 / ||S||_2^2``).
         Starts proportional to ``S^T`` lie in the range of ``S^T``, so the iterates
         converge to the pseudo-inverse ``S^+``.
     target
