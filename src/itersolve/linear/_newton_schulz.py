@@ -388,7 +388,10 @@ def newton_schulz_lstsq(
     ``O(cond(S) log(1/eps))`` steps against ``O(log cond(S) + log log(1/eps))``.
 
     Stopping rule: that of ``method`` on the Gram matrix (see
-    :class:`NewtonSchulz`); pass a callback to stop on ``w_k`` instead.
+    :class:`NewtonSchulz`); pass a callback to stop on ``w_k`` instead. The error
+    of ``w`` is up to ``cond(S) ||I - S M_k||`` with ``cond(S) = cond(X)^2``: in
+    float32 (``eps ~ 1e-7``) expect a poor ``w`` once ``cond(X)`` passes ~100
+    even when the rule is met; use float64 there.
 
     Parameters
     ----------
