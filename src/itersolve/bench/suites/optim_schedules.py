@@ -1,0 +1,348 @@
+"""optim-schedules: constant, 1/sqrt(t), cosine, linear decay, warm-up + linear and
+the refined schedule (Defazio et al. 2023) on convex problems with SGD and Adam."""
+
+from __future__ import annotations
+
+import functools
+import statistics
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+
+from itersolve.bench.results import Results
+from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.bench.suites.optim_common import no_rows
+from itersolve.optim import schedules
+
+F = torch.nn.functional
+BATCH = 16
+LR_GRIDS = {
+    "sgd": [0.01 * 3**k for k in range(6)],
+    "adam": [0.001 * 3**k for k in range(6)],
+}
+STEPS = {"smoke": 50, "quick": 2000, "full": 5000}
+SEEDS = {"smoke": 2, "quick": 5, "full": 5}
+SCHEDULES = ("constant", "inverse-sqrt", "cosine", "linear", "warmup-linear", "refined")
+
+
+@dataclass(frozen=True)
+class ScheduleProblem:
+    """Multinomial logistic regression; every (lr, seed) pair trained at once."""
+
+    x: torch.Tensor  # (n, d) float32, bias column included
+    y: torch.Tensor  # (n,)
+    classes: int
+    optimizer: str
+    lrs: list[float]
+    seeds: int
+    steps: int
+    streams: torch.Tensor  # (seeds, steps, BATCH) minibatch indices
+
+
+@dataclass(frozen=True)
+class ValuesProblem:
+    steps: int
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    from sklearn.datasets import load_breast_cancer, load_digits
+
+    if name == "digits":
+        data = load_digits()
+        x = data.data / 16.0
+    else:
+        data = load_breast_cancer()
+        x = (data.data - data.data.mean(axis=0)) / data.data.std(axis=0)
+    x = np.hstack([x, np.ones((len(x), 1))])
+    y = data.target
+    return (
+        torch.tensor(x, dtype=torch.float32),
+        torch.tensor(y, dtype=torch.int64),
+        int(y.max()) + 1,
+    )
+
+
+def _build(dataset: str, optimizer: str, steps: int, seeds: int) -> ScheduleProblem:
+    x, y, k = _dataset(dataset)
+    gen = torch.Generator().manual_seed(7)
+    streams = torch.randint(0, len(y), (seeds, steps, BATCH), generator=gen)
+    return ScheduleProblem(
+        x, y, k, optimizer, LR_GRIDS[optimizer], seeds, steps, streams
+    )
+
+
+def cases(scale: str) -> list[Case]:
+    steps, seeds = STEPS[scale], SEEDS[scale]
+    out = [
+        Case(
+            f"{dataset}/{optimizer}",
+            partial(_build, dataset, optimizer, steps, seeds),
+            {
+                "steps": steps,
+                "seeds": seeds,
+                "batch": BATCH,
+                "lrs": LR_GRIDS[optimizer],
+            },
+        )
+        for dataset in ("digits", "breast_cancer")
+        for optimizer in ("sgd", "adam")
+    ]
+    out.append(Case("schedule-values", lambda: ValuesProblem(steps), {"steps": steps}))
+    return out
+
+
+def _losses(problem: ScheduleProblem, weights: torch.Tensor) -> np.ndarray:
+    """Full-data training loss in float64 of every (lr, seed) configuration."""
+    w = weights.to(torch.float64)  # (configs, d, classes)
+    logits = torch.einsum("nd,cdk->cnk", problem.x.to(torch.float64), w)
+    target = problem.y.expand(len(w), -1)
+    loss = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+    return loss.mean(dim=1).numpy().reshape(len(problem.lrs), problem.seeds)
+
+
+def evaluate(problem: Any, x: Any) -> float:
+    """Best-LR mean (over seeds) final training loss; for the schedule-values case,
+    the max |ours - torch.optim.lr_scheduler| multiplier difference."""
+    if isinstance(problem, ValuesProblem):
+        return float(x)
+    return float(_losses(problem, torch.as_tensor(x)).mean(axis=1).min())
+
+
+def _schedule(name: str, steps: int) -> schedules.Schedule:
+    if name == "constant":
+        return schedules.constant()
+    if name == "inverse-sqrt":
+        return schedules.inverse_sqrt()
+    if name == "cosine":
+        return schedules.cosine(steps)
+    if name == "linear":
+        return schedules.linear_decay(steps)
+    if name == "warmup-linear":
+        return schedules.warmup_linear(steps, steps // 20)
+    raise ValueError(name)
+
+
+def _train(
+    problem: ScheduleProblem, lambdas: list[Any], log_norms: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Train every (lr, seed) configuration with ``torch.optim`` + ``LambdaLR``.
+
+    One parameter group per learning rate, holding the weights of all seeds as one
+    ``(seeds, d, classes)`` tensor (SGD and Adam act elementwise, so each seed's
+    slice follows its own trajectory exactly). With ``log_norms`` the per-step
+    gradient norm of each configuration is returned, ``(steps, lrs, seeds)``.
+    """
+    n_lr, seeds = len(problem.lrs), problem.seeds
+    d, k = problem.x.shape[1], problem.classes
+    leaves = [torch.zeros(seeds, d, k, requires_grad=True) for _ in range(n_lr)]
+    groups = [
+        {"params": [leaf], "lr": lr}
+        for leaf, lr in zip(leaves, problem.lrs, strict=True)
+    ]
+    opt: torch.optim.Optimizer
+    if problem.optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=problem.lrs[0], foreach=True)
+    else:
+        opt = torch.optim.Adam(groups, lr=problem.lrs[0], foreach=True)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambdas)
+    norms = torch.empty(problem.steps, n_lr, seeds) if log_norms else None
+    ord_ = 2 if problem.optimizer == "sgd" else 1
+    for t in range(problem.steps):
+        idx = problem.streams[:, t].repeat(n_lr, 1)  # (lrs * seeds, BATCH)
+        w = torch.cat(leaves)
+        logits = torch.bmm(problem.x[idx], w)
+        loss = F.cross_entropy(
+            logits.reshape(-1, k), problem.y[idx].reshape(-1), reduction="sum"
+        )
+        opt.zero_grad()
+        (loss / BATCH).backward()
+        if norms is not None:
+            grads = torch.stack([leaf.grad for leaf in leaves])  # type: ignore[misc]
+            norms[t] = torch.linalg.vector_norm(grads.flatten(2), ord=ord_, dim=2)
+        opt.step()
+        scheduler.step()
+    return torch.cat([leaf.detach() for leaf in leaves]), norms
+
+
+def _run(name: str):
+    def run(problem: ScheduleProblem) -> RunOutput:
+        n_lr = len(problem.lrs)
+        if name == "refined":
+            first = [schedules.linear_decay(problem.steps)] * n_lr
+            _, norms = _train(problem, first, log_norms=True)
+            assert norms is not None
+            # one schedule per LR, from the seed-averaged norms of its linear run
+            lambdas: list[Any] = [
+                schedules.refine_schedule(
+                    norms[:, i].mean(dim=1), optimizer=problem.optimizer
+                )
+                for i in range(n_lr)
+            ]
+            steps = 2 * problem.steps
+        else:
+            lambdas = [_schedule(name, problem.steps)] * n_lr
+            steps = problem.steps
+        weights, _ = _train(problem, lambdas)
+        per_lr = _losses(problem, weights).mean(axis=1)
+        extras = {"best_lr": problem.lrs[int(per_lr.argmin())]}
+        grads = steps * n_lr * problem.seeds
+        return RunOutput(weights, steps, "SUCCESS", {"grads": grads}, extras)
+
+    return run
+
+
+# -- schedule values vs torch.optim.lr_scheduler ----------------------------------
+
+
+def _lrs(make_scheduler: Any, steps: int) -> list[float]:
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    sched = make_scheduler(opt)
+    out = []
+    for _ in range(steps + 1):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def _values_vs_torch(problem: ValuesProblem) -> RunOutput:
+    T = problem.steps
+    lr_sched = torch.optim.lr_scheduler
+    pairs = [
+        (
+            schedules.linear_decay(T),
+            lambda o: lr_sched.LinearLR(o, 1.0, 0.0, total_iters=T),
+        ),
+        (schedules.cosine(T), lambda o: lr_sched.CosineAnnealingLR(o, T_max=T)),
+        (schedules.constant(), lambda o: lr_sched.ConstantLR(o, factor=1.0)),
+    ]
+    worst = 0.0
+    for ours, theirs in pairs:
+        a = _lrs(lambda o, s=ours: lr_sched.LambdaLR(o, s), T)
+        b = _lrs(theirs, T)
+        worst = max(worst, float(np.max(np.abs(np.subtract(a, b)))))
+    end = schedules.linear_decay(T)(T)
+    return RunOutput(worst, T, "SUCCESS", extras={"linear_decay_at_T": end})
+
+
+def _is_training(case: Case) -> bool:
+    return case.name != "schedule-values"
+
+
+METHODS = [Method(name, _run(name), applies=_is_training) for name in SCHEDULES] + [
+    Method(
+        "itersolve-vs-torch-lr_scheduler",
+        _values_vs_torch,
+        applies=lambda c: not _is_training(c),
+    )
+]
+
+
+# -- claims ---------------------------------------------------------------------------
+
+
+def _pairs(results: Results) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for r in results.rows:
+        if r.get("skipped") or r["dataset_name"] == "schedule-values":
+            continue
+        if r.get("objective_value") is None:
+            continue
+        out.setdefault(r["dataset_name"], {})[r["solver_name"]] = r["objective_value"]
+    return out
+
+
+def _ranking(results: Results) -> ClaimOutcome:
+    pairs = _pairs(results)
+    names = ["linear", "cosine", "inverse-sqrt", "constant"]
+    ok, parts = 0, []
+    complete = {case: v for case, v in pairs.items() if all(n in v for n in names)}
+    if not complete:
+        return no_rows("schedule ranking")
+    for case, v in complete.items():
+        lin, cos, isq, const = (v[n] for n in names)
+        good = lin <= cos * 1.01 and cos < isq < const
+        ok += good
+        parts.append(
+            f"{case}: lin {lin:.4g} cos {cos:.4g} isqrt {isq:.4g} const {const:.4g}"
+            + ("" if good else " (out of order)")
+        )
+    frac = ok / len(complete)
+    return ClaimOutcome(frac, frac > 0.5, "; ".join(parts))
+
+
+def _refined(results: Results) -> ClaimOutcome:
+    pairs = _pairs(results)
+    complete = {c: v for c, v in pairs.items() if "refined" in v and "linear" in v}
+    if not complete:
+        return no_rows("refined vs linear")
+    wins = [v["refined"] <= v["linear"] for v in complete.values()]
+    parts = [
+        f"{c}: {v['refined']:.4g} vs {v['linear']:.4g}" for c, v in complete.items()
+    ]
+    frac = statistics.fmean(wins)
+    return ClaimOutcome(frac, frac >= 2 / 3, "; ".join(parts))
+
+
+def _values(results: Results) -> ClaimOutcome:
+    diffs = [
+        r["objective_value"]
+        for r in results.rows
+        if r["dataset_name"] == "schedule-values" and not r.get("skipped")
+    ]
+    ends = [
+        r.get("linear_decay_at_T")
+        for r in results.rows
+        if r["dataset_name"] == "schedule-values" and not r.get("skipped")
+    ]
+    if not diffs:
+        return no_rows("schedule-values")
+    ok = max(diffs) <= 1e-12 and all(e == 0.0 for e in ends)
+    return ClaimOutcome(max(diffs), ok, "linear / cosine / constant; linear(T) == 0")
+
+
+SUITES = [
+    Suite(
+        name="optim-schedules",
+        description=(
+            "Multinomial logistic regression on digits (1797 x 64 + bias, 10 "
+            "classes) and on standardized breast_cancer (569 x 30 + bias), "
+            f"minibatch {BATCH}, T = 2000 steps, torch.optim SGD and Adam, 5 seeds, "
+            "6-value LR grid per optimizer (SGD 0.01*3^k, Adam 0.001*3^k), every "
+            "schedule through torch.optim.lr_scheduler.LambdaLR. Objective: "
+            "full-data training loss (float64) at the best LR, mean over seeds. "
+            "'refined' = refine_schedule of the gradient norms (l2 for SGD, l1 for "
+            "Adam) logged by a linear-decay run at the same LR, averaged over the "
+            "5 seeds (cost of both runs included)."
+        ),
+        objective_name="best-LR final training loss",
+        cases=cases,
+        evaluate=evaluate,
+        methods=METHODS,
+        claims=[
+            Claim(
+                "best-LR loss ranks linear <= cosine < 1/sqrt(t) < constant "
+                "(fraction of task x optimizer pairs)",
+                "> 0.5",
+                _ranking,
+            ),
+            Claim(
+                "refined <= linear decay (fraction of task x optimizer pairs)",
+                ">= 2/3",
+                _refined,
+            ),
+            Claim(
+                "LambdaLR(ours) == torch LinearLR / CosineAnnealingLR / ConstantLR",
+                "<= 1e-12",
+                _values,
+            ),
+        ],
+        repeats={"smoke": 1, "quick": 1, "full": 1},
+        estimate_seconds={"smoke": 10, "quick": 240, "full": 600},
+    )
+]
