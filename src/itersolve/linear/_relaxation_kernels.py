@@ -19,6 +19,7 @@ All kernels take blocks ``(n, k)``: ``k`` right-hand sides share every sweep.
 from __future__ import annotations
 
 import importlib.util
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,32 @@ if HAVE_NUMBA:
                         a = data[p]
                         for c in range(k):
                             r[i, c] -= a * delta[j, c]
+
+    @numba.njit(cache=True, nogil=True)
+    def _sweep_vector(indptr, indices, data, diag, x, b, omega, forward, r, delta):
+        """:func:`_sweep` for one right-hand side (1-D arrays, scalar sums)."""
+        n = x.shape[0]
+        want = r.shape[0] > 0
+        for step in range(n):
+            i = step if forward else n - 1 - step
+            s = b[i]
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                if j != i:
+                    s -= data[p] * x[j]
+            new = (1.0 - omega) * x[i] + omega * s / diag[i]
+            if want:
+                delta[i] = new - x[i]
+                r[i] = s - diag[i] * new
+            x[i] = new
+        if want:
+            for i in range(n):
+                t = r[i]
+                for p in range(indptr[i], indptr[i + 1]):
+                    j = indices[p]
+                    if (j > i) if forward else (j < i):
+                        t -= data[p] * delta[j]
+                r[i] = t
 
     @numba.njit(cache=True, nogil=True)
     def _ssor_apply(indptr, indices, data, diag, rhs, omega, out):
@@ -285,23 +312,26 @@ class Sweeper:
         self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None
     ) -> np.ndarray | None:
         # The state's tensors live for the whole run: build their views once.
+        # One right-hand side runs the 1-D kernel (scalar sums, ~2x faster).
         views = self._views
         if views is None or views[0] is not x or views[1] is not b:
-            xb = as_block(x)
-            empty = np.empty((0, xb.shape[1]), dtype=xb.dtype)
-            views = (x, b, xb, as_block(b), np.empty_like(xb), empty)
+            xb = x.numpy() if x.ndim == 1 else as_block(x)
+            bb = b.numpy() if b.ndim == 1 else as_block(b)
+            empty = np.empty((0, *xb.shape[1:]), dtype=xb.dtype)
+            views = (x, b, xb, bb, np.empty_like(xb), empty)
             self._views = views
         _, _, xb, bb, delta, empty = views
         rb = empty
         if r is not None:
             if self._residual_view is None or self._residual_view[0] is not r:
-                self._residual_view = (r, as_block(r))
+                self._residual_view = (r, r.numpy() if r.ndim == 1 else as_block(r))
             rb = self._residual_view[1]
+        kernel = _sweep_vector if xb.ndim == 1 else _sweep
         c = self.csr
         passes = _DIRECTIONS[self.kind]
         for i, forward in enumerate(passes):
             want = r is not None and i == len(passes) - 1
-            _sweep(
+            kernel(
                 c.indptr,
                 c.indices,
                 c.data,
@@ -315,6 +345,8 @@ class Sweeper:
             )
         if r is None:
             return None
+        if rb.ndim == 1:
+            return np.array([math.sqrt(float(rb @ rb))])
         return np.sqrt(np.einsum("ij,ij->j", rb, rb))
 
     def _solve(self, rhs: torch.Tensor, lower: bool) -> torch.Tensor:

@@ -53,6 +53,7 @@ HEAT = {  # scale -> (nx, steps, stoptime): one period of the diffusion at quick
     "full": (100, 5000, 5.0),
 }
 HEAT_OMEGAS = (1.0, 1.5)
+NUMBA = ("numba",)  # the cost table is built with the compiled SOR count
 
 
 # -- shifted Laplacian: cost table + replay -------------------------------------
@@ -339,23 +340,45 @@ def _heat_claims() -> list[Claim]:
 
 def _methods() -> list[Method]:
     methods = [
-        Method(name, partial(_replay_run, name), applies=_is_shift)
+        Method(
+            name,
+            partial(_replay_run, name),
+            requires=NUMBA,
+            applies=_is_shift,
+        )
         for name in ("tsallis-inf", "chebcb", "binned-tsallis-inf")
     ]
     methods += [
         Method(
             "best-fixed-omega",
             partial(_comparator_run, "best-fixed"),
+            requires=NUMBA,
             applies=_is_shift,
         ),
         Method(
             "instance-optimal",
             partial(_comparator_run, "instance-optimal"),
+            requires=NUMBA,
             applies=_is_shift,
         ),
-        Method("gauss-seidel", partial(_comparator_run, "1.0"), applies=_is_shift),
-        Method("fixed-omega-1.6", partial(_comparator_run, "1.6"), applies=_is_shift),
-        Method("fixed-omega-1.8", partial(_comparator_run, "1.8"), applies=_is_shift),
+        Method(
+            "gauss-seidel",
+            partial(_comparator_run, "1.0"),
+            requires=NUMBA,
+            applies=_is_shift,
+        ),
+        Method(
+            "fixed-omega-1.6",
+            partial(_comparator_run, "1.6"),
+            requires=NUMBA,
+            applies=_is_shift,
+        ),
+        Method(
+            "fixed-omega-1.8",
+            partial(_comparator_run, "1.8"),
+            requires=NUMBA,
+            applies=_is_shift,
+        ),
         Method("scipy-spsolve", _heat_direct, applies=_is_heat),
         Method("scipy-cg", _heat_scipy_cg, applies=_is_heat),
         Method("itersolve-cg", _heat_cg, anchor="scipy-cg", applies=_is_heat),
