@@ -1,6 +1,24 @@
-"""PDE solvers: S_N transport with DSA, Sobolev-preconditioned gradient descent."""
+"""PDE solvers: S_N transport with DSA, Sobolev-preconditioned gradient descent.
+
+* :mod:`itersolve.pde.transport` — 1-D slab S_N transport: source iteration,
+  consistent DSA, DSA-preconditioned GMRES, direct reference, spectral radii.
+* :func:`solve_variational` — nonlinear elliptic variational PDEs on tensor
+  grids: :class:`SobolevGradientDescent` and the comparators
+  :class:`L2GradientDescent`, :class:`PicardIteration`, :class:`NewtonKrylov`.
+"""
 
 from itersolve.pde import transport
+from itersolve.pde._grid import Grid, LaplacianInverse, dst1
+from itersolve.pde._newton_krylov import NewtonKrylov
+from itersolve.pde._picard import PicardIteration
+from itersolve.pde._sobolev import L2GradientDescent, SobolevGradientDescent
+from itersolve.pde._variational import (
+    VariationalProblem,
+    log_gradient_energy,
+    manufactured_solution,
+    semilinear_tanh,
+    solve_variational,
+)
 from itersolve.pde.transport import (
     SlabProblem,
     SourceIteration,
@@ -11,10 +29,22 @@ from itersolve.pde.transport import (
 )
 
 __all__ = [
+    "Grid",
+    "L2GradientDescent",
+    "LaplacianInverse",
+    "NewtonKrylov",
+    "PicardIteration",
     "SlabProblem",
+    "SobolevGradientDescent",
     "SourceIteration",
     "TransportGMRES",
+    "VariationalProblem",
     "direct_transport_solve",
+    "dst1",
+    "log_gradient_energy",
+    "manufactured_solution",
+    "semilinear_tanh",
+    "solve_variational",
     "spectral_radius",
     "transport",
     "transport_solve",

@@ -1,0 +1,122 @@
+"""IntRL policy iteration on the two examples of Cao & Pan (ICLR 2024)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from itersolve import ConvergenceWarning, Status
+from itersolve.control import (
+    IntegralPolicyIteration,
+    matrix_to_vech,
+    policy_iteration,
+    sin_system,
+    third_order_linear,
+    vech_features,
+    vech_gradient,
+    vech_to_matrix,
+)
+
+
+def _run(system, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return policy_iteration(system, IntegralPolicyIteration(**kw))
+
+
+def test_vech_basis():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3))
+    P = rng.standard_normal((3, 3))
+    P = P + P.T
+    w = matrix_to_vech(P)
+    np.testing.assert_allclose(vech_features(x) @ w, np.einsum("bi,ij,bj->b", x, P, x))
+    np.testing.assert_allclose(vech_to_matrix(w, 3), P)
+    eps = 1e-6
+    num = (
+        vech_features(x + eps * np.eye(3)[1]) - vech_features(x - eps * np.eye(3)[1])
+    ) / (2 * eps)
+    np.testing.assert_allclose(vech_gradient(x)[..., 1], num, atol=1e-8)
+
+
+@pytest.mark.parametrize("make", [third_order_linear, sin_system])
+def test_exact_integrals_recover_optimum(make):
+    system = make()
+    sol = _run(system, quadrature="exact", n_points=5)
+    assert sol.status in (Status.SUCCESS, Status.STAGNATION)
+    assert np.linalg.norm(sol.x.numpy() - system.w_star) < 1e-7
+
+
+def test_linear_gain_matches_care():
+    sol = _run(third_order_linear(), quadrature="bq", n_points=9)
+    np.testing.assert_allclose(
+        sol.extras["K"], [[0.90499, 1.89310, 1.59700]], atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("make", [third_order_linear, sin_system])
+def test_quadrature_error_rates(make):
+    """Trapezoid error ~ N^-2, Matérn(3.5) BQ much faster (the paper's claim)."""
+    system = make()
+    Ns = np.array([5, 9, 15])
+    errors = {}
+    for q in ("trapezoid", "bq"):
+        errors[q] = [
+            np.linalg.norm(
+                _run(system, quadrature=q, n_points=int(N)).x.numpy() - system.w_star
+            )
+            for N in Ns
+        ]
+    slope_tr = np.polyfit(np.log(Ns), np.log(errors["trapezoid"]), 1)[0]
+    slope_bq = np.polyfit(np.log(Ns), np.log(errors["bq"]), 1)[0]
+    assert -2.5 < slope_tr < -1.7
+    assert slope_bq < -3.5
+
+
+def test_non_stabilising_initial_policy_rejected():
+    system = third_order_linear()
+    bad = matrix_to_vech(-5 * np.eye(3))  # u = +5 x3 feedback: unstable
+    with pytest.raises(ValueError, match="does not stabilise"):
+        policy_iteration(system, w0=bad)
+    with pytest.raises(ValueError, match="does not stabilise"):
+        policy_iteration(sin_system(), w0=np.array([0.0, 0.0, -20.0]))
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"quadrature": "midpoint"}, "quadrature must be"),
+        ({"n_points": 1}, "n_points"),
+        ({"quadrature": "simpson", "n_points": 4}, "odd"),
+        ({"window": 0.0}, "window"),
+        ({"quadrature": "bq", "nu": 1.0}, "half-integer"),
+        ({"n_windows": 0}, "n_windows"),
+    ],
+)
+def test_bad_hyperparameters(kw, match):
+    with pytest.raises(ValueError, match=match):
+        IntegralPolicyIteration(**kw)
+
+
+def test_battery_max_steps_nan_reproducible():
+    system = sin_system()
+    with pytest.warns(ConvergenceWarning):
+        one = policy_iteration(
+            system, IntegralPolicyIteration(max_steps=1), record=True
+        )
+    assert one.status is Status.MAX_STEPS and len(one.trace) == 1
+    with pytest.warns(ConvergenceWarning):
+        nan = policy_iteration(system, w0=np.array([np.nan, 0.0, 1.0]))
+    assert nan.status is Status.NONFINITE_INPUT
+    w0 = system.w0.copy()
+    a = policy_iteration(
+        system, IntegralPolicyIteration(quadrature="simpson", n_points=5)
+    )
+    b = policy_iteration(
+        system, IntegralPolicyIteration(quadrature="simpson", n_points=5)
+    )
+    assert np.array_equal(a.x.numpy(), b.x.numpy()) and np.array_equal(system.w0, w0)
+    with pytest.raises(ValueError, match="w0 must have shape"):
+        policy_iteration(system, w0=np.zeros(2))

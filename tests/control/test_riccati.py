@@ -1,0 +1,122 @@
+"""CARE / Lyapunov / Kleinman against scipy (and python-control when installed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+import torch
+
+from itersolve import ConvergenceWarning, Status
+from itersolve.control import Kleinman, care, care_residual, lyapunov, solve_lqr
+
+
+def _random_systems(batch, n, m, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((batch, n, n))
+    B = rng.standard_normal((batch, n, m))
+    C = rng.standard_normal((batch, n, n))
+    Q = C @ C.transpose(0, 2, 1) / n + 0.1 * np.eye(n)
+    R = np.eye(m) * 0.5
+    return A, B, Q, R
+
+
+@pytest.mark.parametrize(("n", "m"), [(2, 1), (5, 2), (10, 3)])
+def test_care_matches_scipy_batched(n, m):
+    A, B, Q, R = _random_systems(20, n, m, seed=n)
+    P = care(*(torch.from_numpy(M) for M in (A, B, Q, R))).numpy()
+    for i in range(20):
+        ref = sla.solve_continuous_are(A[i], B[i], Q[i], R)
+        np.testing.assert_allclose(P[i], ref, rtol=1e-8, atol=1e-9)
+    res = care_residual(
+        *(torch.from_numpy(M) for M in (A, B, Q, R)), torch.from_numpy(P)
+    )
+    assert float(res.max()) < 1e-10
+
+
+def test_care_matches_python_control():
+    ct = pytest.importorskip("control")
+    A, B, Q, R = _random_systems(1, 4, 2, seed=7)
+    _, S_ref, _ = ct.lqr(A[0], B[0], Q[0], R)
+    P = care(A[0], B[0], Q[0], R).numpy()
+    np.testing.assert_allclose(P, S_ref, rtol=1e-8)
+
+
+def test_care_keeps_float32_and_rejects_bad_input():
+    A = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
+    B = torch.tensor([[0.0], [1.0]])
+    P = care(A, B, torch.eye(2), torch.eye(1))
+    assert P.dtype == torch.float32
+    assert torch.allclose(P, torch.tensor([[3**0.5, 1.0], [1.0, 3**0.5]]), atol=1e-5)
+    with pytest.raises(ValueError, match="R must be symmetric positive definite"):
+        care(A, B, torch.eye(2), -torch.eye(1))
+    with pytest.raises(ValueError, match="B must be"):
+        care(A, torch.ones(3, 1), torch.eye(2), torch.eye(1))
+    with pytest.raises(ValueError, match="Q must be symmetric"):
+        care(A, B, torch.tensor([[1.0, 2.0], [0.0, 1.0]]), torch.eye(1))
+    # (A, B) not stabilisable: an uncontrollable unstable mode
+    with pytest.raises(torch.linalg.LinAlgError, match="stabilising"):
+        care(
+            torch.eye(2, dtype=torch.float64),
+            torch.tensor([[1.0], [0.0]]).double(),
+            torch.eye(2).double(),
+            torch.eye(1).double(),
+        )
+
+
+@pytest.mark.parametrize("method", ["kron", "sign"])
+def test_lyapunov_matches_scipy(method):
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((5, 6, 6)) - 4 * np.eye(6)
+    Q = np.eye(6)
+    X = lyapunov(torch.from_numpy(A), torch.from_numpy(Q), method=method).numpy()
+    for i in range(5):
+        ref = sla.solve_continuous_lyapunov(A[i].T, -Q)
+        np.testing.assert_allclose(X[i], ref, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="method must be"):
+        lyapunov(A[0], Q, method="schur")
+
+
+def test_kleinman_converges_quadratically_to_care():
+    A = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [-0.1, -0.5, -0.7]])
+    B = np.array([[0.0], [0.0], [1.0]])
+    sol = solve_lqr(A, B, np.eye(3), np.eye(1), Kleinman(tol=1e-14), record=True)
+    assert sol.success
+    ref = sla.solve_continuous_are(A, B, np.eye(3), np.eye(1))
+    np.testing.assert_allclose(sol.x, ref, rtol=1e-11)
+    np.testing.assert_allclose(
+        sol.extras["K"], [[0.90499, 1.89310, 1.59700]], atol=1e-5
+    )
+    change = np.asarray(sol.trace["change"])
+    # quadratic: once small, each change is at most ~ C * previous^2
+    k = int(np.argmax(change < 1e-2))
+    assert change[k + 1] < 10 * change[k] ** 2 + 1e-13
+
+
+def test_kleinman_rejects_destabilising_gain_and_battery():
+    A = np.array([[1.0, 0.0], [0.0, -1.0]])
+    B = np.array([[1.0], [1.0]])
+    with pytest.raises(ValueError, match="does not stabilise"):
+        solve_lqr(A, B, np.eye(2), np.eye(1))
+    K0 = np.array([[3.0, 0.0]])
+    sol = solve_lqr(A, B, np.eye(2), np.eye(1), K0=K0)
+    assert sol.success and isinstance(sol.x, np.ndarray)
+    np.testing.assert_allclose(
+        sol.x, sla.solve_continuous_are(A, B, np.eye(2), np.eye(1))
+    )
+    with pytest.warns(ConvergenceWarning):
+        one = solve_lqr(
+            A, B, np.eye(2), np.eye(1), Kleinman(max_steps=1), K0=K0, record=True
+        )
+    assert one.status is Status.MAX_STEPS and len(one.trace) == 1
+    A_nan = A.copy()
+    A_nan[0, 0] = np.nan
+    with pytest.warns(ConvergenceWarning):
+        bad = solve_lqr(A_nan, B, np.eye(2), np.eye(1), K0=K0)
+    assert bad.status is Status.NONFINITE_INPUT
+    assert np.isnan(A_nan[0, 0]) and K0[0, 0] == 3.0  # unmutated
+    with pytest.raises(ValueError, match="tol must be"):
+        Kleinman(tol=0)
+    At = torch.from_numpy(A)
+    out = solve_lqr(At, B, np.eye(2), np.eye(1), K0=K0)
+    assert isinstance(out.x, torch.Tensor) and out.x.dtype == torch.float64

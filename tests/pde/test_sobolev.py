@@ -1,0 +1,261 @@
+"""Sobolev gradient descent and its comparators on nonlinear elliptic PDEs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.fft
+import scipy.optimize
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+
+from itersolve import ConvergenceWarning, Status
+from itersolve.pde import (
+    Grid,
+    L2GradientDescent,
+    LaplacianInverse,
+    NewtonKrylov,
+    PicardIteration,
+    SobolevGradientDescent,
+    VariationalProblem,
+    dst1,
+    log_gradient_energy,
+    manufactured_solution,
+    semilinear_tanh,
+    solve_variational,
+)
+
+
+def _laplacian(n, dim, bc):
+    h = 1 / (n + 1) if bc == "dirichlet" else 1 / n
+    main = 2 * np.ones(n)
+    T = sp.diags([-np.ones(n - 1), main, -np.ones(n - 1)], [-1, 0, 1]).tolil()
+    if bc == "periodic":
+        T[0, n - 1] = T[n - 1, 0] = -1
+    T = sp.csr_array(T) / h**2
+    eye = sp.identity(n, format="csr")
+    if dim == 1:
+        return T
+    if dim == 2:
+        return sp.kron(T, eye) + sp.kron(eye, T)
+    return (
+        sp.kron(sp.kron(T, eye), eye)
+        + sp.kron(sp.kron(eye, T), eye)
+        + sp.kron(sp.kron(eye, eye), T)
+    )
+
+
+def test_dst_matches_scipy():
+    x = torch.randn(
+        5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    ref = scipy.fft.dst(x.numpy(), type=1, axis=1) / 2
+    np.testing.assert_allclose(dst1(x, 1).numpy(), ref, atol=1e-13)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("bc", "sigma"), [("dirichlet", 0.0), ("dirichlet", 2.0), ("periodic", 1.0)]
+)
+def test_preconditioner_is_inverse_of_assembled_laplacian(dim, bc, sigma):
+    n = 6
+    grid = Grid((n,) * dim, bc)
+    A = _laplacian(n, dim, bc) + sigma * sp.identity(n**dim)
+    r = np.random.default_rng(dim).standard_normal(n**dim)
+    ref = spla.spsolve(sp.csc_matrix(A), r)
+    out = LaplacianInverse(grid, sigma)(torch.from_numpy(r.reshape((n,) * dim)))
+    np.testing.assert_allclose(out.numpy().ravel(), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_periodic_zero_mode_projected():
+    grid = Grid((8, 8), "periodic")
+    r = torch.randn(
+        8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
+    r = r - r.mean()
+    u = LaplacianInverse(grid)(r)
+    A = _laplacian(8, 2, "periodic")
+    np.testing.assert_allclose(A @ u.numpy().ravel(), r.numpy().ravel(), atol=1e-10)
+    assert abs(float(u.mean())) < 1e-12
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_quadratic_residual_is_the_assembled_laplacian(dim):
+    n = 5
+    grid = Grid((n,) * dim)
+    f = torch.zeros((n,) * dim, dtype=torch.float64)
+    p = VariationalProblem(grid, f, lambda q: q)
+    u = torch.randn(
+        (n,) * dim, dtype=torch.float64, generator=torch.Generator().manual_seed(2)
+    )
+    A = _laplacian(n, dim, "dirichlet")
+    np.testing.assert_allclose(
+        p.residual(u).numpy().ravel(), A @ u.numpy().ravel(), rtol=1e-12
+    )
+
+
+def test_residual_is_gradient_of_energy():
+    p = log_gradient_energy(6)
+    u = torch.randn(
+        6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
+    x = u.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(p.energy(x), x)
+    np.testing.assert_allclose(
+        g / p.grid.cell_volume, p.residual(u), rtol=1e-11, atol=1e-12
+    )
+
+
+CASES = {
+    "log-2d": lambda: log_gradient_energy(24),
+    "log-1d": lambda: log_gradient_energy(32, dim=1),
+    "log-3d": lambda: log_gradient_energy(8, dim=3),
+    "tanh-2d": lambda: semilinear_tanh(24),
+}
+METHODS = {
+    "sobolev": SobolevGradientDescent(rtol=1e-10),
+    "sobolev-armijo": SobolevGradientDescent(rtol=1e-10, line_search="armijo"),
+    "sobolev-anderson": SobolevGradientDescent(rtol=1e-10, anderson=4),
+    "picard": PicardIteration(rtol=1e-10),
+    "newton-krylov": NewtonKrylov(rtol=1e-10),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("name", METHODS)
+def test_methods_agree_with_scipy_newton_krylov(case, name):
+    p = CASES[case]()
+    sol = solve_variational(p, METHODS[name])
+    assert sol.success, sol
+    assert float(p.residual(sol.x).norm()) <= 1e-9 * float(p.f.norm())
+    if p.grid.dim != 2:
+        return  # the 2-D cases carry the scipy comparison (budget)
+    ref = scipy.optimize.newton_krylov(
+        lambda v: p.residual(torch.from_numpy(v.reshape(p.grid.shape))).numpy().ravel(),
+        np.zeros(p.f.numel()),
+        f_tol=1e-11 * float(p.f.norm()),
+    )
+    np.testing.assert_allclose(sol.x.numpy().ravel(), ref, atol=1e-8)
+
+
+def test_mesh_independence_contraction_and_second_order_error():
+    iters, errors = [], []
+    bound = (2 - 0.875) / (2 + 0.875)
+    for n in (16, 32, 64):
+        p = log_gradient_energy(n)
+        sol = solve_variational(p, SobolevGradientDescent(), record=True)
+        assert sol.success
+        iters.append(sol.num_steps)
+        rho = np.asarray(sol.trace["contraction"])
+        assert rho.max() <= bound + 1e-3
+        errors.append(float((sol.x - manufactured_solution(p.grid)).abs().max()))
+    assert max(iters) - min(iters) <= 0.1 * max(iters)
+    orders = [math.log2(errors[i] / errors[i + 1]) for i in range(2)]
+    assert all(1.8 < o < 2.2 for o in orders)
+
+
+def test_l2_gradient_descent_grows_like_h_minus_2():
+    counts = [
+        solve_variational(
+            log_gradient_energy(n), L2GradientDescent(rtol=1e-6)
+        ).num_steps
+        for n in (6, 12)
+    ]
+    assert 3.0 < counts[1] / counts[0] < 5.0
+
+
+def test_float32_loose():
+    p64 = log_gradient_energy(16)
+    p32 = VariationalProblem(
+        p64.grid, p64.f.float(), p64.flux, lam=p64.lam, Lam=p64.Lam
+    )
+    sol = solve_variational(p32, SobolevGradientDescent(rtol=1e-5))
+    assert sol.success and sol.x.dtype == torch.float32
+    ref = solve_variational(p64, SobolevGradientDescent(rtol=1e-10)).x
+    assert float((sol.x.double() - ref).abs().max()) < 1e-4
+
+
+def test_numpy_in_numpy_out_and_unmutated_and_reproducible():
+    p = log_gradient_energy(12)
+    f_np = p.f.numpy().copy()
+    q = VariationalProblem(p.grid, f_np, p.flux, lam=p.lam, Lam=p.Lam)
+    u0 = np.full(p.grid.shape, 0.1)
+    a = solve_variational(q, u0=u0)
+    b = solve_variational(q, u0=u0)
+    assert isinstance(a.x, np.ndarray) and np.array_equal(a.x, b.x)
+    assert np.array_equal(u0, np.full(p.grid.shape, 0.1))
+    assert np.array_equal(f_np, p.f.numpy())
+
+
+@pytest.mark.parametrize("name", ["sobolev", "picard", "newton-krylov"])
+def test_max_steps_one(name):
+    method = METHODS[name]
+    cfg = type(method)(**{**method.__dict__, "max_steps": 1})
+    with pytest.warns(ConvergenceWarning):
+        sol = solve_variational(log_gradient_energy(8), cfg, record=True)
+    assert sol.status is Status.MAX_STEPS and len(sol.trace) == 1
+
+
+def test_nonfinite_input():
+    p = log_gradient_energy(8)
+    u0 = np.zeros(p.grid.shape)
+    u0[0, 0] = np.nan
+    with pytest.warns(ConvergenceWarning):
+        sol = solve_variational(p, u0=u0)
+    assert sol.status is Status.NONFINITE_INPUT
+
+
+def test_too_large_step_diverges_honestly():
+    with pytest.warns(ConvergenceWarning):
+        sol = solve_variational(
+            log_gradient_energy(8), SobolevGradientDescent(step_size=5.0)
+        )
+    assert sol.status in (Status.DIVERGED, Status.NONFINITE)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Grid((2, 2)), "too small"),
+        (lambda: Grid((3, 3), "periodic"), "too small"),
+        (lambda: Grid((4, 4, 4, 4)), "1 to 3 dimensions"),
+        (lambda: Grid((4, 5)), "same size"),
+        (lambda: Grid((4,), "neumann"), "bc must be"),
+        (lambda: SobolevGradientDescent(rtol=0), "rtol"),
+        (lambda: SobolevGradientDescent(step_size=-1.0), "step_size"),
+        (lambda: SobolevGradientDescent(line_search="wolfe"), "line_search"),
+        (lambda: SobolevGradientDescent(anderson=-1), "anderson"),
+        (lambda: PicardIteration(inner_rtol=2.0), "inner_rtol"),
+        (lambda: LaplacianInverse(Grid((4,)), -1.0), "sigma"),
+        (
+            lambda: VariationalProblem(Grid((4,)), np.zeros(5), lambda p: p),
+            "grid's shape",
+        ),
+        (
+            lambda: VariationalProblem(Grid((4,), "periodic"), np.ones(4), lambda p: p),
+            "zero-mean",
+        ),
+        (
+            lambda: VariationalProblem(
+                Grid((4,)), np.zeros(4), lambda p: p, lam=2, Lam=1
+            ),
+            "lam",
+        ),
+    ],
+)
+def test_bad_input(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_fixed_step_needs_bounds_and_armijo_needs_energy():
+    p = VariationalProblem(Grid((6,)), np.ones(6), lambda q: q)
+    with pytest.raises(ValueError, match="lam and Lam"):
+        solve_variational(p, SobolevGradientDescent())
+    with pytest.raises(ValueError, match="flux_energy"):
+        solve_variational(p, SobolevGradientDescent(line_search="armijo"))
+    sol = solve_variational(p, SobolevGradientDescent(step_size=1.0))
+    assert sol.success and sol.num_steps <= 2  # exact preconditioner: one step
