@@ -52,6 +52,14 @@ class GradientState:
     verified: bool = False
     restarts: int = 0
     backtracks: int = 0
+    last_finite: Tensor | None = None
+    """The last point where f and its gradient were finite (returned when a
+    later evaluation is NaN/inf)."""
+
+    def fail_nonfinite(self) -> None:
+        self.status = Status.NONFINITE
+        if self.last_finite is not None:
+            self.x = self.last_finite
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,7 +190,10 @@ def confirm(
     (computed only when the probe point's gradient already does)."""
     if probe_norm > state.threshold:
         return
-    g = problem.objective.grad(state.x)
+    f, g = problem.objective.value_and_grad(state.x)
+    if not finite(f, g):
+        state.fail_nonfinite()
+        return
     gnorm = norm(g)
     if gnorm <= state.threshold:
         state.grad_norm = gnorm

@@ -28,6 +28,7 @@ class GradientDescentState(GradientState):
     f: Tensor
     g: Tensor
     step_size: float = math.nan
+    first_step: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +46,12 @@ class GradientDescent(GradientMethod):
     * ``line_search=None`` with ``L`` unknown: backtracking on ``L`` (descent
       lemma ``f(x - g/L) <= f(x) - ||g||^2/(2L)``), ``L`` shrunk by 0.9 before
       every step so it can also decrease;
-    * ``line_search="armijo"``: Armijo backtracking from twice the last step.
+    * ``line_search="armijo"``: Armijo backtracking (``c1 = 1e-4``) from the
+      larger of the last accepted step and the first trial ``1/L`` (``L`` known
+      or estimated); it never grows beyond that, as steps near ``2/L`` that
+      Armijo accepts stall the stiff modes. Armijo compares function values,
+      so it resolves ``||g||`` only to
+      about ``sqrt(eps)`` relative; below that it stops with ``STAGNATION``.
 
     Stopping rule: ``||grad f(x_k)|| <= max(rtol ||grad f(x_0)||, atol)``.
 
@@ -97,6 +103,7 @@ class GradientDescent(GradientMethod):
             state.L = estimate_L(problem, x0, g)
         else:
             state.step_size = 1.0 / (L or estimate_L(problem, x0, g))
+            state.first_step = state.step_size
         return state
 
     def step(
@@ -124,7 +131,7 @@ class GradientDescent(GradientMethod):
                 lambda t: float(objective.value(x - t * g)),
                 float(f),
                 slope,
-                step=2.0 * state.step_size,
+                step=max(state.step_size, state.first_step),
             )
             state.backtracks += result.evaluations - 1
             if not result.success:

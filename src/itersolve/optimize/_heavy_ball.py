@@ -127,8 +127,8 @@ class HeavyBall(GradientMethod):
     ) -> HeavyBallState:
         x = state.x
         x_new = x - state.alpha * state.g + state.beta * (x - state.x_prev)
-        g_new = problem.objective.grad(x_new)
-        if not finite(g_new):
+        f_new, g_new = problem.objective.value_and_grad(x_new)
+        if not finite(f_new, g_new):
             state.status = Status.NONFINITE
             return state
         state.x_prev, state.x, state.g = x, x_new, g_new

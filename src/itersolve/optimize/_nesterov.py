@@ -144,7 +144,7 @@ class Nesterov(GradientMethod):
             mu=mu,
         )
         if not finite(f, g):
-            state.status = Status.NONFINITE
+            state.fail_nonfinite()
             return state
         state.verified = gnorm <= state.threshold
         if L is None:
@@ -172,15 +172,15 @@ class Nesterov(GradientMethod):
         y = x + beta * (x - state.x_prev) if state.k > 0 else x
         f_new: Tensor | None = None
         if state.fixed_L:
-            g_y = objective.grad(y)
-            if not finite(g_y):
-                state.status = Status.NONFINITE
+            f_y, g_y = objective.value_and_grad(y)
+            if not finite(f_y, g_y):
+                state.fail_nonfinite()
                 return state
             x_new = y - g_y / state.L
         else:
             f_y, g_y = objective.value_and_grad(y)
             if not finite(f_y, g_y):
-                state.status = Status.NONFINITE
+                state.fail_nonfinite()
                 return state
             found = backtrack_step(problem, y, f_y, g_y, 0.9 * state.L)
             if found is None:
@@ -188,6 +188,7 @@ class Nesterov(GradientMethod):
                 return state
             x_new, f_new, _, state.L, trials = found
             state.backtracks += trials - 1
+        state.last_finite = y
         restart = False
         if self.restart == "gradient":
             restart = inner(g_y, x_new - x) > 0

@@ -57,6 +57,7 @@ class RegularizedNewton(IterativeMethod):
         d      = -(H(x_k) + lambda B)^{-1} g      (not PD: gamma /= 2, retry)
         x+     = x_k + d
         accept iff f(x_k) - f(x+) >= ||grad f(x+)||_*^2 / (8 lambda)
+                   (up to 16 eps |f(x_k)|, the rounding of f)
         accepted: gamma *= 2;  rejected: gamma = max(gamma / 2, gamma_min)
 
     ``gamma`` persists across outer steps. ``adaptive=False`` is the fixed-gamma
@@ -166,6 +167,9 @@ class RegularizedNewton(IterativeMethod):
         objective = problem.objective
         H = state.hessian(state.x)
         f0 = float(state.f)
+        # Rounding guard: a decrease below the resolution of f counts as zero,
+        # not as an increase (otherwise linear phases stall at machine precision).
+        slack = 16 * torch.finfo(state.x.dtype).eps * abs(f0)
         trials = 0
         nonfinite = 0
         while trials < self.max_inner:
@@ -193,9 +197,8 @@ class RegularizedNewton(IterativeMethod):
                 state.gamma = max(state.gamma / 2, self.gamma_min)
                 continue
             gnorm_new = state.norm.dual_norm(g_new)
-            accepted = not self.adaptive or f0 - float(f_new) >= gnorm_new**2 / (
-                8 * lam
-            )
+            decrease = f0 - float(f_new) + slack
+            accepted = not self.adaptive or decrease >= gnorm_new**2 / (8 * lam)
             if accepted:
                 if self.adaptive:
                     state.gamma *= 2

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import torch
 
-from itersolve._core.solution import Status
 from itersolve.optimize._first_order import (
     GradientMethod,
     GradientState,
@@ -113,7 +112,7 @@ class TripleMomentum(GradientMethod):
             delta=p["delta"],
         )
         if not finite(f, g):
-            state.status = Status.NONFINITE
+            state.fail_nonfinite()
         state.verified = gnorm <= state.threshold
         return state
 
@@ -123,10 +122,11 @@ class TripleMomentum(GradientMethod):
         xi, xi_prev = state.xi, state.xi_prev
         diff = xi - xi_prev
         y = xi + state.gamma * diff
-        g_y = problem.objective.grad(y)
-        if not finite(g_y):
-            state.status = Status.NONFINITE
+        f_y, g_y = problem.objective.value_and_grad(y)
+        if not finite(f_y, g_y):
+            state.fail_nonfinite()
             return state
+        state.last_finite = y
         xi_new = xi + state.beta * diff - state.alpha * g_y
         state.xi_prev, state.xi = xi, xi_new
         state.x = xi_new + state.delta * (xi_new - xi)
