@@ -44,7 +44,7 @@ EPS = 1e-8
 CAP = 10_000
 SHIFT = {  # scale -> (instances T, seeds)
     "smoke": (40, 2),
-    "quick": (2000, 20),
+    "quick": (2000, 10),
     "full": (5000, 40),
 }
 HEAT = {  # scale -> (nx, steps, stoptime): one period of the diffusion at quick
@@ -286,7 +286,7 @@ def _claims() -> list[Claim]:
         claims += [
             Claim(
                 f"{dist}: Tsallis-INF mean cost over the last half / best fixed omega "
-                "(seeds: 20 at quick, 40 at full)",
+                "(seeds: 10 at quick, 40 at full)",
                 "<= 1.10",
                 _ratio_claim(case, "tsallis-inf", "best-fixed-omega", 1.10),
             ),

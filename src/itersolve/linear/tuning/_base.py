@@ -91,7 +91,9 @@ class Tuner:
         total = probs.sum()
         if not (np.isfinite(total) and total > 0 and (probs >= 0).all()):
             return int(self.rng.integers(self.d))
-        return int(self.rng.choice(self.d, p=probs / total))
+        # Inverse-CDF sampling: rng.choice(p=...) validates p at a high fixed cost.
+        arm = int(np.searchsorted(np.cumsum(probs), self.rng.random() * total, "right"))
+        return min(arm, self.d - 1)
 
 
 def replay(

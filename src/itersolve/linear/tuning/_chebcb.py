@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import numpy as np
-from numpy.polynomial import chebyshev
 from scipy.optimize import lsq_linear
 
 from itersolve.linear.tuning._base import Tuner, check_range
@@ -78,14 +77,24 @@ class ChebCB(Tuner):
         self._moment = np.zeros((d, m))
         self._squares = np.zeros(d)
         self._feature = np.zeros(m)
-        self._predicted: list[float] = []
+        self._predicted = 0.0
+        # Running sums for R = sum_t (yhat_t - cost_t / (K N))^2 at the current K N.
+        self._sums = np.zeros(3)  # sum yhat^2, sum yhat * cost, sum cost^2
+        self._max, self._min = -np.inf, np.inf
         self.scale = 0.0
         self.eta = 0.0
         self.probabilities = np.full(d, 1.0 / d)
 
     def features(self, context: float) -> np.ndarray:
         z = 2.0 * (float(context) - self.lo) / (self.hi - self.lo) - 1.0
-        return chebyshev.chebvander(np.clip(z, -1.0, 1.0), self.m - 1).ravel()
+        z = min(max(z, -1.0), 1.0)
+        out = np.empty(self.m)
+        out[0] = 1.0
+        if self.m > 1:
+            out[1] = z
+        for k in range(2, self.m):  # T_k = 2 z T_{k-1} - T_{k-2}
+            out[k] = 2.0 * z * out[k - 1] - out[k - 2]
+        return out
 
     def predict(self, context: float) -> np.ndarray:
         """The fitted normalized cost of every arm at ``context``."""
@@ -101,7 +110,7 @@ class ChebCB(Tuner):
         probs[best] = max(1.0 - probs.sum(), 0.0)
         self.probabilities = probs
         arm = self._sample(probs)
-        self._predicted.append(float(yhat[arm]))
+        self._predicted = float(yhat[arm])
         return arm
 
     def _update(self, arm: int, cost: float) -> None:
@@ -109,10 +118,12 @@ class ChebCB(Tuner):
         self._gram[arm] += np.outer(f, f)
         self._moment[arm] += (cost - 1.0) * f
         self._squares[arm] += (cost - 1.0) ** 2
-        costs = np.asarray(self.costs)
+        p = self._predicted
+        self._sums += (p * p, p * cost, cost * cost)
+        self._max, self._min = max(self._max, cost), min(self._min, cost)
         width = self.hi - self.lo
-        K = max(float(costs.max()), 1.0)
-        L = (float(costs.max()) - float(costs.min())) / width
+        K = max(self._max, 1.0)
+        L = (self._max - self._min) / width
         N = 2.0 + 4.0 * width * L / K * (1.0 + math.log(self.m))
         refit_all = self.scale != K * N
         self.scale = K * N
@@ -134,8 +145,10 @@ class ChebCB(Tuner):
             * width
             * L
         )
-        errors = np.asarray(self._predicted) - costs / K / N
-        denominator = float(errors @ errors) - resnorm + 2.0 * alpha**2 * self.t
+        s2, sc, c2 = self._sums
+        scale = K * N
+        squared_errors = s2 - 2.0 * sc / scale + c2 / scale**2
+        denominator = squared_errors - resnorm + 2.0 * alpha**2 * self.t
         if denominator > 0:
             self.eta = 2.0 * self.t * math.sqrt(self.d * self.t / denominator)
 
@@ -146,13 +159,15 @@ class ChebCB(Tuner):
         const`` with ``G = R^T R`` from the eigendecomposition of the Gram matrix.
         """
         gram, moment = self._gram[i], self._moment[i] / self.scale
-        theta = np.linalg.pinv(gram, hermitian=True) @ moment
-        if not (np.abs(theta) > bound).any():
-            return theta, None
         lam, Q = np.linalg.eigh(gram)
         keep = lam > lam.max() * 1e-12
-        R = np.sqrt(lam[keep])[:, None] * Q[:, keep].T
-        c = (Q[:, keep].T @ moment) / np.sqrt(lam[keep])
+        Qk = Q[:, keep]
+        projected = Qk.T @ moment
+        theta = Qk @ (projected / lam[keep])  # pinv(G) h: the min-norm solution
+        if not (np.abs(theta) > bound).any():
+            return theta, None
+        R = np.sqrt(lam[keep])[:, None] * Qk.T
+        c = projected / np.sqrt(lam[keep])
         # A zero bound (no cost spread seen yet) pins that coefficient to 0.
         free = bound > 0
         theta = np.zeros(self.m)
