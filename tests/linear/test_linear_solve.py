@@ -108,7 +108,7 @@ def test_warm_start_at_solution_takes_no_step():
 def test_indefinite_matrix_is_reported():
     A = np.diag([1.0, -1.0, 2.0])
     with pytest.warns(ConvergenceWarning, match="NOT_POSITIVE_DEFINITE"):
-        sol = linear_solve(A, np.ones(3))
+        sol = linear_solve(A, np.ones(3), CG())
     assert sol.status is Status.NOT_POSITIVE_DEFINITE and not sol.success
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,8 @@ class MINRESState:
     status: Status | None = None
     verified: bool = False
     failed_checks: int = 0
+    anorm: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    restart_step: int = 0
     last_true: float = float("inf")
 
 
@@ -67,9 +69,10 @@ class MINRES(IterativeMethod):
 
     watched on the recursive estimate ``phibar`` (the exact residual norm without
     preconditioning, the ``M^{-1}``-norm with it) and confirmed on the true
-    residual; after a failed confirmation the estimate is rescaled by the
-    observed ratio, and ``Status.STAGNATION`` is returned after three failures
-    without progress. ``b`` of shape ``(n, k)`` runs ``k`` recurrences at once.
+    residual; after a failed confirmation the Lanczos process restarts from the
+    true residual, and ``Status.STAGNATION`` is returned when a confirmation
+    shows no progress (less than 10%) over the previous one. ``b`` of shape
+    ``(n, k)`` runs ``k`` recurrences at once.
 
     Parameters
     ----------
@@ -111,36 +114,30 @@ class MINRES(IterativeMethod):
         precondition = make_preconditioner(self.M, A)
         x = x0.clone()
         r1 = problem.residual(x) if bool(x.any()) else b.clone()
-        y = r1 if precondition is None else precondition(r1)
         bnorm, threshold = stopping_threshold(b, self.rtol, self.atol)
-        beta1_sq = _host(torch.linalg.vecdot(r1, y, dim=0))
-        k = beta1_sq.shape[0]
-        zeros = np.zeros(k)
-        beta1 = np.sqrt(np.maximum(beta1_sq, 0.0))
-        true = _host(column_norms(r1))
+        empty = np.zeros(0)
         state = MINRESState(
             x=x,
             r1=r1,
-            r2=r1.clone(),
-            y=y.clone(),
-            w=torch.zeros_like(r1),
-            w2=torch.zeros_like(r1),
-            beta=beta1,
-            oldb=zeros.copy(),
-            dbar=zeros.copy(),
-            epsln=zeros.copy(),
-            phibar=beta1.copy(),
-            cs=-np.ones(k),
-            sn=zeros.copy(),
-            residual=true,
-            scale=np.where(beta1 > 0, true / np.maximum(beta1, 1e-300), 1.0),
+            r2=r1,
+            y=r1,
+            w=r1,
+            w2=r1,
+            beta=empty,
+            oldb=empty,
+            dbar=empty,
+            epsln=empty,
+            phibar=empty,
+            cs=empty,
+            sn=empty,
+            residual=empty,
+            scale=empty,
             threshold=_host(threshold),
             bnorm=_host(bnorm),
             precondition=precondition,
         )
-        if (beta1_sq < 0).any():
-            state.status = Status.NOT_POSITIVE_DEFINITE
-        elif not (true > state.threshold).any():
+        self._restart(state, r1)
+        if state.status is None and not (state.residual > state.threshold).any():
             state.verified = True
         return state
 
@@ -162,7 +159,7 @@ class MINRES(IterativeMethod):
         inv_beta = np.where(active, 1.0 / np.where(s.beta > 0, s.beta, 1.0), 0.0)
         v = s.y * col(inv_beta)
         y = problem.A.matvec(v)
-        if s.steps > 0:
+        if s.steps > s.restart_step:
             ratio = np.where(s.oldb > 0, s.beta / np.where(s.oldb > 0, s.oldb, 1.0), 0)
             y = y - s.r1 * col(ratio)
         alfa = _host(torch.linalg.vecdot(v, y, dim=0))
@@ -176,6 +173,12 @@ class MINRES(IterativeMethod):
         s.y = z
         s.oldb = s.beta
         s.beta = np.where(active, np.sqrt(np.maximum(beta_sq, 0.0)), 0.0)
+        s.anorm = np.maximum(s.anorm, np.maximum(np.abs(alfa), s.beta))
+        # Lanczos is exhausted when beta vanishes relative to ||A||: an exact
+        # invariant subspace was found, and a rule still unmet means b is not
+        # in the range of A.
+        eps = torch.finfo(s.x.dtype).eps
+        s.beta = np.where(s.beta <= 10 * eps * s.anorm, 0.0, s.beta)
         oldeps = s.epsln
         delta = s.cs * s.dbar + s.sn * alfa
         gbar = s.sn * s.dbar - s.cs * alfa
@@ -201,20 +204,42 @@ class MINRES(IterativeMethod):
         return s
 
     def _verify(self, problem: LinearProblem, state: MINRESState) -> None:
-        true = _host(column_norms(problem.residual(state.x)))
+        true_r = problem.residual(state.x)
+        true = _host(column_norms(true_r))
         if (true <= state.threshold).all():
             state.residual = true
             state.verified = True
             return
-        # The estimate was optimistic (rounding, or the M^{-1}-norm): recalibrate.
-        estimate = np.maximum(state.phibar, 1e-300)
-        state.scale = np.maximum(state.scale, true / estimate)
-        state.residual = true
+        # The recursive estimate ran ahead of the true residual (rounding, or
+        # the M^{-1}-norm): restart the Lanczos process from the true residual.
         worst = float(np.max(true / np.maximum(state.threshold, 1e-300)))
-        state.failed_checks += 1 if worst >= 0.9 * state.last_true else 0
-        state.last_true = min(worst, state.last_true)
-        if state.failed_checks >= 3:
+        if worst >= 0.9 * state.last_true:
             state.status = Status.STAGNATION
+            return
+        state.last_true = worst
+        state.failed_checks += 1
+        self._restart(state, true_r)
+
+    @staticmethod
+    def _restart(state: MINRESState, r1: torch.Tensor) -> None:
+        y = r1 if state.precondition is None else state.precondition(r1)
+        beta_sq = _host(torch.linalg.vecdot(r1, y, dim=0))
+        if (beta_sq < 0).any():
+            state.status = Status.NOT_POSITIVE_DEFINITE
+            return
+        k = beta_sq.shape[0]
+        beta1 = np.sqrt(beta_sq)
+        true = _host(column_norms(r1))
+        state.r1, state.r2, state.y = r1, r1.clone(), y.clone()
+        state.w, state.w2 = torch.zeros_like(r1), torch.zeros_like(r1)
+        state.beta, state.oldb = beta1, np.zeros(k)
+        state.dbar, state.epsln = np.zeros(k), np.zeros(k)
+        state.phibar, state.cs, state.sn = beta1.copy(), -np.ones(k), np.zeros(k)
+        state.residual = true
+        state.scale = np.where(beta1 > 0, true / np.maximum(beta1, 1e-300), 1.0)
+        state.restart_step = state.steps
+        if state.anorm.shape != (k,):
+            state.anorm = np.zeros(k)
 
     def terminate(
         self, problem: LinearProblem, state: MINRESState
@@ -233,4 +258,4 @@ class MINRES(IterativeMethod):
         }
 
     def stats(self, problem: LinearProblem, state: MINRESState) -> dict[str, float]:
-        return {"matvecs": problem.A.matvecs}
+        return {"matvecs": problem.A.matvecs, "restarts": state.failed_checks}
