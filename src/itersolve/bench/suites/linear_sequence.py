@@ -43,12 +43,12 @@ from itersolve.problems import HeatEquation2D, shifted_laplacian_sequence
 EPS = 1e-8
 CAP = 10_000
 SHIFT = {  # scale -> (instances T, seeds)
-    "smoke": (40, 2),
+    "smoke": (30, 2),
     "quick": (2000, 10),
     "full": (5000, 40),
 }
 HEAT = {  # scale -> (nx, steps, stoptime): one period of the diffusion at quick
-    "smoke": (10, 20, 1.0),
+    "smoke": (8, 10, 1.0),
     "quick": (40, 250, 1.0),
     "full": (100, 5000, 5.0),
 }
