@@ -100,11 +100,11 @@ def cases(scale: str) -> list[Case]:
     if scale == "smoke":
         return [
             Case(
-                "quadratic-d50-kappa1e2",
-                partial(_quadratic, 50, 1e2),
-                {"d": 50, "L": 1e2, "mu": 1.0},
+                "quadratic-d20-kappa1e2",
+                partial(_quadratic, 20, 1e2),
+                {"d": 20, "L": 1e2, "mu": 1.0},
             ),
-            Case("lessard-1e3", partial(_lessard, 1000)),
+            Case("lessard-300", partial(_lessard, 300)),
         ]
     return [
         Case("quadratic-d500-kappa1e4", partial(_quadratic, 500, 1e4)),

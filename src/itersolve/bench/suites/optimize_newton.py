@@ -50,6 +50,7 @@ class Fit:
     labels: np.ndarray
     """Labels as scikit-learn takes them (0/1 or class indices)."""
     gd_max_steps: int = GD_MAX_STEPS
+    newton_max_steps: int = 200
 
 
 def _reference(problem: Logistic | Softmax) -> float:
@@ -80,16 +81,21 @@ def _build(kind: str, n: int = 0) -> Fit:
         X, y = synthetic_classification(n, d, condition_number=1e3, seed=n)
         problem = Logistic(X, y, l2=L2)
         labels = y.numpy()
-    return Fit(problem, _reference(problem), labels, GD_MAX_STEPS if n >= 500 else 200)
+    small = 0 < n < 500
+    return Fit(
+        problem,
+        _reference(problem),
+        labels,
+        50 if small else GD_MAX_STEPS,
+        30 if small else 200,
+    )
 
 
 def cases(scale: str) -> list[Case]:
     if scale == "smoke":
         return [
             Case("logistic-synthetic200x10", partial(_build, "synthetic", 200)),
-            Case(
-                "softmax-synthetic200x10x3", partial(_build, "synthetic-softmax", 200)
-            ),
+            Case("softmax-synthetic60x10x3", partial(_build, "synthetic-softmax", 60)),
         ]
     return [
         Case("logistic-breast_cancer", partial(_build, "breast_cancer"), {"d": 30}),
@@ -111,7 +117,8 @@ def evaluate(fit: Fit, x: Any) -> float:
 def _ours(method_factory: Any, gd: bool = False):
     def run(fit: Fit) -> RunOutput:
         p = fit.problem
-        method = method_factory(max_steps=fit.gd_max_steps) if gd else method_factory()
+        cap = fit.gd_max_steps if gd else fit.newton_max_steps
+        method = method_factory(max_steps=cap)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sol = minimize(p, p.x0(), method)
@@ -134,7 +141,8 @@ def _ours_trace(method_factory: Any):
         p = fit.problem
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sol = minimize(p, p.x0(), method_factory(), record=True)
+            method = method_factory(max_steps=fit.newton_max_steps)
+            sol = minimize(p, p.x0(), method, record=True)
         assert sol.trace is not None
         return {
             "step": sol.trace["step"].tolist(),
@@ -150,7 +158,6 @@ def _ours_trace(method_factory: Any):
 def _regnewton(hessian: str, linear_solver: str = "cholesky") -> Any:
     return partial(
         RegularizedNewton,
-        max_steps=200,
         hessian=hessian,
         rtol=0.0,
         atol=GTOL,
