@@ -35,7 +35,7 @@ def _as_graph(graph: Any) -> sp.csr_array:
         graph = graph.detach().cpu()
         graph = graph.to_dense().numpy() if graph.layout != torch.strided else graph
         graph = np.asarray(graph)
-    G = sp.csr_array(graph)
+    G = sp.csr_array(graph, dtype=np.float64)
     if G.ndim != 2 or G.shape[0] != G.shape[1]:
         raise ValueError(f"graph must be a square matrix, got shape {G.shape}")
     G = sp.csr_array(G - sp.diags_array(G.diagonal()))

@@ -34,6 +34,8 @@ from itersolve.optimize._bcd_proximal import (
 if TYPE_CHECKING:
     from itersolve.optimize._bcd import BCDState
 
+_EPS = float(torch.finfo(torch.float64).eps)
+
 
 @dataclass(frozen=True)
 class UpdateRule:
@@ -155,6 +157,11 @@ class NewtonUpdate(UpdateRule):
             model.apply(b, d)  # unit Newton step is exact on a quadratic
             return
         f0 = float(model.value())
+        if int(info) == 0 and -slope <= 1e3 * _EPS * max(1.0, abs(f0)):
+            # the predicted decrease is below the rounding of f: values cannot
+            # rank trial points any more, and the unit Newton step is accurate
+            model.apply(b, d)
+            return
 
         def phi(t: float) -> float:
             state.evaluations += 1

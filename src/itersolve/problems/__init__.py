@@ -1,5 +1,16 @@
 """Test-problem generators shared by tests and benchmarks."""
 
+from itersolve.problems.coordinate import (
+    LabelPropagation,
+    Lasso,
+    NonNegativeLeastSquaresL1,
+    SparseLeastSquares,
+    lattice_label_propagation,
+    sparse_classification_data,
+    sparse_multiclass_data,
+    sparse_regression_data,
+    two_moons_label_propagation,
+)
 from itersolve.problems.linear import (
     convection_diffusion,
     poisson_eigenvalues,
@@ -34,6 +45,15 @@ from itersolve.problems.sequences import (
 )
 
 __all__ = [
+    "LabelPropagation",
+    "Lasso",
+    "NonNegativeLeastSquaresL1",
+    "SparseLeastSquares",
+    "lattice_label_propagation",
+    "sparse_classification_data",
+    "sparse_multiclass_data",
+    "sparse_regression_data",
+    "two_moons_label_propagation",
     "HeatEquation2D",
     "LeastSquares",
     "LessardCounterexample",
