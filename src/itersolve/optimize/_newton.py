@@ -127,13 +127,6 @@ class Newton(IterativeMethod):
         H = state.hessian(state.x)
         cg_rtol = min(0.5, math.sqrt(state.grad_norm))
         shift = 0.0
-        if isinstance(H, Tensor) and self.linear_solver == "cholesky":
-            diag = H.diagonal()
-            floor = 1e-3 * max(1.0, float(diag.abs().max()))
-            min_diag = float(diag.min())
-            first_shift = 0.0
-        else:
-            floor, min_diag, first_shift = 1e-3, 1.0, 0.0
         for attempt in range(60):
             result = solve_regularized(
                 H,
@@ -154,8 +147,13 @@ class Newton(IterativeMethod):
                     state.modified += attempt > 0
                     return result.direction
             if attempt == 0:
-                first_shift = floor - min_diag if min_diag <= 0 else floor
-                shift = first_shift
+                # The Hessian (or its CG solve) failed: start the shift search.
+                floor, min_diag = 1e-3, 1.0
+                if isinstance(H, Tensor):
+                    diag = H.diagonal()
+                    floor = 1e-3 * max(1.0, float(diag.abs().max()))
+                    min_diag = float(diag.min())
+                shift = floor - min_diag if min_diag <= 0 else floor
             else:
                 shift = 2.0 * shift
         return -state.g

@@ -124,6 +124,8 @@ class NormMatrix:
         return float(torch.linalg.vector_norm(z))
 
     def add_to(self, H: Tensor, lam: float) -> Tensor:
+        if lam == 0:
+            return H
         if self.B is None:
             out = H.clone()
             out.diagonal().add_(lam)
