@@ -50,7 +50,7 @@ class Fit:
     labels: np.ndarray
     """Labels as scikit-learn takes them (0/1 or class indices)."""
     gd_max_steps: int = GD_MAX_STEPS
-    newton_max_steps: int = 200
+    newton_max_steps: int = 100
 
 
 def _reference(problem: Logistic | Softmax) -> float:
@@ -87,7 +87,7 @@ def _build(kind: str, n: int = 0) -> Fit:
         _reference(problem),
         labels,
         50 if small else GD_MAX_STEPS,
-        30 if small else 200,
+        30 if small else 100,
     )
 
 
