@@ -1,0 +1,308 @@
+"""control-intrl: IntRL policy iteration with trapezoid vs Matérn Bayesian
+quadrature (Cao & Pan, ICLR 2024), Kleinman iteration, and batched torch CARE
+vs a loop over scipy.linalg.solve_continuous_are."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.linalg as sla
+import torch
+
+from itersolve import ConvergenceWarning
+from itersolve.bench.results import Results
+from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.control import (
+    ControlAffineSystem,
+    IntegralPolicyIteration,
+    Kleinman,
+    care,
+    care_residual,
+    policy_iteration,
+    sin_system,
+    solve_lqr,
+    third_order_linear,
+)
+
+EX1, EX2, CARE_CASE, LQR = (
+    "ex1-third-order-linear",
+    "ex2-sin-system",
+    "care-batch",
+    "lqr",
+)
+
+
+@dataclass
+class Sweep:
+    system: ControlAffineSystem
+    n_points: tuple[int, ...]
+
+
+@dataclass
+class CareBatch:
+    A: np.ndarray
+    B: np.ndarray
+    Q: np.ndarray
+    R: np.ndarray
+
+
+@dataclass
+class LQRCase:
+    A: np.ndarray
+    B: np.ndarray
+    P: np.ndarray
+
+
+def _care_batch(batch: int, n: int, m: int) -> CareBatch:
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((batch, n, n))
+    B = rng.standard_normal((batch, n, m))
+    return CareBatch(A, B, np.broadcast_to(np.eye(n), (batch, n, n)).copy(), np.eye(m))
+
+
+def _lqr() -> LQRCase:
+    s = third_order_linear()
+    assert s.A is not None and s.B is not None
+    return LQRCase(s.A, s.B, sla.solve_continuous_are(s.A, s.B, np.eye(3), np.eye(1)))
+
+
+def cases(scale: str) -> list[Case]:
+    if scale == "smoke":
+        return [
+            Case("ex2-sin-system-small", lambda: Sweep(sin_system(), (5, 7)), {}),
+            Case("care-batch-small", lambda: _care_batch(20, 4, 2), {"batch": 20}),
+            Case(LQR, _lqr, {}),
+        ]
+    grid = (5, 7, 9, 11, 13, 15)
+    return [
+        Case(EX1, lambda: Sweep(third_order_linear(), grid), {"N": list(grid)}),
+        Case(EX2, lambda: Sweep(sin_system(), grid), {"N": list(grid)}),
+        Case(CARE_CASE, lambda: _care_batch(1000, 10, 3), {"batch": 1000, "n": 10}),
+        Case(LQR, _lqr, {}),
+    ]
+
+
+def evaluate(problem: Any, x: Any) -> float:
+    if isinstance(problem, Sweep):
+        assert problem.system.w_star is not None
+        return float(np.linalg.norm(np.asarray(x) - problem.system.w_star))
+    if isinstance(problem, CareBatch):
+        P = torch.as_tensor(np.asarray(x))
+        A, B, Q, R = (
+            torch.from_numpy(M) for M in (problem.A, problem.B, problem.Q, problem.R)
+        )
+        return float(care_residual(A, B, Q, R, P).max())
+    return float(np.linalg.norm(np.asarray(x) - problem.P) / np.linalg.norm(problem.P))
+
+
+def _sweep(quadrature: str):
+    def run(sweep: Sweep) -> RunOutput:
+        assert sweep.system.w_star is not None
+        errors, steps, statuses = [], 0, set()
+        w = None
+        for N in sweep.n_points:
+            method = IntegralPolicyIteration(
+                quadrature=quadrature, n_points=N, tol=1e-10
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                sol = policy_iteration(sweep.system, method)
+            w = sol.x.numpy()
+            errors.append(float(np.linalg.norm(w - sweep.system.w_star)))
+            steps += sol.num_steps
+            statuses.add(sol.status.name)
+        # STAGNATION = converged to the rounding floor of the regression
+        ok = statuses <= {"SUCCESS", "STAGNATION"}
+        slope = float(np.polyfit(np.log(sweep.n_points), np.log(errors), 1)[0])
+        extras = {
+            "slope": slope,
+            "errors": ", ".join(
+                f"N={n}: {e:.3g}" for n, e in zip(sweep.n_points, errors, strict=True)
+            ),
+        }
+        return RunOutput(w, steps, "SUCCESS" if ok else sorted(statuses)[0], {}, extras)
+
+    return run
+
+
+def _to_torch(b: CareBatch) -> tuple[torch.Tensor, ...]:
+    return tuple(
+        torch.from_numpy(np.ascontiguousarray(M)) for M in (b.A, b.B, b.Q, b.R)
+    )
+
+
+def _care_torch(t: tuple[torch.Tensor, ...]) -> RunOutput:
+    P = care(*t)
+    return RunOutput(P, 1, "SUCCESS", {"systems": t[0].shape[0]})
+
+
+def _care_scipy(b: CareBatch) -> RunOutput:
+    P = np.stack(
+        [sla.solve_continuous_are(b.A[i], b.B[i], b.Q[i], b.R) for i in range(len(b.A))]
+    )
+    return RunOutput(P, len(b.A), "SUCCESS", {"systems": len(b.A)})
+
+
+def _care_control(b: CareBatch) -> RunOutput:
+    import control as ct  # python-control
+
+    P = np.stack([ct.care(b.A[i], b.B[i], b.Q[i], b.R)[0] for i in range(len(b.A))])
+    return RunOutput(P, len(b.A), "SUCCESS", {"systems": len(b.A)})
+
+
+def _kleinman(case: LQRCase) -> RunOutput:
+    sol = solve_lqr(
+        case.A, case.B, np.eye(3), np.eye(1), Kleinman(tol=1e-15), record=True
+    )
+    assert sol.trace is not None
+    errors = []
+    # Error of each iterate vs the scipy CARE solution, from the change sequence:
+    # rerun with max_steps = k (cheap: 3x3) to get P_k exactly.
+    for k in range(1, sol.num_steps + 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            Pk = solve_lqr(
+                case.A, case.B, np.eye(3), np.eye(1), Kleinman(max_steps=k, tol=1e-15)
+            ).x
+        errors.append(float(np.linalg.norm(Pk - case.P) / np.linalg.norm(case.P)))
+    # order estimates log e_{k+1} / log e_k in the asymptotic range
+    orders = [
+        math.log(b) / math.log(a)
+        for a, b in itertools.pairwise(errors)
+        if 1e-13 < b and a < 0.1
+    ]
+    extras = {
+        "min_order": min(orders) if orders else math.nan,
+        "errors": ", ".join(f"{e:.2e}" for e in errors),
+    }
+    return RunOutput(sol.x, sol.num_steps, sol.status.name, {}, extras)
+
+
+def _scipy_care_single(case: LQRCase) -> RunOutput:
+    return RunOutput(
+        sla.solve_continuous_are(case.A, case.B, np.eye(3), np.eye(1)), 1, "SUCCESS"
+    )
+
+
+def _is(*names: str):
+    return lambda c: any(c.name.startswith(n) for n in names)
+
+
+METHODS = [
+    Method("intrl-trapezoid", _sweep("trapezoid"), applies=_is("ex")),
+    Method("intrl-bq-matern3.5", _sweep("bq"), applies=_is("ex")),
+    Method("intrl-exact-integral", _sweep("exact"), applies=_is("ex")),
+    Method("scipy-care-loop", _care_scipy, applies=_is("care")),
+    Method(
+        "python-control-care-loop",
+        _care_control,
+        requires=("control",),
+        applies=_is("care"),
+    ),
+    Method(
+        "itersolve-care-batched",
+        _care_torch,
+        prepare=_to_torch,
+        anchor="scipy-care-loop",
+        applies=_is("care"),
+    ),
+    Method("scipy-care", _scipy_care_single, applies=_is(LQR)),
+    Method("kleinman", _kleinman, anchor="scipy-care", applies=_is(LQR)),
+]
+
+
+def _slope(case: str, method: str, ok: Any):
+    def check(results: Results) -> ClaimOutcome:
+        s = results.first(case, method, "slope")
+        if s is None:
+            return ClaimOutcome(None, None, f"no rows for {case}")
+        good = results.all_succeeded(case, method)
+        detail = str(results.first(case, method, "errors") or "")
+        return ClaimOutcome(float(s), good and bool(ok(float(s))), detail)
+
+    return check
+
+
+def _kleinman_claim(results: Results) -> ClaimOutcome:
+    order = results.first(LQR, "kleinman", "min_order")
+    err = results.median(LQR, "kleinman", "objective_value")
+    if order is None or err is None:
+        return ClaimOutcome(None, None, "no rows")
+    ok = results.all_succeeded(LQR, "kleinman") and err <= 1e-12 and order >= 1.8
+    return ClaimOutcome(
+        float(order),
+        ok,
+        f"final relative error vs scipy CARE {err:.2e}; "
+        f"errors per step: {results.first(LQR, 'kleinman', 'errors')}",
+    )
+
+
+def _care_speedup(results: Results) -> ClaimOutcome:
+    r = results.ratio(CARE_CASE, "scipy-care-loop", "itersolve-care-batched")
+    if r is None:
+        return ClaimOutcome(None, None, "no rows")
+    res = results.median(CARE_CASE, "itersolve-care-batched", "objective_value")
+    ok = res is not None and res < 1e-9
+    return ClaimOutcome(
+        r, ok and r >= 5.0, f"max CARE residual {res:.2e}" if res else ""
+    )
+
+
+CLAIMS = [
+    Claim(
+        "Ex. 1 (3rd-order linear): log-log slope of ||w_N - w*|| vs N, trapezoid",
+        "in [-2.3, -1.7]",
+        _slope(EX1, "intrl-trapezoid", lambda s: -2.3 <= s <= -1.7),
+    ),
+    Claim(
+        "Ex. 1: slope, Bayesian quadrature Matern(3.5), l = 0.3",
+        "<= -3.5",
+        _slope(EX1, "intrl-bq-matern3.5", lambda s: s <= -3.5),
+    ),
+    Claim(
+        "Ex. 2 (sin system): slope, trapezoid",
+        "in [-2.3, -1.7]",
+        _slope(EX2, "intrl-trapezoid", lambda s: -2.3 <= s <= -1.7),
+    ),
+    Claim(
+        "Ex. 2: slope, Bayesian quadrature Matern(3.5)",
+        "<= -3.5",
+        _slope(EX2, "intrl-bq-matern3.5", lambda s: s <= -3.5),
+    ),
+    Claim(
+        "Kleinman on Ex. 1: convergence order (min log e_{k+1} / log e_k) to the "
+        "CARE solution",
+        ">= 1.8 and final error <= 1e-12",
+        _kleinman_claim,
+    ),
+    Claim(
+        "batched torch CARE on 1000 random 10x10 systems: speed-up vs a loop over "
+        "scipy solve_continuous_are (goal)",
+        ">= 5",
+        _care_speedup,
+    ),
+]
+
+SUITES = [
+    Suite(
+        name="control-intrl",
+        description=(
+            "IntRL policy iteration (Cao & Pan, ICLR 2024) on the paper's two examples "
+            "with window T = 0.1 and N = 5..15 samples per window, tol 1e-10: "
+            "trapezoid vs Matern(3.5) Bayesian quadrature vs exact integrals; "
+            "Kleinman iteration vs scipy CARE; batched torch CARE vs scipy loop."
+        ),
+        objective_name="||w_N - w*|| (N = 15) / CARE residual / rel. error of P",
+        cases=cases,
+        methods=METHODS,
+        evaluate=evaluate,
+        claims=CLAIMS,
+        repeats={"smoke": 1, "quick": 1, "full": 3},
+        estimate_seconds={"smoke": 10, "quick": 180, "full": 600},
+    )
+]
