@@ -11,8 +11,11 @@ One CG iteration touches memory twice instead of six times:
 
 The kernels are serial (like scipy's); rows are grouped in chunks so that a
 parallel variant can split them without changing the summation order. Blocks
-``(n, k)`` are C-contiguous: the ``k`` right-hand sides of a row sit side by side and the inner loop vectorizes.
+``(n, k)`` are C-contiguous: the ``k`` right-hand sides of a row sit side by
+side and the inner loop vectorizes.
 Without numba, :data:`HAVE_NUMBA` is ``False`` and CG uses its torch path.
+``spmv``/``spmm`` are the plain products the other Krylov solvers use on CPU
+(torch's CSR kernels cost more per call at these sizes).
 """
 
 from __future__ import annotations
@@ -128,6 +131,88 @@ if HAVE_NUMBA:
                         z[i, col] = zi
                         rz_part[c, col] += ri * zi
         return rr_part.sum(axis=0), rz_part.sum(axis=0), x_sum
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True, nogil=True)
+    def spmv(indptr, indices, data, x, y):  # pragma: no cover - compiled
+        for i in range(y.shape[0]):
+            s = 0.0
+            for jj in range(indptr[i], indptr[i + 1]):
+                s += data[jj] * x[indices[jj]]
+            y[i] = s
+
+    @numba.njit(cache=True, nogil=True)
+    def spmm(indptr, indices, data, x, y):  # pragma: no cover - compiled
+        n, k = y.shape
+        s = np.empty(k)
+        for i in range(n):
+            s[:] = 0.0
+            for jj in range(indptr[i], indptr[i + 1]):
+                j = indices[jj]
+                a = data[jj]
+                for col in range(k):
+                    s[col] += a * x[j, col]
+            for col in range(k):
+                y[i, col] = s[col]
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True, nogil=True)
+    def column_dots(x, y):  # pragma: no cover - compiled
+        """``sum_i x[i, c] y[i, c]`` per column of two C-contiguous blocks."""
+        n, k = x.shape
+        out = np.zeros(k)
+        for i in range(n):
+            for c in range(k):
+                out[c] += x[i, c] * y[i, c]
+        return out
+
+    @numba.njit(cache=True, nogil=True)
+    def gram_schmidt_pass(V, count, w):  # pragma: no cover - compiled
+        """One classical Gram-Schmidt pass of ``w`` (n, k) against ``V[:count]``.
+
+        Returns ``h[j, c] = V[j, :, c] . w[:, c]`` and subtracts ``V h`` from
+        ``w`` in place.
+        """
+        n, k = w.shape
+        h = np.zeros((count, k))
+        for j in range(count):
+            for i in range(n):
+                for c in range(k):
+                    h[j, c] += V[j, i, c] * w[i, c]
+        for i in range(n):
+            for c in range(k):
+                acc = 0.0
+                for j in range(count):
+                    acc += V[j, i, c] * h[j, c]
+                w[i, c] -= acc
+        return h
+
+    @numba.njit(cache=True, nogil=True)
+    def combine(V, y, out):  # pragma: no cover - compiled
+        """``out[:, c] = sum_j V[j, :, c] y[j, c]`` over the first ``len(y)``."""
+        count = y.shape[0]
+        n, k = out.shape
+        for i in range(n):
+            for c in range(k):
+                acc = 0.0
+                for j in range(count):
+                    acc += V[j, i, c] * y[j, c]
+                out[i, c] = acc
+
+
+def use_kernels(t: Any) -> bool:
+    """Whether the compiled helpers apply to tensor ``t`` (CPU, float32/64)."""
+    import torch
+
+    return (
+        HAVE_NUMBA
+        and t.device.type == "cpu"
+        and t.dtype in (torch.float32, torch.float64)
+    )
 
 
 def csr_arrays(A: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

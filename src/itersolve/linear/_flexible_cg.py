@@ -15,6 +15,7 @@ from itersolve.linear._problem import (
     check_tolerances,
     column_norms,
     column_scalars,
+    fast_matvec,
     make_preconditioner,
     stopping_threshold,
 )
@@ -36,6 +37,7 @@ class FlexibleCGState:
     status: Status | None = None
     verified: bool = False
     failed_verification: float = float("inf")
+    matvec: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +115,7 @@ class FlexibleCG(IterativeMethod):
         r = problem.residual(x) if bool(x.any()) else b.clone()
         bnorm, threshold = stopping_threshold(b, self.rtol, self.atol)
         state = FlexibleCGState(x, r, column_norms(r), threshold, bnorm, precondition)
+        state.matvec = fast_matvec(A)
         state.verified = not bool((state.residual > threshold).any())
         return state
 
@@ -124,7 +127,7 @@ class FlexibleCG(IterativeMethod):
         for p_j, q_j, pq_j in state.directions:
             coef = torch.linalg.vecdot(z, q_j, dim=0) / pq_j
             p.sub_(p_j * column_scalars(coef, p))
-        q = problem.A.matvec(p)
+        q = state.matvec(p)
         pq = torch.linalg.vecdot(p, q, dim=0)
         if bool((active & (pq <= 0)).any()):
             state.status = Status.NOT_POSITIVE_DEFINITE

@@ -10,11 +10,14 @@ import torch
 
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
+from itersolve.linear import _cg_kernels as kernels
 from itersolve.linear._problem import (
     LinearProblem,
     check_square,
     check_tolerances,
     column_norms,
+    fast_matvec,
+    host_dots,
     make_preconditioner,
     stopping_threshold,
 )
@@ -43,6 +46,7 @@ class GMRESState:
     verified: bool = False
     best: float = float("inf")
     stalled_cycles: int = 0
+    matvec: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +146,7 @@ class GMRES(IterativeMethod):
             threshold=np.atleast_1d(threshold.cpu().double().numpy()),
             bnorm=np.atleast_1d(bnorm.cpu().double().numpy()),
             precondition=precondition,
+            matvec=fast_matvec(A),
         )
         r = state.b_block - A.matvec(x.view(n, k)) if bool(x.any()) else state.b_block
         self._start_cycle(state, r)
@@ -169,18 +174,14 @@ class GMRES(IterativeMethod):
         i = state.inner
         V = state.V
         v = V[i] if state.precondition is None else state.precondition(V[i])
-        w = problem.A.matvec(v)
-        basis = V[: i + 1]
-        h = torch.einsum("jnk,nk->jk", basis, w)
-        w = w - torch.einsum("jnk,jk->nk", basis, h)
-        h2 = torch.einsum("jnk,nk->jk", basis, w)
-        w -= torch.einsum("jnk,jk->nk", basis, h2)
-        h += h2
-        hn = column_norms(w)
-        V[i + 1] = w * torch.where(hn > 0, hn.reciprocal(), 0.0)
+        w = state.matvec(v).contiguous()
+        h = _orthogonalize(V, i + 1, w) + _orthogonalize(V, i + 1, w)  # CGS2
+        hn = np.sqrt(host_dots(w, w))
+        scale = np.where(hn > 0, 1.0 / np.where(hn > 0, hn, 1.0), 0.0)
+        torch.mul(w, torch.from_numpy(scale).to(w), out=V[i + 1])
         H = state.H
-        H[: i + 1, i] = h.cpu().double().numpy()
-        H[i + 1, i] = hn.cpu().double().numpy()
+        H[: i + 1, i] = h
+        H[i + 1, i] = hn
         for j in range(i):  # earlier rotations, vectorized over columns
             top = state.cs[j] * H[j, i] + state.sn[j] * H[j + 1, i]
             H[j + 1, i] = -state.sn[j] * H[j, i] + state.cs[j] * H[j + 1, i]
@@ -227,7 +228,7 @@ class GMRES(IterativeMethod):
             return
         y = np.linalg.solve(np.triu(R), rhs[..., None])[..., 0]  # (k, i)
         y_t = torch.from_numpy(y.T.copy()).to(state.V.dtype).to(state.V.device)
-        update = torch.einsum("jnk,jk->nk", state.V[:i], y_t)
+        update = _combine(state.V, y_t)
         if state.precondition is not None:
             update = state.precondition(update)
         state.x_block += update
@@ -263,3 +264,22 @@ class GMRES(IterativeMethod):
 
     def stats(self, problem: LinearProblem, state: GMRESState) -> dict[str, float]:
         return {"matvecs": problem.A.matvecs, "restarts": state.restarts}
+
+
+def _orthogonalize(V: torch.Tensor, count: int, w: torch.Tensor) -> np.ndarray:
+    """One classical Gram-Schmidt pass of ``w`` against ``V[:count]`` (in place)."""
+    if kernels.use_kernels(w) and V.is_contiguous():
+        return kernels.gram_schmidt_pass(V.numpy(), count, w.numpy())
+    basis = V[:count]
+    h = torch.einsum("jnk,nk->jk", basis, w)
+    w -= torch.einsum("jnk,jk->nk", basis, h)
+    return h.cpu().double().numpy()
+
+
+def _combine(V: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``sum_j V[j] * y[j]`` column by column, over the first ``len(y)`` vectors."""
+    if kernels.use_kernels(y) and V.is_contiguous():
+        out = torch.empty(V.shape[1:], dtype=V.dtype)
+        kernels.combine(V.numpy(), y.numpy(), out.numpy())
+        return out
+    return torch.einsum("jnk,jk->nk", V[: y.shape[0]], y)

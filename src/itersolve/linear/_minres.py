@@ -15,6 +15,8 @@ from itersolve.linear._problem import (
     check_square,
     check_tolerances,
     column_norms,
+    fast_matvec,
+    host_dots,
     make_preconditioner,
     stopping_threshold,
 )
@@ -52,6 +54,7 @@ class MINRESState:
     anorm: np.ndarray = field(default_factory=lambda: np.zeros(1))
     restart_step: int = 0
     last_true: float = float("inf")
+    matvec: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +139,7 @@ class MINRES(IterativeMethod):
             bnorm=_host(bnorm),
             precondition=precondition,
         )
+        state.matvec = fast_matvec(A)
         self._restart(state, r1)
         if state.status is None and not (state.residual > state.threshold).any():
             state.verified = True
@@ -146,9 +150,15 @@ class MINRES(IterativeMethod):
         vec = s.x.ndim == 1
         dev, dt = s.x.device, s.x.dtype
 
-        def col(a: np.ndarray) -> torch.Tensor:
-            t = torch.from_numpy(a).to(dtype=dt, device=dev)
-            return t if not vec else t.reshape(())
+        def col(a: np.ndarray) -> Any:
+            # One right-hand side: a Python float (no tensor per scalar).
+            if vec:
+                return float(a[0])
+            return torch.from_numpy(np.ascontiguousarray(a)).to(dtype=dt, device=dev)
+
+        def axpy(y: torch.Tensor, x: torch.Tensor, a: np.ndarray) -> None:
+            c = col(a)
+            y.add_(x, alpha=c) if vec else y.addcmul_(x, c)
 
         active = (s.residual > s.threshold) & (s.beta > 0)
         if not active.any():
@@ -158,15 +168,15 @@ class MINRES(IterativeMethod):
             return s
         inv_beta = np.where(active, 1.0 / np.where(s.beta > 0, s.beta, 1.0), 0.0)
         v = s.y * col(inv_beta)
-        y = problem.A.matvec(v)
+        y = s.matvec(v)
         if s.steps > s.restart_step:
             ratio = np.where(s.oldb > 0, s.beta / np.where(s.oldb > 0, s.oldb, 1.0), 0)
-            y = y - s.r1 * col(ratio)
-        alfa = _host(torch.linalg.vecdot(v, y, dim=0))
-        y = y - s.r2 * col(alfa * inv_beta)
+            axpy(y, s.r1, -ratio)
+        alfa = host_dots(v, y)
+        axpy(y, s.r2, -alfa * inv_beta)
         s.r1, s.r2 = s.r2, y
         z = y if s.precondition is None else s.precondition(y)
-        beta_sq = _host(torch.linalg.vecdot(y, z, dim=0))
+        beta_sq = host_dots(y, z)
         if (active & (beta_sq < 0)).any():
             s.status = Status.NOT_POSITIVE_DEFINITE
             return s
@@ -195,8 +205,13 @@ class MINRES(IterativeMethod):
         s.phibar = np.where(active, sn * s.phibar, s.phibar)
         s.cs, s.sn = np.where(active, cs, s.cs), np.where(active, sn, s.sn)
         w1, s.w2 = s.w2, s.w
-        s.w = (v - w1 * col(oldeps) - s.w2 * col(delta)) * col(1.0 / gamma)
-        s.x.add_(s.w * col(phi))
+        # w = (v - oldeps w1 - delta w2) / gamma, written into w1's buffer.
+        w1.mul_(col(-oldeps))
+        w1.add_(v)
+        axpy(w1, s.w2, -delta)
+        w1.mul_(col(1.0 / gamma))
+        s.w = w1
+        axpy(s.x, s.w, phi)
         s.steps += 1
         s.residual = np.where(active, s.phibar * s.scale, s.residual)
         if not (s.residual > s.threshold).any():
@@ -223,7 +238,7 @@ class MINRES(IterativeMethod):
     @staticmethod
     def _restart(state: MINRESState, r1: torch.Tensor) -> None:
         y = r1 if state.precondition is None else state.precondition(r1)
-        beta_sq = _host(torch.linalg.vecdot(r1, y, dim=0))
+        beta_sq = host_dots(r1, y)
         if (beta_sq < 0).any():
             state.status = Status.NOT_POSITIVE_DEFINITE
             return

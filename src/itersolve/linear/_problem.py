@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import scipy.sparse.linalg as spla
 import torch
 
@@ -105,6 +106,53 @@ def explicit_matrix(op: LinearOperator) -> torch.Tensor | None:
         if isinstance(out, torch.Tensor) and out.layout == torch.strided:
             return out
     return None
+
+
+def fast_matvec(op: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``op.matvec``, or a compiled CSR product on CPU when numba is installed.
+
+    Same result and the same ``op.matvecs`` count; used inside solver loops,
+    where torch's per-call cost for small CSR products dominates.
+    """
+    from itersolve.linear import _cg_kernels as kernels
+
+    A = explicit_matrix(op) if kernels.HAVE_NUMBA else None
+    if (
+        A is None
+        or A.layout != torch.sparse_csr
+        or A.device.type != "cpu"
+        or A.dtype not in (torch.float32, torch.float64)
+    ):
+        return op.matvec
+    indptr, indices, data = kernels.csr_arrays(A)
+
+    def matvec(x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous()
+        out = torch.empty_like(x)
+        if x.ndim == 1:
+            kernels.spmv(indptr, indices, data, x.numpy(), out.numpy())
+            op.matvecs += 1
+        else:
+            kernels.spmm(indptr, indices, data, x.numpy(), out.numpy())
+            op.matvecs += x.shape[1]
+        return out
+
+    return matvec
+
+
+def host_dots(x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """Column-wise ``x . y`` as a float64 numpy array of shape ``(k,)``.
+
+    On CPU a compiled loop: torch's reductions and BLAS dots start thread pools
+    whose wake-up costs more than the work at Krylov vector sizes.
+    """
+    from itersolve.linear import _cg_kernels as kernels
+
+    if kernels.use_kernels(x):
+        a = x.reshape(x.shape[0], -1).contiguous().numpy()
+        b = y.reshape(y.shape[0], -1).contiguous().numpy()
+        return kernels.column_dots(a, b)
+    return np.atleast_1d(torch.linalg.vecdot(x, y, dim=0).cpu().double().numpy())
 
 
 def looks_spd(op: LinearOperator) -> bool:
