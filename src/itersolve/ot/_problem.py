@@ -115,9 +115,12 @@ def log_marginal(
     ok = torch.isfinite(s) & (s >= low)
     if bool(ok.all()):
         return s.log(), True
-    exact = torch.logsumexp(
-        problem.neg_cost + u.unsqueeze(-1) + v.unsqueeze(-2), dim=dim
-    )
+    # max-shifted logsumexp; the clamp keeps exp off its slow underflow path.
+    t = problem.neg_cost + u.unsqueeze(-1) + v.unsqueeze(-2)
+    shift = t.amax(dim, keepdim=True)
+    shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+    t.sub_(shift).clamp_(min=_exponent_floor(t.dtype)).exp_()
+    exact = t.sum(dim).log() + shift.squeeze(dim)
     return torch.where(ok, s.log(), exact), False
 
 

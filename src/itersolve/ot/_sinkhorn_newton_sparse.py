@@ -306,13 +306,19 @@ class SinkhornNewtonSparse(IterativeMethod):
         _project_null(grad, n)
         keep = min(max(math.ceil(self.keep_per_row * n), 1), n * m)
         values, index = _largest(state.plan.reshape(-1), keep)
+        # Entries below eps * (smallest diagonal entry) change no matvec beyond
+        # rounding; dropping them keeps (slow) subnormal arithmetic out of CG.
+        floor = torch.finfo(values.dtype).eps * min(state.rows.min(), state.cols.min())
+        significant = values > floor
+        if not bool(significant.all()):
+            values, index = values[significant], index[significant]
         direction, cg_steps = self._direction(
             state.rows, state.cols, values, index // m, index % m, grad
         )
         state.newton_steps += 1
         state.cg_steps += cg_steps
         state.last_cg_steps = cg_steps
-        state.last_density = keep / (n * m)
+        state.last_density = values.numel() / (n * m)
         _project_null(direction, n)
         slope = float(torch.dot(grad, direction))
         if not (math.isfinite(slope) and slope > 0):
