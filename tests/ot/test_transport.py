@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from itersolve import ConvergenceError, ConvergenceWarning, Status
-from itersolve import ot
+from itersolve import ConvergenceError, ConvergenceWarning, Status, ot
 from itersolve.problems.transport import (
     gaussian_mixtures,
     mnist_like,
@@ -131,7 +130,7 @@ def test_bad_inputs_raise() -> None:
     mass = r"equal total mass, got sum\(a\) = 1\.0 and sum\(b\) = 2\.0"
     with pytest.raises(ValueError, match=mass):
         ot.transport(a, 2 * a, C, reg=0.1)
-    with pytest.raises(ValueError, match="a must be non-negative, got min -0.5"):
+    with pytest.raises(ValueError, match=r"a must be non-negative, got min -0\.5"):
         ot.transport([1.0, -0.5, 0.5], a, C, reg=0.1)
     with pytest.raises(ValueError, match=r"cost of shape \(3, 4\) needs a of length"):
         ot.transport(a, a, np.zeros((3, 4)), reg=0.1)
