@@ -315,11 +315,10 @@ def _scipy(method: str):
             res = so.minimize(
                 fun, p.x0().numpy(), jac=True, method=method, options=options
             )
-        ok = evaluate(bench, res.x) <= 1e-6
         return RunOutput(
             res.x,
             int(res.nit),
-            "SUCCESS" if ok else "MAX_STEPS",
+            "SUCCESS" if res.success else "MAX_STEPS",
             {"grads": float(res.njev or res.nfev)},
         )
 

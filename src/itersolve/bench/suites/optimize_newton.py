@@ -297,6 +297,7 @@ OURS = (
     "itersolve-regnewton-exact",
     "itersolve-regnewton-gn",
     "itersolve-newton",
+    "itersolve-newton-cg",
     "itersolve-regnewton-cg",
 )
 ANCHORS = (
@@ -424,8 +425,9 @@ SUITES = [
             "L2-regularised logistic (breast_cancer, synthetic ill-conditioned) and "
             "softmax (digits) regression, l2 = 1e-3, x0 = 0, to ||grad|| <= 1e-8: "
             "RegularizedNewton (Semenov-Jaggi-Doikov Alg. 1; exact, Gauss-Newton and "
-            "Hessian-free CG), damped Newton, gradient descent vs scipy (trust-exact, "
-            "trust-krylov, Newton-CG, L-BFGS-B), scikit-learn LogisticRegression "
+            "Hessian-free CG), damped Newton (Cholesky and Hessian-free CG), "
+            "gradient descent vs scipy (trust-exact, trust-krylov, Newton-CG, "
+            "L-BFGS-B), scikit-learn LogisticRegression "
             "(lbfgs, newton-cholesky) with C = 1/(n l2), and torch.optim.LBFGS."
         ),
         objective_name="relative suboptimality (f - f*) / |f*|",
@@ -449,6 +451,11 @@ SUITES = [
                 "itersolve-newton",
                 partial(Newton, rtol=0.0, atol=GTOL),
                 "sklearn-newton-cholesky",
+            ),
+            _method(
+                "itersolve-newton-cg",
+                partial(Newton, rtol=0.0, atol=GTOL, linear_solver="cg"),
+                "scipy-newton-cg",
             ),
             Method(
                 "itersolve-gd",
