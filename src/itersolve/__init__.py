@@ -26,6 +26,7 @@ from itersolve.linear import (
     newton_schulz_lstsq,
     optimal_sor_omega,
 )
+from itersolve import ot
 
 __version__ = "0.1.0"
 
@@ -58,4 +59,5 @@ __all__ = [
     "newton_schulz_inverse",
     "newton_schulz_lstsq",
     "optimal_sor_omega",
+    "ot",
 ]

@@ -47,6 +47,7 @@ from itersolve.problems import (
 
 TARGET = 1e-10
 QUADRATIC = "quadratic-d500-kappa1e4"
+QUADRATIC_KAPPA = 1e4
 FIT_WINDOW = 500
 LESSARD_STEPS = 10_000
 #: GD's slow modes are log-spaced near lambda = mu; its fitted rate settles to
@@ -107,7 +108,11 @@ def cases(scale: str) -> list[Case]:
             Case("lessard-300", partial(_lessard, 300)),
         ]
     return [
-        Case("quadratic-d500-kappa1e4", partial(_quadratic, 500, 1e4)),
+        Case(
+            QUADRATIC,
+            partial(_quadratic, 500, QUADRATIC_KAPPA),
+            {"d": 500, "L": QUADRATIC_KAPPA, "mu": 1.0},
+        ),
         Case("lessard", _lessard),
         Case("logistic-breast_cancer-l2=1e-2", _logistic),
     ]
@@ -340,8 +345,8 @@ def _rates_claim(which: dict[str, str]):
         rows = results.select(QUADRATIC, "itersolve-gd")
         if not rows:
             return ClaimOutcome(None, None, f"no rows for {QUADRATIC}")
-        params = rows[0]["params"]
-        theory = theoretical_rates(params["L"], params["mu"])
+        # quadratic_logspaced: eigenvalues exactly in [1, kappa].
+        theory = theoretical_rates(QUADRATIC_KAPPA, 1.0)
         worst, notes = 0.0, []
         for method, key in which.items():
             rho = results.median(QUADRATIC, method, "fitted_rate")
