@@ -3,6 +3,7 @@
 Front doors return a :class:`Solution`; see ``linear_solve``.
 """
 
+from itersolve import ot
 from itersolve._core.errors import ConvergenceError, ConvergenceWarning
 from itersolve._core.iterate import IterativeMethod, iterate
 from itersolve._core.objective import Objective
@@ -26,7 +27,6 @@ from itersolve.linear import (
     newton_schulz_lstsq,
     optimal_sor_omega,
 )
-from itersolve import ot
 
 __version__ = "0.1.0"
 

@@ -254,12 +254,19 @@ def _simulate(
         return np.concatenate([dx, [system.running_cost(x, ux)]])
 
     times = np.unique(np.concatenate([offsets, [0.0, T]]))
+    limit = 1e3 * max(1.0, float(np.linalg.norm(system.x0)))
+
+    def blow_up(_: float, y: np.ndarray) -> float:
+        # Stop at once on an unstable loop: a growing angle argument would
+        # otherwise force ever smaller ODE steps.
+        return limit - float(np.linalg.norm(y[:n]))
+
+    blow_up.terminal = True  # type: ignore[attr-defined]
     starts: list[np.ndarray] = []
     ends: list[np.ndarray] = []
     samples: list[np.ndarray] = []
     exact: list[float] = []
     x = system.x0.astype(float)
-    limit = 1e6 * max(1.0, float(np.linalg.norm(system.x0)))
     for _ in range(M):
         sol = si.solve_ivp(
             rhs,
@@ -269,6 +276,7 @@ def _simulate(
             t_eval=times,
             rtol=ode_tol,
             atol=ode_tol,
+            events=blow_up,
         )
         if sol.status != 0 or not np.all(np.isfinite(sol.y)):
             return None
@@ -334,12 +342,13 @@ def policy_iteration(
     if np.all(np.isfinite(w_start)):
         window = getattr(method, "window", 0.1)
         probe = _simulate(
-            system, w_start, window, system.n_windows, np.array([0.0, window]), 1e-8
+            system, w_start, window, system.n_windows, np.array([0.0, window]), 1e-6
         )
         if probe is None:
             raise ValueError(
                 "the initial policy does not stabilise the system (closed loop "
-                "unstable or the simulated state blows up); pass a stabilising w0"
+                "unstable or the simulated state exceeds 1000 times its start); "
+                "pass a stabilising w0"
             )
     state, solution = iterate(
         method,
