@@ -43,6 +43,15 @@ from itersolve.problems.sequences import (
     ShiftedLaplacianSequence,
     shifted_laplacian_sequence,
 )
+from itersolve.problems.transport import (
+    TransportInstance,
+    digit_image,
+    gaussian_mixture_density,
+    gaussian_mixtures,
+    mnist_like,
+    point_clouds,
+    random_assignment,
+)
 
 __all__ = [
     "LabelPropagation",
@@ -80,4 +89,11 @@ __all__ = [
     "symmetric_indefinite",
     "synthetic_classification",
     "synthetic_logistic",
+    "TransportInstance",
+    "digit_image",
+    "gaussian_mixture_density",
+    "gaussian_mixtures",
+    "mnist_like",
+    "point_clouds",
+    "random_assignment",
 ]
