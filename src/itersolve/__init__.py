@@ -3,7 +3,7 @@
 Front doors return a :class:`Solution`; see ``linear_solve``.
 """
 
-from itersolve import ot
+from itersolve import control, ot, pde
 from itersolve._core.errors import ConvergenceError, ConvergenceWarning
 from itersolve._core.iterate import IterativeMethod, iterate
 from itersolve._core.objective import Objective
