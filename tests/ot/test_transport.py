@@ -305,7 +305,7 @@ def test_sns_reaches_machine_precision_on_assignment() -> None:
 
 
 def test_sns_on_mnist_like_l2() -> None:
-    inst = mnist_like(0, 1, metric="l2", size=10)
+    inst = mnist_like(0, 1, metric="l2", size=8)
     sol = ot.transport(inst.a, inst.b, inst.cost, reg=1e-3)
     assert sol.success and sol.extras["marginal_error"] <= 1e-10
 
