@@ -18,7 +18,9 @@ from itersolve.linear._problem import (
     check_tolerances,
     column_norms,
     column_scalars,
+    dots,
     explicit_matrix,
+    fast_matvec,
     make_preconditioner,
     stopping_threshold,
 )
@@ -72,6 +74,7 @@ class CGState:
     failed_verification: float = float("inf")
     residual_replacements: int = 0
     fused: FusedBuffers | None = None
+    matvec: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +166,7 @@ class CG(IterativeMethod):
         r = problem.residual(x) if bool(x.any()) else b.clone()
         p, rz = _first_direction(r, precondition)
         state = CGState(x, r, p, rz, column_norms(r), threshold, bnorm, precondition)
+        state.matvec = fast_matvec(A)
         if bool((rz < 0).any()):
             state.status = Status.NOT_POSITIVE_DEFINITE
         return state
@@ -313,8 +317,8 @@ class CG(IterativeMethod):
             return self._step_fused(problem, state)
         x, r, p = state.x, state.r, state.p
         active = state.residual > state.threshold
-        q = problem.A.matvec(p)
-        pq = torch.linalg.vecdot(p, q, dim=0)
+        q = state.matvec(p)
+        pq = dots(p, q)
         if bool((active & (pq <= 0)).any()):
             state.status = Status.NOT_POSITIVE_DEFINITE
             return state
@@ -328,12 +332,12 @@ class CG(IterativeMethod):
             r.copy_(problem.residual(x))
             state.residual_replacements += 1
         if state.precondition is None:
-            rz_new = torch.linalg.vecdot(r, r, dim=0)
+            rz_new = dots(r, r)
             state.residual = rz_new.sqrt()
             z = r
         else:
             z = state.precondition(r)
-            rz_new = torch.linalg.vecdot(r, z, dim=0)
+            rz_new = dots(r, z)
             state.residual = column_norms(r)
             if bool((active & (rz_new < 0)).any()):
                 state.status = Status.NOT_POSITIVE_DEFINITE
@@ -414,4 +418,4 @@ def _first_direction(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The first search direction ``p = M r`` and ``r^T M r`` of a Krylov sequence."""
     z = r if precondition is None else precondition(r)
-    return z.clone(), torch.linalg.vecdot(r, z, dim=0)
+    return z.clone(), dots(r, z)

@@ -15,6 +15,7 @@ from itersolve.linear._problem import (
     check_tolerances,
     column_norms,
     column_scalars,
+    dots,
     fast_matvec,
     make_preconditioner,
     stopping_threshold,
@@ -125,15 +126,15 @@ class FlexibleCG(IterativeMethod):
         z = r if state.precondition is None else state.precondition(r)
         p = z.clone()
         for p_j, q_j, pq_j in state.directions:
-            coef = torch.linalg.vecdot(z, q_j, dim=0) / pq_j
+            coef = dots(z, q_j) / pq_j
             p.sub_(p_j * column_scalars(coef, p))
         q = state.matvec(p)
-        pq = torch.linalg.vecdot(p, q, dim=0)
+        pq = dots(p, q)
         if bool((active & (pq <= 0)).any()):
             state.status = Status.NOT_POSITIVE_DEFINITE
             return state
         pq = torch.where(active, pq, 1.0)
-        alpha = torch.where(active, torch.linalg.vecdot(p, r, dim=0) / pq, 0.0)
+        alpha = torch.where(active, dots(p, r) / pq, 0.0)
         alpha = column_scalars(alpha, p)
         state.x.add_(p * alpha)
         r.sub_(q * alpha)

@@ -155,6 +155,16 @@ def host_dots(x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     return np.atleast_1d(torch.linalg.vecdot(x, y, dim=0).cpu().double().numpy())
 
 
+def dots(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``torch.linalg.vecdot(x, y, dim=0)``, through :func:`host_dots` on CPU."""
+    from itersolve.linear import _cg_kernels as kernels
+
+    if not kernels.use_kernels(x):
+        return torch.linalg.vecdot(x, y, dim=0)
+    out = torch.from_numpy(host_dots(x, y)).to(x.dtype)
+    return out.reshape(()) if x.ndim == 1 else out
+
+
 def looks_spd(op: LinearOperator) -> bool:
     """Symmetric with a positive diagonal (a cheap necessary check for SPD).
 
