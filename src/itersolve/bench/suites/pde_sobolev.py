@@ -139,6 +139,7 @@ METHODS = [
         "sobolev-gd-anderson",
         _ours(lambda: SobolevGradientDescent(rtol=RTOL, anderson=5)),
         anchor="scipy-newton-krylov",
+        applies=lambda c: _size(c) <= 256,
     ),
     Method(
         "sobolev-gd-armijo",
@@ -159,7 +160,7 @@ METHODS = [
         "newton-krylov",
         _ours(lambda: NewtonKrylov(rtol=RTOL)),
         anchor="scipy-newton-krylov",
-        applies=lambda c: _size(c) >= 16,
+        applies=lambda c: 16 <= _size(c) <= 256,
     ),
     Method(
         "scipy-newton-krylov", _scipy_newton_krylov, applies=lambda c: _size(c) >= 16
@@ -280,6 +281,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 2, "full": 5},
-        estimate_seconds={"smoke": 10, "quick": 200, "full": 900},
+        estimate_seconds={"smoke": 10, "quick": 270, "full": 900},
     )
 ]
