@@ -142,6 +142,24 @@ class SmoothProblem:
             )
 
 
+class _PointCache:
+    """Remembers one derived tensor for the last ``x`` seen (same object, same
+    in-place version), so the many Hessian-vector products of one CG solve
+    share the probabilities at ``x``."""
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int] | None = None
+        self._ref: Tensor | None = None
+        self._value: Tensor | None = None
+
+    def get(self, x: Tensor, compute: Callable[[Tensor], Tensor]) -> Tensor:
+        key = (id(x), x._version)
+        if self._key != key or self._ref is not x or self._value is None:
+            self._value = compute(x)
+            self._key, self._ref = key, x
+        return self._value
+
+
 def _tensor(x: Any, name: str, dtype: torch.dtype | None = None) -> Tensor:
     t, _ = as_tensor(x, name, dtype=dtype)
     return t
@@ -468,6 +486,7 @@ class Logistic(SmoothProblem):
         self.X, self.y, self.l2 = X_t, y_t, _check_l2(l2)
         self.shape = (X_t.shape[1],)
         self.dtype, self.device = X_t.dtype, X_t.device
+        self._hvp_cache = _PointCache()
 
     @property
     def C(self) -> float:
@@ -498,9 +517,12 @@ class Logistic(SmoothProblem):
         s = torch.sigmoid(self.X @ x)
         return self._weighted_gram(s * (1.0 - s))
 
-    def hvp(self, x: Tensor, v: Tensor) -> Tensor:
+    def _curvature_weights(self, x: Tensor) -> Tensor:
         s = torch.sigmoid(self.X @ x)
-        w = s * (1.0 - s) / self.X.shape[0]
+        return s * (1.0 - s) / self.X.shape[0]
+
+    def hvp(self, x: Tensor, v: Tensor) -> Tensor:
+        w = self._hvp_cache.get(x, self._curvature_weights)
         return self.X.T @ (w * (self.X @ v)) + self.l2 * v
 
     def gauss_newton(self, x: Tensor) -> Tensor:
@@ -600,6 +622,7 @@ class Softmax(SmoothProblem):
         self.l2 = _check_l2(l2)
         self.shape = (X_t.shape[1], K)
         self.dtype, self.device = X_t.dtype, X_t.device
+        self._hvp_cache = _PointCache()
 
     @property
     def C(self) -> float:
@@ -629,7 +652,7 @@ class Softmax(SmoothProblem):
         return torch.softmax(self.X @ x, dim=1)
 
     def hvp(self, x: Tensor, v: Tensor) -> Tensor:
-        P = self.probabilities(x)
+        P = self._hvp_cache.get(x, self.probabilities)
         XV = self.X @ v
         inner = P * XV - P * (P * XV).sum(dim=1, keepdim=True)
         return self.X.T @ inner / self.X.shape[0] + self.l2 * v
