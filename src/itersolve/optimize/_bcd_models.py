@@ -226,10 +226,14 @@ class LeastSquaresModel(CoordinateModel):
                 # g += s A^T dr, with dr non-zero only on the rows the block touches
                 touched = torch.unique(rows)
                 self._scratch.index_add_(0, rows, delta)
-                dr = self._scratch[touched]
+                if 4 * touched.numel() > self._scratch.numel():
+                    # most rows changed: one sparse A^T dr beats gathering rows
+                    self.g += self.scale * self.cols.rmatvec(self._scratch)
+                else:
+                    dr = self._scratch[touched]
+                    cols, owner, vals = self.cols.row_entries(touched)
+                    self.g.index_add_(0, cols, (self.scale * vals) * dr[owner])
                 self._scratch[touched] = 0
-                cols, owner, vals = self.cols.row_entries(touched)
-                self.g.index_add_(0, cols, (self.scale * vals) * dr[owner])
         if self.track and self.l2:
             self.g[b] += self.l2 * d
 

@@ -18,6 +18,7 @@ Generators follow the recipes of Nutini, Laradji & Schmidt (2022), datasets A-E
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 from typing import Any
 
@@ -65,11 +66,16 @@ def _vector(v: Any, name: str, size: int) -> np.ndarray:
 
 def _torch_matrix(A: sp.csr_array | np.ndarray, dtype: torch.dtype) -> Tensor:
     if sp.issparse(A):
-        coo = sp.coo_array(A)
-        idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-        return torch.sparse_coo_tensor(
-            idx, torch.from_numpy(coo.data).to(dtype), A.shape
-        ).coalesce()
+        csr = sp.csr_array(A)
+        csr.sort_indices()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support")
+            return torch.sparse_csr_tensor(
+                torch.from_numpy(csr.indptr.astype(np.int64)),
+                torch.from_numpy(csr.indices.astype(np.int64)),
+                torch.from_numpy(csr.data).to(dtype),
+                size=csr.shape,
+            )
     return torch.from_numpy(A).to(dtype)
 
 
@@ -211,6 +217,7 @@ class SparseLeastSquares(SmoothProblem):
         self.dtype = dtype or torch.float64
         self.device = torch.device("cpu")
         self._At = _torch_matrix(self.A, self.dtype)
+        self._AtT = _torch_matrix(sp.csr_array(self.A.T), self.dtype)
         self._bt = torch.from_numpy(self.b).to(self.dtype)
 
     def value(self, x: Tensor) -> Tensor:
@@ -219,10 +226,10 @@ class SparseLeastSquares(SmoothProblem):
 
     def grad(self, x: Tensor) -> Tensor:
         r = self._At @ x - self._bt
-        return self._At.T @ r + self.l2 * x
+        return self._AtT @ r + self.l2 * x
 
     def hvp(self, x: Tensor, v: Tensor) -> Tensor:
-        return self._At.T @ (self._At @ v) + self.l2 * v
+        return self._AtT @ (self._At @ v) + self.l2 * v
 
     def hessian(self, x: Tensor) -> Tensor:
         G = (self.A.T @ self.A).toarray() + self.l2 * np.eye(self.shape[0])
