@@ -85,9 +85,10 @@ class IntegralPolicyIteration(IterativeMethod):
     Examples
     --------
     >>> from itersolve.control import policy_iteration, third_order_linear
-    >>> sol = policy_iteration(third_order_linear(),
-    ...                        IntegralPolicyIteration(quadrature="bq", n_points=8))
-    >>> sol.success, bool(np.linalg.norm(sol.x - third_order_linear().w_star) < 1e-5)
+    >>> method = IntegralPolicyIteration(quadrature="bq", n_points=8, tol=1e-8)
+    >>> sol = policy_iteration(third_order_linear(), method)
+    >>> w_star = torch.as_tensor(third_order_linear().w_star)
+    >>> sol.success, bool(torch.linalg.vector_norm(sol.x - w_star) < 1e-5)
     (True, True)
     """
 
