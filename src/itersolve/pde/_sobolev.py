@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from itersolve._core.iterate import IterativeMethod
+from itersolve._core.linesearch import armijo
 from itersolve._core.solution import Status
 from itersolve.pde._grid import LaplacianInverse
 from itersolve.pde._variational import VariationalProblem
@@ -167,17 +168,23 @@ class SobolevGradientDescent(IterativeMethod):
         e0 = float(problem.energy(state.x))
         slope = float((state.r * z).sum()) * problem.grid.cell_volume
         state.energies += 1
-        for _ in range(40):
-            if eta * slope <= 1e-13 * max(1.0, abs(e0)):
-                # The predicted decrease is below the energy's rounding error:
-                # the test cannot discriminate any more, keep the current step.
-                return eta
-            e = float(problem.energy(state.x - eta * z))
-            state.energies += 1
-            if e <= e0 - 1e-4 * eta * slope:
-                return eta
-            eta *= 0.5
-        return 0.0
+        # Below this step the predicted decrease is under the energy's rounding
+        # error: the test cannot discriminate any more, so that step is kept.
+        floor = 1e-13 * max(1.0, abs(e0))
+        if eta * slope <= floor:
+            return eta
+        trials = min(40, math.ceil(math.log2(eta * slope / floor)))
+        result = armijo(
+            lambda t: float(problem.energy(state.x - t * z)),
+            e0,
+            -slope,
+            step=eta,
+            max_evaluations=trials,
+        )
+        state.energies += result.evaluations
+        if result.success:
+            return result.step
+        return eta * 0.5**trials if trials < 40 else 0.0
 
     def _anderson(self, state: GradientState, g: torch.Tensor) -> torch.Tensor:
         # Type-II Anderson on f(u) = G(u) - u, least squares over the last m
