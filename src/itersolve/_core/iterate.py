@@ -4,11 +4,19 @@ A method is a frozen keyword-only dataclass deriving from :class:`IterativeMetho
 and implementing ``init``, ``step``, ``terminate`` and ``metrics`` (and optionally
 ``stats``). :func:`iterate` owns everything else: ``max_steps``, ``time_limit``, the
 finiteness check of each iterate, timing of ``step`` only, callbacks, the trace and
-the warning/exception policy.
+the warning/exception policy. :func:`run_inner` is the same loop without trace,
+callback or timing: the tight entry an outer method uses for an inner solve.
+
+The loop must cost next to nothing per step, so it does no work on the iterate
+itself: the finiteness check is a certificate (a sum the step computed, or one
+``sum``, with the full scan only when that sum is not finite), and the stopping
+test and the certificate run every ``check_every`` steps, the only points where a
+CUDA run synchronises with the host.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -40,10 +48,16 @@ class IterativeMethod:
         problem (:meth:`default_max_steps`).
     time_limit
         Most seconds spent in ``step``; ``None`` for no limit.
+    check_every
+        Evaluate the stopping rule and the finiteness certificate every this many
+        steps (``None``: the method's default, :meth:`default_check_every`, which
+        is 1 unless the method is built to run unchecked steps on a GPU). Between
+        check points no host synchronisation happens.
     """
 
     max_steps: int | None = None
     time_limit: float | None = None
+    check_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_steps is not None and (
@@ -54,9 +68,23 @@ class IterativeMethod:
             )
         if self.time_limit is not None and not self.time_limit > 0:
             raise ValueError(f"time_limit must be positive, got {self.time_limit!r}")
+        if self.check_every is not None and (
+            not isinstance(self.check_every, int) or self.check_every < 1
+        ):
+            raise ValueError(
+                f"check_every must be a positive int, got {self.check_every!r}"
+            )
 
     def default_max_steps(self, problem: Any) -> int:
         return 1000
+
+    def default_check_every(self, problem: Any) -> int:
+        """Steps between stopping tests when ``check_every`` is ``None``.
+
+        1 by default: a method overrides it only when its steps stay correct (no
+        division by a vanished quantity) past the point where it converged.
+        """
+        return 1
 
     def init(self, problem: Any, x0: torch.Tensor) -> Any:
         raise NotImplementedError
@@ -65,6 +93,21 @@ class IterativeMethod:
         raise NotImplementedError
 
     def terminate(self, problem: Any, state: Any) -> tuple[bool, Status]:
+        """The common rule: stop on a status the step set, or once converged.
+
+        A method whose step detects failures (breakdown, non-positive curvature)
+        stores a :class:`Status` in ``state.status``; success is whatever
+        :meth:`converged` says, evaluated here, not a flag left by ``step``.
+        """
+        status = getattr(state, "status", None)
+        if status is not None:
+            return True, status
+        if self.converged(problem, state):
+            return True, Status.SUCCESS
+        return False, Status.SUCCESS
+
+    def converged(self, problem: Any, state: Any) -> bool:
+        """The stopping rule (documented as a formula by each method)."""
         raise NotImplementedError
 
     def metrics(self, problem: Any, state: Any) -> dict[str, float]:
@@ -73,9 +116,15 @@ class IterativeMethod:
     def is_finite(self, problem: Any, state: Any) -> bool:
         """Whether the new iterate is finite (the driver's ``NONFINITE`` check).
 
-        A method may override it with an exact but cheaper test (e.g. a sum
-        accumulated in a fused kernel, falling back to the full scan).
+        Exact and cheap: ``state.x_sum`` when the step already summed ``x`` (a
+        fused kernel), else one ``sum``; only a non-finite sum, which may also be
+        the overflow of a finite vector, pays for the full scan.
         """
+        total = getattr(state, "x_sum", None)
+        if total is None:
+            total = state.x.sum()
+        if math.isfinite(total if isinstance(total, float) else float(total.real)):
+            return True
         return is_finite(state.x)
 
     def stats(self, problem: Any, state: Any) -> dict[str, float]:
@@ -104,55 +153,112 @@ def iterate(
     without a single step.
 
     Order per iteration: ``terminate`` (so a solved ``x0`` takes no step), then
-    ``step`` (timed), the finiteness check, metrics/trace/callback.
+    ``step`` (timed), the finiteness check, metrics/trace/callback. With
+    ``check_every = c > 1`` the stopping test and the finiteness check run after
+    every ``c``-th step (and at ``max_steps``), and a CUDA run is synchronised
+    (for timing) only there and where a trace row or callback needs values.
     """
     every = _record_every(record)
     trace = Trace() if every else None
     if not is_finite(x0, *check_finite):
         return None, Solution(x0, Status.NONFINITE_INPUT, 0, {"time": 0.0}, trace)
 
+    cuda = x0.is_cuda
     _sync(x0)
     start = time.perf_counter()
     state = method.init(problem, x0)
-    _sync(state.x)
+    if cuda:
+        _sync(state.x)
     elapsed = time.perf_counter() - start
     max_steps = method.max_steps or method.default_max_steps(problem)
+    check = method.check_every or method.default_check_every(problem)
+    time_limit = method.time_limit
+    step, terminate, finite = method.step, method.terminate, method.is_finite
+    observe = trace is not None or callback is not None
 
     status = Status.MAX_STEPS
     k = 0
     while True:
-        done, verdict = method.terminate(problem, state)
-        if done:
-            status = verdict
-            break
+        if k % check == 0:
+            done, verdict = terminate(problem, state)
+            if done:
+                status = verdict
+                break
         if k >= max_steps:
             break
-        if method.time_limit is not None and elapsed >= method.time_limit:
+        if time_limit is not None and elapsed >= time_limit:
             status = Status.TIME_LIMIT
             break
         start = time.perf_counter()
-        state = method.step(problem, state)
-        _sync(state.x)
-        elapsed += time.perf_counter() - start
+        state = step(problem, state)
         k += 1
-        if not method.is_finite(problem, state):
+        checkpoint = k % check == 0 or k == max_steps
+        if cuda and (checkpoint or observe):
+            _sync(state.x)
+        elapsed += time.perf_counter() - start
+        if checkpoint and not finite(problem, state):
             status = Status.NONFINITE
             break
-        want_row = trace is not None and (k % every == 0 or k == max_steps)
-        if want_row or callback is not None:
-            metrics = method.metrics(problem, state)
-            if want_row and trace is not None:
-                trace.append({"step": k, "time": elapsed, **metrics})
-            if callback is not None and callback(
-                IterInfo(k, state.x, metrics, elapsed, state)
-            ):
-                status = Status.STOPPED_BY_CALLBACK
-                break
+        if observe:
+            want_row = trace is not None and (k % every == 0 or k == max_steps)
+            if want_row or callback is not None:
+                metrics = method.metrics(problem, state)
+                if want_row and trace is not None:
+                    trace.append({"step": k, "time": elapsed, **metrics})
+                if callback is not None and callback(
+                    IterInfo(k, state.x, metrics, elapsed, state)
+                ):
+                    status = Status.STOPPED_BY_CALLBACK
+                    break
+        if k == max_steps and k % check != 0:
+            done, verdict = terminate(problem, state)
+            if done:
+                status = verdict
+            break
 
     if trace is not None and k > 0 and (len(trace) == 0 or trace["step"][-1] != k):
         trace.append({"step": k, "time": elapsed, **method.metrics(problem, state)})
     stats = {**method.stats(problem, state), "time": elapsed}
     return state, Solution(state.x, status, k, stats, trace)
+
+
+def run_inner(
+    method: IterativeMethod,
+    problem: Any,
+    x0: torch.Tensor,
+    *,
+    max_steps: int | None = None,
+) -> tuple[Any, Solution]:
+    """The tight entry for an inner solve: :func:`iterate` without its extras.
+
+    Same ``init``/``step``/``terminate`` as a full run, hence the same iterates
+    and counters; no trace, no callback, no timing and no input scan (the outer
+    method owns its inputs). The finiteness certificate is still checked at each
+    check point, so a NaN ends the inner solve with ``Status.NONFINITE`` instead
+    of running to ``max_steps``. ``max_steps`` overrides the method's own limit
+    (an outer method's budget for this solve). Never warns: the caller reads the
+    returned status.
+    """
+    state = method.init(problem, x0)
+    limit = max_steps or method.max_steps or method.default_max_steps(problem)
+    check = method.check_every or method.default_check_every(problem)
+    step, terminate, finite = method.step, method.terminate, method.is_finite
+    status = Status.MAX_STEPS
+    k = 0
+    while True:
+        if k % check == 0 or k == limit:
+            if k > 0 and not finite(problem, state):
+                status = Status.NONFINITE
+                break
+            done, verdict = terminate(problem, state)
+            if done:
+                status = verdict
+                break
+        if k >= limit:
+            break
+        state = step(problem, state)
+        k += 1
+    return state, Solution(state.x, status, k, method.stats(problem, state))
 
 
 def finish(solution: Solution, *, throw: bool, stacklevel: int = 3) -> Solution:

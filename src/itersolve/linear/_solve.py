@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from itersolve._core.iterate import Callback, IterativeMethod, finish, iterate
+from itersolve._core.iterate import (
+    Callback,
+    IterativeMethod,
+    finish,
+    iterate,
+    run_inner,
+)
 from itersolve._core.operators import LinearOperator, aslinearoperator
 from itersolve._core.solution import Solution
 from itersolve._core.tensors import as_tensor, result_dtype, to_output
@@ -136,3 +142,43 @@ def linear_solve(
     x = solution.x.T.contiguous() if batched else solution.x
     solution.x = to_output(x, info)
     return finish(solution, throw=throw)
+
+
+def inner_solve(
+    method: IterativeMethod,
+    A: Any,
+    b: torch.Tensor,
+    *,
+    x0: torch.Tensor | None = None,
+    max_steps: int | None = None,
+) -> Solution:
+    """Solve ``A x = b`` as the inner step of another method.
+
+    The tight entry of the shared Krylov engine: the same recurrence as
+    :func:`linear_solve` (same iterates, same ``matvecs``), with no trace, no
+    callback, no timing, no input scan, no conversion and no warning. ``A`` is a
+    :class:`~itersolve.LinearOperator` (or anything :func:`aslinearoperator`
+    takes with ``dtype``/``device`` of ``b``), ``b`` a torch tensor of shape
+    ``(n,)`` or ``(n, k)``. The caller reads ``solution.status`` and decides;
+    ``solution.x`` is a torch tensor. ``max_steps`` overrides the method's limit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.linear import CG, inner_solve
+    >>> A = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+    >>> sol = inner_solve(CG(rtol=1e-12), A, torch.ones(2, dtype=torch.float64))
+    >>> sol.status.name, sol.stats["matvecs"]
+    ('SUCCESS', 3)
+    """
+    if callable(A) and not isinstance(A, (LinearOperator, torch.Tensor)):
+        op = aslinearoperator(
+            A, shape=(b.shape[0], b.shape[0]), dtype=b.dtype, device=b.device
+        )
+    else:
+        op = aslinearoperator(A, dtype=b.dtype, device=b.device)
+    before = op.matvecs
+    x_start = torch.zeros_like(b) if x0 is None else x0
+    _, solution = run_inner(method, LinearProblem(op, b), x_start, max_steps=max_steps)
+    solution.stats["matvecs"] = op.matvecs - before
+    return solution
