@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from itersolve import ConvergenceError, ConvergenceWarning, IterativeMethod, Status
-from itersolve._core.iterate import finish, iterate
+from itersolve._core.iterate import finish, iterate, run_inner
 
 
 @dataclass
@@ -121,6 +121,7 @@ def test_time_counts_step_only():
         ({"max_steps": 0}, "max_steps must be a positive int, got 0"),
         ({"max_steps": 2.5}, "max_steps must be a positive int"),
         ({"time_limit": -1.0}, "time_limit must be positive, got -1.0"),
+        ({"check_every": 0}, "check_every must be a positive int, got 0"),
     ],
 )
 def test_bad_limits_raise(kwargs, message):
@@ -148,3 +149,99 @@ def test_failure_policy_warns_once_or_throws():
 def test_every_status_has_a_helpful_message():
     for status in Status:
         assert len(status.value) > 20 and status.message == status.value
+
+
+@dataclass
+class CountdownState:
+    x: torch.Tensor
+    left: int
+    status: Status | None = None
+    x_sum: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Countdown(IterativeMethod):
+    """Converges once ``left`` reaches 0 (the default ``terminate`` over
+    ``converged``); counts the stopping tests it is asked for."""
+
+    start: int = 5
+    fail_at: int | None = None
+
+    def init(self, problem, x0):
+        return CountdownState(x0.clone(), self.start)
+
+    def step(self, problem, state):
+        state.left -= 1
+        if self.fail_at is not None and state.left == self.fail_at:
+            state.status = Status.BREAKDOWN
+        return state
+
+    def converged(self, problem, state):
+        problem["tests"] += 1
+        return state.left <= 0
+
+
+def test_default_terminate_evaluates_converged_and_status():
+    problem = {"tests": 0}
+    _, sol = iterate(Countdown(start=3), problem, torch.ones(2))
+    assert sol.success and sol.num_steps == 3 and problem["tests"] == 4
+    _, sol = iterate(Countdown(start=5, fail_at=2), {"tests": 0}, torch.ones(2))
+    assert sol.status is Status.BREAKDOWN and sol.num_steps == 3
+
+
+def test_check_every_tests_only_at_check_points():
+    problem = {"tests": 0}
+    _, sol = iterate(Countdown(start=7, check_every=3), problem, torch.ones(2))
+    # Tested at k = 0, 3, 6, 9: the rule holds from k = 7, seen at k = 9.
+    assert sol.success and sol.num_steps == 9 and problem["tests"] == 4
+
+
+def test_check_every_still_tests_at_max_steps():
+    problem = {"tests": 0}
+    _, sol = iterate(
+        Countdown(start=5, check_every=4, max_steps=5), problem, torch.ones(2)
+    )
+    assert sol.success and sol.num_steps == 5
+
+
+def test_nan_mid_run_caught_at_next_check_point():
+    sol = run(Halving(nan_at=2, check_every=3, tol=1e-300))
+    assert sol.status is Status.NONFINITE and sol.num_steps == 3
+
+
+def test_finite_vector_whose_sum_overflows_is_finite():
+    big = torch.full((4,), torch.finfo(torch.float64).max / 2, dtype=torch.float64)
+    method = Halving(tol=0.0, max_steps=1)
+    state = HalvingState(big)
+    assert not torch.isfinite(big.sum())
+    assert method.is_finite(None, state)
+    assert not method.is_finite(None, HalvingState(torch.tensor([1.0, float("inf")])))
+
+
+def test_x_sum_certificate_is_used_instead_of_a_scan():
+    method = Countdown()
+    state = CountdownState(torch.tensor([float("nan")]), 1, x_sum=3.0)
+    # The certificate is trusted (the step vouches for it); a non-finite one
+    # falls back to the scan.
+    assert method.is_finite(None, state)
+    state.x_sum = float("inf")
+    assert not method.is_finite(None, state)
+
+
+def test_run_inner_matches_iterate_without_extras():
+    problem = {"steps": 0}
+    _, full = iterate(Halving(tol=1 / 16), problem, torch.ones(3, dtype=torch.float64))
+    problem_inner = {"steps": 0}
+    _, inner = run_inner(
+        Halving(tol=1 / 16), problem_inner, torch.ones(3, dtype=torch.float64)
+    )
+    assert inner.status is full.status is Status.SUCCESS
+    assert inner.num_steps == full.num_steps == problem_inner["steps"] == 4
+    assert torch.equal(inner.x, full.x) and inner.trace is None
+
+
+def test_run_inner_budget_and_nan():
+    _, sol = run_inner(Halving(tol=1e-300), {"steps": 0}, torch.ones(2), max_steps=3)
+    assert sol.status is Status.MAX_STEPS and sol.num_steps == 3
+    _, sol = run_inner(Halving(tol=1e-300, nan_at=2), {"steps": 0}, torch.ones(2))
+    assert sol.status is Status.NONFINITE and sol.num_steps == 2
