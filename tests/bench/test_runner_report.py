@@ -11,7 +11,7 @@ from itersolve.bench.cli import main
 from itersolve.bench.registry import get_suites
 from itersolve.bench.report import build_report
 from itersolve.bench.results import load_rows, row_key
-from itersolve.bench.runner import run_benchmarks
+from itersolve.bench.runner import is_contended, other_cores, run_benchmarks
 
 SUITE = "linear-poisson"
 
@@ -68,8 +68,9 @@ def test_process_pool_executor(tmp_path):
     assert rows and all(r["threads"] == 1 for r in rows)
 
 
-def _row(case, method, time, anchor=None, status="SUCCESS", steps=100):
+def _row(case, method, time, anchor=None, status="SUCCESS", steps=100, **extra):
     return {
+        **extra,
         "suite": SUITE,
         "scale": "quick",
         "objective_name": "relative residual",
@@ -110,7 +111,7 @@ def test_report_from_tiny_results_file(tmp_path):
     ratio = claims["single rhs, 256^2: time ours/scipy"]["measured"]
     assert ratio == pytest.approx(0.5)
     text = (tmp_path / "report.md").read_text()
-    assert "| poisson2d-256 | itersolve-cg | 1 | 0.5 | scipy-cg |" in text
+    assert "| poisson2d-256 | itersolve-cg | 1 | 1 / 1 | 0.5 | scipy-cg |" in text
     assert "FAIL" in text and "PASS" in text and "NOT RUN" in text
     page = html.read_text()
     assert page.count("data:image/png;base64,") == 2
@@ -133,3 +134,85 @@ def test_cli_list_and_report(tmp_path, capsys):
 def test_unknown_suite_is_an_error():
     with pytest.raises(ValueError, match="unknown suite"):
         get_suites(["no-such-suite"])
+
+
+def _claims_for(tmp_path, rows):
+    (tmp_path / "results.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in rows) + "\n"
+    )
+    build_report(tmp_path)
+    return {c["claim"]: c for c in json.loads((tmp_path / "claims.json").read_text())}
+
+
+CLAIM_256 = "single rhs, 256^2: time ours/scipy"
+
+
+def test_contended_timing_claim_is_provisional(tmp_path):
+    busy = {"contended": True, "contention": "load average 3.10 > 1.5"}
+    claims = _claims_for(
+        tmp_path,
+        [
+            _row("poisson2d-256", "scipy-cg", 2.0, **busy),
+            _row("poisson2d-256", "itersolve-cg", 1.0, anchor="scipy-cg"),
+        ],
+    )
+    claim = claims[CLAIM_256]
+    assert claim["verdict"] == "PROVISIONAL" and claim["passed"] is True
+    assert "load average 3.10" in claim["detail"] and "would be PASS" in claim["detail"]
+    # The iteration-count claim does not rest on times: contention is irrelevant.
+    same = claims["iteration count equals scipy CG's within 2% (all sizes)"]
+    assert same["verdict"] == "PASS"
+
+
+def test_error_row_fails_its_claims_with_the_error(tmp_path):
+    claims = _claims_for(
+        tmp_path,
+        [
+            _row("poisson2d-256", "scipy-cg", 2.0),
+            {
+                **_row("poisson2d-256", "itersolve-cg", None, anchor="scipy-cg"),
+                "status": "ERROR",
+                "note": "RuntimeError: kernel exploded",
+            },
+        ],
+    )
+    claim = claims[CLAIM_256]
+    assert claim["verdict"] == "FAIL" and claim["passed"] is False
+    assert "kernel exploded" in claim["detail"]
+
+
+def test_strict_exits_one_on_fail(tmp_path, monkeypatch):
+    import itersolve.bench.runner as runner
+
+    def fake_run(names, *, out, **kwargs):
+        rows = [
+            _row("poisson2d-256", "scipy-cg", 1.0),
+            _row("poisson2d-256", "itersolve-cg", 5.0, anchor="scipy-cg"),
+        ]
+        (tmp_path / "results.jsonl").write_text(
+            "\n".join(json.dumps(r) for r in rows) + "\n"
+        )
+        return tmp_path
+
+    monkeypatch.setattr(runner, "run_benchmarks", fake_run)
+    args = ["bench", SUITE, "--scale", "smoke", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert main([*args, "--strict"]) == 1
+
+
+def test_contention_rule():
+    assert is_contended(1, 0.9, 1.2, 0.1) == (False, "")
+    busy, why = is_contended(1, 1.0, 2.3, None)
+    assert busy and "2.30 > 1.5" in why
+    busy, why = is_contended(1, 1.0, 1.0, 0.9)
+    assert busy and "0.90 cores" in why
+    assert other_cores((10.0, 1.0), (11.0, 1.5), 1.0) == pytest.approx(0.5)
+    assert other_cores((10.0, 1.0), (10.1, 1.05), 0.1) is None  # too short to tell
+
+
+def test_timed_rows_record_load_and_keep_nonfinite(tmp_path):
+    run_benchmarks([SUITE], scale="smoke", out=tmp_path, repeats=1)
+    rows = load_rows(tmp_path / "results.jsonl")
+    for row in rows:
+        assert {"loadavg_before", "loadavg_after", "contended", "finite"} <= set(row)
+        assert row["threads"] == 1

@@ -24,7 +24,7 @@ def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
 
 def _bench(args: argparse.Namespace) -> int:
     from itersolve.bench.registry import get_suites
-    from itersolve.bench.report import build_report, format_claims
+    from itersolve.bench.report import build_report, format_claims, verdict_of
     from itersolve.bench.runner import run_benchmarks
 
     suites = get_suites(args.suites)
@@ -56,7 +56,13 @@ def _bench(args: argparse.Namespace) -> int:
     if claims:
         print(format_claims(claims))
     print(f"report: {html}")
-    return 130 if interrupted else 0
+    if interrupted:
+        return 130
+    failed = [c for c in claims if verdict_of(c) == "FAIL"]
+    if args.strict and failed:
+        print(f"--strict: {len(failed)} claim(s) FAIL", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -88,7 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "-j", "--jobs", type=int, default=1, help="parallel worker processes"
     )
-    bench.add_argument("--threads", type=int, default=None, help="threads per worker")
+    bench.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per worker for every method, anchors included (default 1)",
+    )
+    bench.add_argument(
+        "--strict", action="store_true", help="exit 1 when any claim FAILs"
+    )
     bench.add_argument(
         "--repeats", type=int, default=None, help="override timed repeats"
     )

@@ -26,14 +26,40 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def evaluate_claims(suite: Suite, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    results = Results(rows)
+    """Each claim's outcome and verdict.
+
+    The verdict is the check's PASS/FAIL, except: a claim resting on an ERROR row
+    FAILs with the error text; a claim that compared times measured on a busy
+    machine (rows marked ``contended``) is PROVISIONAL, with the reason.
+    """
     out = []
     for claim in suite.claims:
+        results = Results(rows)
         try:
             outcome = claim.check(results)
             measured, passed, detail = outcome.measured, outcome.passed, outcome.detail
         except Exception as exc:  # a broken check is reported, not hidden
             measured, passed, detail = None, False, f"check failed: {exc}"
+        notes = [detail] if detail else []
+        errors = sorted(
+            {
+                f"{r['solver_name']} on {r['dataset_name']}: {r.get('note', '')}"
+                for r in results.rows_touched()
+                if r.get("status") == "ERROR"
+            }
+        )
+        if errors:
+            passed = False
+            notes.append("ERROR " + "; ".join(errors))
+        verdict = _verdict(passed)
+        busy = [r for r in results.rows_touched("time") if r.get("contended")]
+        if busy and verdict in ("PASS", "FAIL"):
+            verdict = "PROVISIONAL"
+            notes.append(
+                f"{verdict.lower()}: {len(busy)} timed row(s) measured on a busy "
+                f"machine ({busy[0].get('contention', '')}); would be "
+                f"{_verdict(passed)}"
+            )
         out.append(
             {
                 "suite": suite.name,
@@ -41,7 +67,8 @@ def evaluate_claims(suite: Suite, rows: list[dict[str, Any]]) -> list[dict[str, 
                 "measured": measured,
                 "threshold": claim.threshold,
                 "passed": passed,
-                "detail": detail,
+                "verdict": verdict,
+                "detail": "; ".join(notes),
             }
         )
     return out
@@ -49,6 +76,11 @@ def evaluate_claims(suite: Suite, rows: list[dict[str, Any]]) -> list[dict[str, 
 
 def _verdict(passed: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: "NOT RUN"}[passed]
+
+
+def verdict_of(claim: dict[str, Any]) -> str:
+    """PASS / FAIL / PROVISIONAL / NOT RUN (older claims.json files lack it)."""
+    return claim.get("verdict") or _verdict(claim["passed"])
 
 
 def summary_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,6 +106,10 @@ def summary_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "case": case,
             "method": method,
             "time": results.median(case, method),
+            "spread": results.spread(case, method),
+            "contended": sum(
+                bool(x.get("contended")) for x in results.select(case, method)
+            ),
             "ratio": results.ratio(case, method, anchor) if anchor else None,
             "anchor": anchor,
             "objective": results.median(case, method, "objective_value"),
@@ -85,6 +121,23 @@ def summary_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "note": "",
         }
     return list(seen.values())
+
+
+NOISY = 2.0
+"""max/min of a row's repeats above which its timing is flagged noisy."""
+
+
+def _spread(line: dict[str, Any]) -> str:
+    spread = line.get("spread")
+    if not spread:
+        return ""
+    low, _, high = spread
+    text = f"{_fmt(low, 3)} / {_fmt(high, 3)}"
+    if low > 0 and high / low > NOISY:
+        text += " noisy"
+    if line.get("contended"):
+        text += f" ({line['contended']} contended)"
+    return text
 
 
 def plot_case(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
@@ -105,12 +158,11 @@ def plot_case(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
             continue
         ax1.semilogy(steps, values, label=name)
         if "time" in curve:
-            seconds = curve["time"]
-        else:  # uniform cost per step, scaled to the measured median time
+            ax2.semilogy(curve["time"], values, label=name)
+        else:  # no measured times per step: only the measured end point
             median = Results(rows).median(row["dataset_name"], name)
-            total = max(steps[-1], 1)
-            seconds = [s * (median or 0.0) / total for s in steps]
-        ax2.semilogy(seconds, values, label=name)
+            if median is not None:
+                ax2.semilogy([median], [values[-1]], "o", label=f"{name} (end)")
     objective = rows[0].get("objective_name", "objective")
     ax1.set(xlabel="iteration", ylabel=objective, title=title)
     ax2.set(xlabel="seconds", ylabel=objective)
@@ -158,9 +210,7 @@ def build_report(out: str | Path) -> Path:
                 "<th>verdict</th></tr>"
             )
             for c in suite_claims:
-                verdict = _verdict(c["passed"]) + (
-                    f" ({c['detail']})" if c["detail"] else ""
-                )
+                verdict = verdict_of(c) + (f" ({c['detail']})" if c["detail"] else "")
                 md.append(
                     f"| {c['claim']} | {_fmt(c['measured'])} | {c['threshold']} "
                     f"| {verdict} |"
@@ -168,7 +218,7 @@ def build_report(out: str | Path) -> Path:
                 body.append(
                     f"<tr><td>{html.escape(c['claim'])}</td><td>{_fmt(c['measured'])}</td>"
                     f"<td>{html.escape(c['threshold'])}</td>"
-                    f"<td class='{_verdict(c['passed']).replace(' ', '')}'>"
+                    f"<td class='{verdict_of(c).replace(' ', '')}'>"
                     f"{html.escape(verdict)}</td></tr>"
                 )
             md.append("")
@@ -177,6 +227,7 @@ def build_report(out: str | Path) -> Path:
             "case",
             "method",
             "median time [s]",
+            "min / max [s]",
             "ratio to anchor",
             "anchor",
             suite_rows[0]["objective_name"],
@@ -197,6 +248,7 @@ def build_report(out: str | Path) -> Path:
                 line["case"],
                 line["method"],
                 _fmt(line.get("time"), 4),
+                _spread(line),
                 _fmt(line.get("ratio")),
                 line.get("anchor") or "",
                 _fmt(line.get("objective")),
@@ -240,7 +292,7 @@ def build_report(out: str | Path) -> Path:
 
 def format_claims(claims: list[dict[str, Any]]) -> str:
     return "\n".join(
-        f"[{_verdict(c['passed'])}] {c['suite']}: {c['claim']} — measured "
+        f"[{verdict_of(c)}] {c['suite']}: {c['claim']} — measured "
         f"{_fmt(c['measured'])} (threshold {c['threshold']})"
         + (f" [{c['detail']}]" if c["detail"] else "")
         for c in claims

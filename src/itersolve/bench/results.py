@@ -43,12 +43,21 @@ def row_key(row: dict[str, Any]) -> tuple[str, str, str, str, int]:
 
 
 class Results:
-    """The rows of one suite, with lookups by (case, method)."""
+    """The rows of one suite, with lookups by (case, method).
+
+    Every lookup is remembered in ``touched`` as ``(case, method, column)``, so
+    the report can tell which rows a claim rested on: a timing claim over rows
+    measured on a busy machine is PROVISIONAL, one over an ERROR row FAILs.
+    Skipped rows (an optional package missing) are invisible; ERROR rows are
+    not: they make ``all_succeeded`` false.
+    """
 
     def __init__(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows
+        self.touched: set[tuple[str, str, str | None]] = set()
 
     def select(self, case: str, method: str) -> list[dict[str, Any]]:
+        self.touched.add((case, method, None))
         return [
             r
             for r in self.rows
@@ -58,6 +67,7 @@ class Results:
         ]
 
     def median(self, case: str, method: str, column: str = "time") -> float | None:
+        self.touched.add((case, method, column))
         values = [
             float(r[column])
             for r in self.select(case, method)
@@ -65,7 +75,31 @@ class Results:
         ]
         return statistics.median(values) if values else None
 
+    def spread(self, case: str, method: str, column: str = "time") -> tuple[
+        float, float, float
+    ] | None:
+        """``(min, median, max)`` of a column, or ``None`` without values."""
+        values = [
+            float(r[column])
+            for r in self.select(case, method)
+            if r.get(column) is not None
+        ]
+        if not values:
+            return None
+        return min(values), statistics.median(values), max(values)
+
+    def rows_touched(self, column: str | None = None) -> list[dict[str, Any]]:
+        """The rows of every (case, method) looked up (for ``column`` only, if
+        given)."""
+        pairs = {(c, m) for c, m, col in self.touched if column in (None, col)}
+        return [
+            r
+            for r in self.rows
+            if (r["dataset_name"], r["solver_name"]) in pairs and not r.get("skipped")
+        ]
+
     def first(self, case: str, method: str, column: str) -> Any:
+        self.touched.add((case, method, column))
         rows = self.select(case, method)
         return rows[0].get(column) if rows else None
 

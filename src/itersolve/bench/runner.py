@@ -158,7 +158,8 @@ def run_unit(
                     {
                         **base,
                         "idx_rep": key[-1],
-                        "skipped": True,
+                        "time": None,
+                        "objective_value": None,
                         "status": "ERROR",
                         "note": f"{type(exc).__name__}: {exc}",
                     },
@@ -179,19 +180,34 @@ def _timed_runs(
     prepared = method.prepare(problem) if method.prepare else problem
     method.run(prepared)  # warm-up: caches, JIT, allocator
     curve = method.trace(prepared) if method.trace else None
+    threads = int(base.get("threads") or 1)
     for key in todo:
+        load_before = _loadavg()
+        busy_before = machine_busy()
         _cuda_sync()
         start = time.perf_counter()
         output = method.run(prepared)
         _cuda_sync()
         elapsed = time.perf_counter() - start
+        busy_after = machine_busy()
+        load_after = _loadavg()
+        others = other_cores(busy_before, busy_after, elapsed)
+        contended, why = is_contended(threads, load_before, load_after, others)
+        # A non-finite objective is kept as such (NaN/inf in the JSON): it is a
+        # failed seed, never a missing one.
         value = float(suite.evaluate(problem, output.x))
         x = output.x
         yield {
             **base,
             "idx_rep": key[-1],
             "time": elapsed,
-            "objective_value": value if np.isfinite(value) else None,
+            "objective_value": value,
+            "finite": bool(np.isfinite(value)),
+            "loadavg_before": load_before,
+            "loadavg_after": load_after,
+            "other_cores": others,
+            "contended": contended,
+            "contention": why,
             "status": output.status,
             "num_steps": output.num_steps,
             **output.counters,
@@ -204,6 +220,70 @@ def _timed_runs(
             "dtype": str(getattr(x, "dtype", "")).removeprefix("torch."),
             "curve": curve if key[-1] == 0 else None,
         }
+
+
+# -- contention ------------------------------------------------------------------
+
+CONTENTION_MARGIN = 0.5
+"""A row is contended when the machine's load exceeds the thread budget by this."""
+
+_SHORT_ROW = 0.25
+"""Below this many seconds /proc/stat's 10 ms ticks are too coarse to count the
+CPU time of other processes; only the load average judges such a row."""
+
+
+def _loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def machine_busy() -> tuple[float, float] | None:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process).
+
+    From ``/proc/stat`` (Linux); ``None`` where it is not available.
+    """
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()[1:]
+    except OSError:
+        return None
+    ticks = [int(v) for v in fields]
+    # user nice system idle iowait irq softirq steal ...: busy = all - idle - iowait
+    busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)
+    return busy / os.sysconf("SC_CLK_TCK"), time.process_time()
+
+
+def other_cores(
+    before: tuple[float, float] | None, after: tuple[float, float] | None, wall: float
+) -> float | None:
+    """Cores kept busy by other processes during a row (``None``: not measurable)."""
+    if before is None or after is None or wall < _SHORT_ROW:
+        return None
+    machine = after[0] - before[0]
+    own = after[1] - before[1]
+    return max(0.0, (machine - own) / wall)
+
+
+def is_contended(
+    threads: int,
+    load_before: float | None,
+    load_after: float | None,
+    others: float | None,
+) -> tuple[bool, str]:
+    """Whether a timed row shared the machine, and why (empty when it did not).
+
+    Busy means a 1-minute load average above ``threads + 0.5`` around the row, or
+    other processes using more than half a core while it ran.
+    """
+    limit = threads + CONTENTION_MARGIN
+    loads = [v for v in (load_before, load_after) if v is not None]
+    if loads and max(loads) > limit:
+        return True, f"load average {max(loads):.2f} > {limit:g}"
+    if others is not None and others > CONTENTION_MARGIN:
+        return True, f"other processes used {others:.2f} cores"
+    return False, ""
 
 
 def _cuda_sync() -> None:
@@ -248,7 +328,7 @@ def run_benchmarks(
     """Run suites and append rows to ``out/results.jsonl`` (resuming a killed run)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    threads = threads or max(1, (os.cpu_count() or 1) // max(jobs, 1))
+    threads = threads or 1
     pin_threads(threads)
     suites = get_suites(suite_names)
     drop_partial_tail(out / "results.jsonl")
