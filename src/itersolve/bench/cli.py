@@ -45,6 +45,7 @@ def _bench(args: argparse.Namespace) -> int:
             threads=args.threads,
             repeats=args.repeats,
             progress=_progress,
+            cases=args.cases,
         )
     except KeyboardInterrupt:
         interrupted = True
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         help="threads per worker for every method, anchors included (default 1)",
+    )
+    bench.add_argument(
+        "--cases", default=None, help="only cases whose name matches this regex"
     )
     bench.add_argument(
         "--strict", action="store_true", help="exit 1 when any claim FAILs"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -306,11 +307,15 @@ def make_executor(jobs: int, threads: int) -> Executor:
     )
 
 
-def plan(suites: Iterable[Suite], scale: str) -> list[Unit]:
+def plan(suites: Iterable[Suite], scale: str, cases: str | None = None) -> list[Unit]:
+    """Every (suite, case) to run; ``cases`` is a regular expression searched in
+    the case names (e.g. ``"cuda"`` for the GPU cases only)."""
+    pattern = re.compile(cases) if cases else None
     return [
         Unit(s.name, scale, i, case.name)
         for s in suites
         for i, case in enumerate(s.cases(scale))
+        if pattern is None or pattern.search(case.name)
     ]
 
 
@@ -324,6 +329,7 @@ def run_benchmarks(
     repeats: int | None = None,
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
     executor: Executor | None = None,
+    cases: str | None = None,
 ) -> Path:
     """Run suites and append rows to ``out/results.jsonl`` (resuming a killed run)."""
     out = Path(out)
@@ -333,7 +339,7 @@ def run_benchmarks(
     suites = get_suites(suite_names)
     drop_partial_tail(out / "results.jsonl")
     done = frozenset(row_key(r) for r in load_rows(out / "results.jsonl"))
-    units = plan(suites, scale)
+    units = plan(suites, scale, cases)
     env = environment(threads)
     wrap = progress or (lambda it, total: it)
     if jobs <= 1 and executor is None:
