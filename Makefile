@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test test-all lint clean
+.PHONY: bench bench-full test test-all lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,13 @@ $(STAMP): pyproject.toml
 		'pytest>=8' 'hypothesis>=6.100' 'ruff>=0.5' 'mypy>=1.10'
 	touch $(STAMP)
 
+# The headline claims of every suite (about 20 minutes on 2 cores).
 bench: $(STAMP)
-	$(VENV)/bin/itersolve bench --scale quick --out bench-results
+	$(VENV)/bin/itersolve bench --headline --scale quick --out bench-results
+
+# Every case of every suite at quick scale (over an hour); --scale full for papers.
+bench-full: $(STAMP)
+	$(VENV)/bin/itersolve bench --scale quick --out bench-results-full
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

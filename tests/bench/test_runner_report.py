@@ -216,3 +216,24 @@ def test_timed_rows_record_load_and_keep_nonfinite(tmp_path):
     for row in rows:
         assert {"loadavg_before", "loadavg_after", "contended", "finite"} <= set(row)
         assert row["threads"] == 1
+
+
+def test_headline_plan_and_summary_table(tmp_path):
+    from dataclasses import replace
+
+    from itersolve.bench.runner import plan
+
+    suite = get_suites([SUITE])[0]
+    every = plan([suite], "quick")
+    assert len(every) >= 3
+    only = plan([replace(suite, headline="256$")], "quick", headline=True)
+    assert [u.case_name for u in only] == ["poisson2d-256"]
+    assert plan([suite], "quick", cases="-64$") == [every[0]]
+    run_benchmarks([SUITE], scale="smoke", out=tmp_path, repeats=1)
+    build_report(tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    lines = text.splitlines()
+    assert lines[2].startswith("| suite | PASS | FAIL | PROVISIONAL | NOT RUN |")
+    assert lines[4].startswith(f"| [{SUITE}](#{SUITE}) |")
+    seconds = float(lines[4].rstrip(" |").rsplit("|", 1)[-1])
+    assert seconds > 0

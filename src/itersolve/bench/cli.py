@@ -28,7 +28,7 @@ def _bench(args: argparse.Namespace) -> int:
     from itersolve.bench.runner import run_benchmarks
 
     suites = get_suites(args.suites)
-    estimate = sum(s.estimate_seconds.get(args.scale, 0) for s in suites)
+    estimate = sum(s.estimate(args.scale, args.headline) for s in suites)
     print(
         f"itersolve bench: {len(suites)} suite(s) at scale {args.scale!r}, "
         f"estimated {estimate / 60:.1f} min on 2 CPU cores; "
@@ -46,6 +46,7 @@ def _bench(args: argparse.Namespace) -> int:
             repeats=args.repeats,
             progress=_progress,
             cases=args.cases,
+            headline=args.headline,
         )
     except KeyboardInterrupt:
         interrupted = True
@@ -103,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench.add_argument(
         "--cases", default=None, help="only cases whose name matches this regex"
+    )
+    bench.add_argument(
+        "--headline",
+        action="store_true",
+        help="only the cases each suite's headline claims need (make bench)",
     )
     bench.add_argument(
         "--strict", action="store_true", help="exit 1 when any claim FAILs"

@@ -173,6 +173,41 @@ def plot_case(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
     return True
 
 
+VERDICTS = ("PASS", "FAIL", "PROVISIONAL", "NOT RUN")
+
+
+def _durations(out: Path) -> dict[str, float]:
+    """Measured wall seconds per suite (sum over its cases, resumed runs added)."""
+    total: dict[str, float] = defaultdict(float)
+    for row in load_rows(out / "durations.jsonl"):
+        total[row["suite"]] += float(row["seconds"])
+    return dict(total)
+
+
+def _summary(
+    names: list[str], claims: list[dict[str, Any]], durations: dict[str, float]
+) -> tuple[list[str], list[str]]:
+    """The opening table: one line per suite, verdict counts and duration."""
+    header = ["suite", *VERDICTS, "duration [s]"]
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    page = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"]
+    for name in names:
+        counts = {v: 0 for v in VERDICTS}
+        for c in claims:
+            if c["suite"] == name:
+                counts[verdict_of(c)] += 1
+        seconds = _fmt(durations.get(name), 3)
+        cells = [str(counts[v]) for v in VERDICTS] + [seconds]
+        md.append(f"| [{name}](#{name}) | " + " | ".join(cells) + " |")
+        page.append(
+            f"<tr><td><a href='#{html.escape(name)}'>{html.escape(name)}</a></td>"
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + "</tr>"
+        )
+    page.append("</table>")
+    return [*md, ""], page
+
+
 def build_report(out: str | Path) -> Path:
     """(Re)build the report from ``out/results.jsonl``; returns the HTML path."""
     out = Path(out)
@@ -183,15 +218,18 @@ def build_report(out: str | Path) -> Path:
         by_suite[r["suite"]].append(r)
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
-    md: list[str] = ["# itersolve benchmark report", ""]
-    body: list[str] = ["<h1>itersolve benchmark report</h1>"]
+    md: list[str] = []
+    body: list[str] = []
     claims: list[dict[str, Any]] = []
     for name, suite_rows in by_suite.items():
         suite = suites.get(name)
         scale = suite_rows[0]["scale"]
         env = suite_rows[0]
-        md += [f"## {name} ({scale})", ""]
-        body.append(f"<h2>{html.escape(name)} ({html.escape(scale)})</h2>")
+        md += [f'<a id="{name}"></a>', "", f"## {name} ({scale})", ""]
+        body.append(
+            f"<h2 id='{html.escape(name)}'>{html.escape(name)} "
+            f"({html.escape(scale)})</h2>"
+        )
         if suite is not None:
             md += [suite.description, ""]
             body.append(f"<p>{html.escape(suite.description)}</p>")
@@ -274,6 +312,9 @@ def build_report(out: str | Path) -> Path:
                     f"<img alt='{html.escape(case)}' "
                     f"src='data:image/png;base64,{data}'>"
                 )
+    head_md, head_html = _summary(list(by_suite), claims, _durations(out))
+    md = ["# itersolve benchmark report", "", *head_md, *md]
+    body = ["<h1>itersolve benchmark report</h1>", *head_html, *body]
     (out / "claims.json").write_text(json.dumps(claims, indent=2, default=float))
     (out / "report.md").write_text("\n".join(md) + "\n")
     style = (

@@ -103,7 +103,33 @@ def run_unit(
     done: frozenset[tuple[Any, ...]],
     env: dict[str, Any],
 ) -> int:
-    """Run every method of one case; returns the number of rows written."""
+    """Run every method of one case; returns the number of rows written.
+
+    The case's wall time (problem build, warm-ups, traces and repeats) is
+    appended to ``out/durations.jsonl``, which the report sums per suite.
+    """
+    start = time.perf_counter()
+    written = _run_unit(unit, out, repeats, done, env)
+    if written:
+        _append(
+            Path(out) / "durations.jsonl",
+            {
+                "suite": unit.suite,
+                "scale": unit.scale,
+                "case": unit.case_name,
+                "seconds": time.perf_counter() - start,
+            },
+        )
+    return written
+
+
+def _run_unit(
+    unit: Unit,
+    out: str,
+    repeats: int | None,
+    done: frozenset[tuple[Any, ...]],
+    env: dict[str, Any],
+) -> int:
     suite = get_suites([unit.suite])[0]
     case = suite.cases(unit.scale)[unit.case_index]
     n_reps = repeats or suite.repeats[unit.scale]
@@ -307,16 +333,29 @@ def make_executor(jobs: int, threads: int) -> Executor:
     )
 
 
-def plan(suites: Iterable[Suite], scale: str, cases: str | None = None) -> list[Unit]:
-    """Every (suite, case) to run; ``cases`` is a regular expression searched in
-    the case names (e.g. ``"cuda"`` for the GPU cases only)."""
+def plan(
+    suites: Iterable[Suite],
+    scale: str,
+    cases: str | None = None,
+    headline: bool = False,
+) -> list[Unit]:
+    """Every (suite, case) to run.
+
+    ``cases`` is a regular expression searched in the case names (e.g. ``"cuda"``
+    for the GPU cases only); ``headline`` keeps only the cases each suite's
+    headline claims need (:attr:`Suite.headline`).
+    """
     pattern = re.compile(cases) if cases else None
-    return [
-        Unit(s.name, scale, i, case.name)
-        for s in suites
-        for i, case in enumerate(s.cases(scale))
-        if pattern is None or pattern.search(case.name)
-    ]
+    units = []
+    for s in suites:
+        keep = re.compile(s.headline) if headline and s.headline else None
+        for i, case in enumerate(s.cases(scale)):
+            if pattern is not None and not pattern.search(case.name):
+                continue
+            if keep is not None and not keep.search(case.name):
+                continue
+            units.append(Unit(s.name, scale, i, case.name))
+    return units
 
 
 def run_benchmarks(
@@ -330,6 +369,7 @@ def run_benchmarks(
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
     executor: Executor | None = None,
     cases: str | None = None,
+    headline: bool = False,
 ) -> Path:
     """Run suites and append rows to ``out/results.jsonl`` (resuming a killed run)."""
     out = Path(out)
@@ -339,7 +379,7 @@ def run_benchmarks(
     suites = get_suites(suite_names)
     drop_partial_tail(out / "results.jsonl")
     done = frozenset(row_key(r) for r in load_rows(out / "results.jsonl"))
-    units = plan(suites, scale, cases)
+    units = plan(suites, scale, cases, headline)
     env = environment(threads)
     wrap = progress or (lambda it, total: it)
     if jobs <= 1 and executor is None:

@@ -98,6 +98,16 @@ class Suite:
     estimate_seconds: dict[str, float] = field(
         default_factory=lambda: {"smoke": 5, "quick": 120, "full": 600}
     )
+    headline: str | None = None
+    """Regular expression of the case names the headline claims need: what
+    ``itersolve bench --headline`` (``make bench``) runs at quick scale. ``None``:
+    every case. Its expected time is ``estimate_seconds["headline"]``."""
+
+    def estimate(self, scale: str, headline: bool = False) -> float:
+        """Expected seconds of a run on 2 CPU cores (printed before it starts)."""
+        if headline and scale == "quick" and "headline" in self.estimate_seconds:
+            return self.estimate_seconds["headline"]
+        return self.estimate_seconds.get(scale, 0.0)
 
     def method(self, name: str) -> Method:
         for m in self.methods:
