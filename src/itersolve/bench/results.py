@@ -75,9 +75,9 @@ class Results:
         ]
         return statistics.median(values) if values else None
 
-    def spread(self, case: str, method: str, column: str = "time") -> tuple[
-        float, float, float
-    ] | None:
+    def spread(
+        self, case: str, method: str, column: str = "time"
+    ) -> tuple[float, float, float] | None:
         """``(min, median, max)`` of a column, or ``None`` without values."""
         values = [
             float(r[column])
