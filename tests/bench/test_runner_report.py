@@ -237,3 +237,26 @@ def test_headline_plan_and_summary_table(tmp_path):
     assert lines[4].startswith(f"| [{SUITE}](#{SUITE}) |")
     seconds = float(lines[4].rstrip(" |").rsplit("|", 1)[-1])
     assert seconds > 0
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("itersolve: error: no such folder") and err.count("\n") == 1
+    assert main(["report", str(tmp_path)]) == 1
+    assert "holds no results.jsonl" in capsys.readouterr().err
+    assert main(["bench", "no-such-suite", "--out", str(tmp_path)]) == 2
+    assert "unknown suite" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == __import__("itersolve").__version__
+
+
+def test_cli_list_fits_the_terminal(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80
+    assert main(["list", "-v"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) > len(lines)
