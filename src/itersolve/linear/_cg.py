@@ -27,13 +27,16 @@ from itersolve.linear._problem import (
 
 _BACKENDS = ("auto", "torch", "numba")
 
+#: Steps between stopping tests on CUDA (each test is a host synchronisation).
+CUDA_CHECK_EVERY = 8
+
 
 @dataclass
 class FusedBuffers:
-    """numpy views of the CG vectors for the fused numba kernels (CPU, CSR).
+    """numpy views of the CG vectors for the compiled kernels (CPU, CSR).
 
     Scalars are Python floats for one right-hand side and float64 arrays for a
-    block, so a step costs two kernel calls and a handful of scalar operations.
+    block, so a step is one kernel call and a handful of scalar operations.
     """
 
     csr: tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -42,10 +45,7 @@ class FusedBuffers:
     z: np.ndarray
     q: np.ndarray
     p: np.ndarray
-    p_spare: np.ndarray
-    p_spare_t: torch.Tensor
     dinv: np.ndarray
-    beta: Any
     rz: Any
     residual: Any
     threshold: Any
@@ -56,6 +56,12 @@ class FusedBuffers:
         """Host values as the path's scalar type (float or float64 array)."""
         arr = np.asarray(values, dtype=np.float64)
         return float(arr.reshape(-1)[0]) if self.one else arr.reshape(-1).copy()
+
+    def converged(self) -> bool:
+        """The recursive residual test (``False`` on NaN)."""
+        if self.one:
+            return bool(self.residual <= self.threshold)
+        return bool(np.all(self.residual <= self.threshold))
 
 
 @dataclass
@@ -75,6 +81,11 @@ class CGState:
     residual_replacements: int = 0
     fused: FusedBuffers | None = None
     matvec: Any = None
+    # ``r`` is the true residual ``b - A x`` (at the start, after a replacement).
+    true_residual: bool = True
+    # Columns that met p^T A p <= 0 or r^T M r < 0, kept on the device when the
+    # stopping test runs only every few steps (no host sync inside ``step``).
+    not_positive_definite: torch.Tensor | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +104,10 @@ class CG(IterativeMethod):
     checked on the recursive residual and confirmed on the true residual
     ``b - A x`` before declaring success (a failed confirmation replaces the
     recursive residual and the iteration goes on; two failures in a row without
-    progress give ``Status.STAGNATION``).
+    progress give ``Status.STAGNATION``). The test runs every ``check_every``
+    steps: 1 on CPU, ``CUDA_CHECK_EVERY`` on CUDA, where it is the only host
+    synchronisation; a column that converged between two tests is frozen
+    (``alpha = beta = 0``), so the extra steps leave its answer unchanged.
 
     Parameters
     ----------
@@ -109,9 +123,9 @@ class CG(IterativeMethod):
         systems, at one extra matvec each time.
     backend
         ``"auto"``: on CPU with an explicit CSR matrix and ``M`` in
-        ``(None, "jacobi")``, fused numba kernels (two passes over memory per
-        step) when numba is installed, torch otherwise; ``"torch"`` forces the
-        torch path; ``"numba"`` requires the fused path.
+        ``(None, "jacobi")``, compiled numba kernels (one call per step) when
+        numba is installed, torch otherwise; ``"torch"`` forces the torch path;
+        ``"numba"`` requires the compiled path.
 
     Status ``NOT_POSITIVE_DEFINITE`` is returned when ``p^T A p <= 0`` or
     ``r^T M r < 0`` for an unconverged column.
@@ -154,6 +168,9 @@ class CG(IterativeMethod):
     def default_max_steps(self, problem: LinearProblem) -> int:
         return 10 * problem.A.shape[0]
 
+    def default_check_every(self, problem: LinearProblem) -> int:
+        return CUDA_CHECK_EVERY if problem.b.is_cuda else 1
+
     def init(self, problem: LinearProblem, x0: torch.Tensor) -> CGState:
         A, b = problem.A, problem.b
         check_square("CG", A)
@@ -167,13 +184,15 @@ class CG(IterativeMethod):
         p, rz = _first_direction(r, precondition)
         state = CGState(x, r, p, rz, column_norms(r), threshold, bnorm, precondition)
         state.matvec = fast_matvec(A)
+        if (self.check_every or self.default_check_every(problem)) > 1:
+            state.not_positive_definite = torch.zeros_like(rz, dtype=torch.bool)
         if bool((rz < 0).any()):
             state.status = Status.NOT_POSITIVE_DEFINITE
         return state
 
-    # -- fused CPU path --------------------------------------------------------
+    # -- compiled CPU path -----------------------------------------------------
 
-    def _fused_matrix(self, problem: LinearProblem) -> torch.Tensor | None:
+    def _fused_matrix(self, problem: LinearProblem) -> Any:
         A, b = problem.A, problem.b
         usable = (
             kernels.HAVE_NUMBA
@@ -190,13 +209,20 @@ class CG(IterativeMethod):
                 "backend='numba' needs a CPU float32/float64 CSR matrix and M in "
                 "(None, 'jacobi')"
             )
-        return matrix
+        if matrix is None:
+            return None
+        # The numpy views are cached on the operator: one setup, many solves.
+        cached = A._cache.get("csr_arrays")
+        if cached is None or cached[0] is not matrix:
+            cached = (matrix, kernels.csr_arrays(matrix))
+            A._cache["csr_arrays"] = cached
+        return cached[1]
 
     def _init_fused(
         self,
         problem: LinearProblem,
         x0: torch.Tensor,
-        matrix: torch.Tensor,
+        csr: tuple[np.ndarray, np.ndarray, np.ndarray],
         precondition: Any,
         bnorm: torch.Tensor,
         threshold: torch.Tensor,
@@ -212,20 +238,17 @@ class CG(IterativeMethod):
             z, dinv = precondition(r).contiguous(), inv.numpy()
         rz = torch.linalg.vecdot(r, z, dim=0)
         residual = column_norms(r)
-        one = b.ndim == 1
-        p, spare = torch.zeros_like(r), torch.zeros_like(r)
+        p = z.clone()
         q = torch.empty_like(r)
+        one = b.ndim == 1
         buffers = FusedBuffers(
-            csr=kernels.csr_arrays(matrix),
+            csr=csr,
             x=x.numpy(),
             r=r.numpy(),
             z=z.numpy(),
             q=q.numpy(),
             p=p.numpy(),
-            p_spare=spare.numpy(),
-            p_spare_t=spare,
             dinv=dinv,
-            beta=0.0 if one else np.zeros(b.shape[1]),
             rz=None,
             residual=None,
             threshold=None,
@@ -244,59 +267,56 @@ class CG(IterativeMethod):
     def _step_fused(self, problem: LinearProblem, state: CGState) -> CGState:
         f = state.fused
         assert f is not None
+        if f.converged():
+            return state  # waiting for the next check point (check_every > 1)
+        every = self.residual_replacement
+        whole = not (every and (state.steps + 1) % every == 0)
         if f.one:
-            # p_new = z + beta p and q = A p_new in one pass; p_new goes to the
-            # spare buffer, which then becomes the current direction.
-            pq = kernels.direction_spmv(*f.csr, f.z, f.p, f.beta, f.p_spare, f.q, 1)
+            code, alpha, rr, rz, total = kernels.cg_step(
+                *f.csr, f.x, f.r, f.p, f.q, f.dinv, f.z, f.rz, whole
+            )
             problem.A.matvecs += 1
-            self._swap_directions(state)
-            if not pq > 0:
-                state.status = Status.NOT_POSITIVE_DEFINITE
-                return state
-            rr, rz, f.x_sum = kernels.update(
-                f.x, f.r, f.p, f.q, f.rz / pq, f.dinv, f.z, 1
-            )
-            if state.precondition is None:
-                rz = rr
-            active: Any = True
         else:
-            active = f.residual > f.threshold
-            pq = kernels.direction_spmm(*f.csr, f.z, f.p, f.beta, f.p_spare, f.q, 1)
+            code, alpha, rr, rz, total = kernels.cg_step_block(
+                *f.csr, f.x, f.r, f.p, f.q, f.dinv, f.z, f.rz, f.residual,
+                f.threshold, whole,
+            )  # fmt: skip
             problem.A.matvecs += f.x.shape[1]
-            self._swap_directions(state)
-            if (active & (pq <= 0)).any():
-                state.status = Status.NOT_POSITIVE_DEFINITE
-                return state
-            alpha = np.where(active, f.rz / np.where(active, pq, 1.0), 0.0)
-            rr, rz, f.x_sum = kernels.update_block(
-                f.x, f.r, f.p, f.q, alpha, f.dinv, f.z, 1
-            )
-            if state.precondition is None:
-                rz = rr
-        state.steps += 1
-        if self.residual_replacement and state.steps % self.residual_replacement == 0:
-            state.r.copy_(problem.residual(state.x))
-            state.residual_replacements += 1
-            rr, rz = self._refresh_z(state)
-        if np.any(active & (np.asarray(rz) < 0)):
+        if code == kernels.NOT_POSITIVE_DEFINITE:
             state.status = Status.NOT_POSITIVE_DEFINITE
             return state
-        if f.one:
-            f.beta = rz / f.rz
+        state.steps += 1
+        state.true_residual = False
+        if not whole:
+            self._replace_residual(problem, state, alpha)
+        elif f.one:
+            f.rz = rz
+            f.residual = math.sqrt(rr)
+            f.x_sum = total
         else:
-            f.beta = np.where(active, rz / np.where(active, f.rz, 1.0), 0.0)
-        f.rz = rz
-        f.residual = np.sqrt(rr) if not f.one else math.sqrt(rr)
-        if not np.any(f.residual > f.threshold):
-            self._verify(problem, state)
+            f.x_sum = total
         return state
 
-    @staticmethod
-    def _swap_directions(state: CGState) -> None:
+    def _replace_residual(
+        self, problem: LinearProblem, state: CGState, alpha: Any
+    ) -> None:
+        """The step after ``r -= alpha q``, with ``r`` replaced by ``b - A x``."""
         f = state.fused
         assert f is not None
-        state.p, f.p_spare_t = f.p_spare_t, state.p
-        f.p, f.p_spare = f.p_spare, f.p
+        active = np.atleast_1d(f.residual > f.threshold)
+        x, p = state.x, state.p
+        a = torch.as_tensor(np.atleast_1d(alpha), dtype=x.dtype)
+        x.addcmul_(p, a if not f.one else a[0])
+        state.r.copy_(problem.residual(x))
+        state.residual_replacements += 1
+        state.true_residual = True
+        rr, rz = self._refresh_z(state)
+        beta = np.where(active, np.asarray(rz) / np.where(active, f.rz, 1.0), 0.0)
+        p.mul_(torch.as_tensor(beta if not f.one else beta[0], dtype=p.dtype))
+        p.add_(torch.from_numpy(f.z))
+        f.rz = rz
+        f.residual = math.sqrt(rr) if f.one else np.sqrt(rr)
+        f.x_sum = float(x.sum())
 
     @staticmethod
     def _refresh_z(state: CGState) -> tuple[Any, Any]:
@@ -313,24 +333,40 @@ class CG(IterativeMethod):
     # -- torch path -------------------------------------------------------------
 
     def step(self, problem: LinearProblem, state: CGState) -> CGState:
+        if state.status is not None:
+            return state  # failed between two check points: wait for the test
         if state.fused is not None:
             return self._step_fused(problem, state)
         x, r, p = state.x, state.r, state.p
+        # With deferred tests the flags stay on the device: no host sync here.
+        flags = state.not_positive_definite
         active = state.residual > state.threshold
+        if flags is not None:
+            active = active & ~flags
         q = state.matvec(p)
         pq = dots(p, q)
-        if bool((active & (pq <= 0)).any()):
+        bad = active & ~(pq > 0)
+        if flags is not None:
+            flags |= bad
+            active = active & ~bad
+        elif bool(bad.any()):
             state.status = Status.NOT_POSITIVE_DEFINITE
             return state
+        # ``where`` keeps 0/0 of a frozen column out of x.
         alpha = column_scalars(torch.where(active, state.rz / pq, 0.0), x)
-        x.addcmul_(p, alpha) if x.ndim > 1 else x.add_(p, alpha=_item(alpha))
-        r.addcmul_(q, alpha, value=-1.0) if r.ndim > 1 else r.sub_(
-            q, alpha=_item(alpha)
-        )
+        if x.ndim > 1 or flags is not None:
+            x.addcmul_(p, alpha)
+            r.addcmul_(q, alpha, value=-1.0)
+        else:
+            step = _item(alpha)
+            x.add_(p, alpha=step)
+            r.sub_(q, alpha=step)
         state.steps += 1
+        state.true_residual = False
         if self.residual_replacement and state.steps % self.residual_replacement == 0:
             r.copy_(problem.residual(x))
             state.residual_replacements += 1
+            state.true_residual = True
         if state.precondition is None:
             rz_new = dots(r, r)
             state.residual = rz_new.sqrt()
@@ -339,52 +375,77 @@ class CG(IterativeMethod):
             z = state.precondition(r)
             rz_new = dots(r, z)
             state.residual = column_norms(r)
-            if bool((active & (rz_new < 0)).any()):
+            bad = active & (rz_new < 0)
+            if flags is not None:
+                flags |= bad
+                active = active & ~bad
+            elif bool(bad.any()):
                 state.status = Status.NOT_POSITIVE_DEFINITE
                 return state
         beta = column_scalars(torch.where(active, rz_new / state.rz, 0.0), p)
         p.mul_(beta).add_(z)
         state.rz = rz_new
-        if not bool((state.residual > state.threshold).any()):
-            self._verify(problem, state)
         return state
 
-    def _verify(self, problem: LinearProblem, state: CGState) -> None:
+    # -- stopping rule ------------------------------------------------------------
+
+    def terminate(self, problem: LinearProblem, state: CGState) -> tuple[bool, Status]:
+        """Stop on a failure flag, or once :meth:`converged` (success)."""
+        if state.status is None and state.not_positive_definite is not None:
+            if bool(state.not_positive_definite.any()):
+                state.status = Status.NOT_POSITIVE_DEFINITE
+        if state.status is not None:
+            return True, state.status
+        if self.converged(problem, state):
+            return True, Status.SUCCESS
+        if state.status is not None:  # a confirmation failed without progress
+            return True, state.status
+        return False, Status.SUCCESS
+
+    def converged(self, problem: LinearProblem, state: CGState) -> bool:
+        """``||r_j|| <= max(rtol ||b_j||, atol)`` for every column, on the
+        recursive residual, then confirmed on ``b - A x`` (:meth:`_verify`)."""
+        if state.verified:
+            return True
+        if state.fused is not None:
+            recursive = state.fused.converged()
+        else:
+            recursive = bool((state.residual <= state.threshold).all())
+        if not recursive:
+            return False
+        if state.true_residual:
+            return True
+        return self._verify(problem, state)
+
+    def _verify(self, problem: LinearProblem, state: CGState) -> bool:
         true_r = problem.residual(state.x)
         true_norm = column_norms(true_r)
+        f = state.fused
         if bool((true_norm <= state.threshold).all()):
             state.residual = true_norm
             state.verified = True
-            return
+            if f is not None:
+                f.residual = f.scalars(true_norm.numpy())
+            return True
         worst = float((true_norm / state.threshold.clamp(min=1e-300)).max())
         if worst >= 0.9 * state.failed_verification:
             state.status = Status.STAGNATION
         state.failed_verification = worst
         state.residual = true_norm
         state.residual_replacements += 1
-        if state.fused is not None:
-            f = state.fused
+        state.true_residual = True
+        if f is not None:
             state.r.copy_(true_r)
             f.residual = f.scalars(true_norm.numpy())
             _, f.rz = self._refresh_z(state)
-            f.beta = 0.0 if f.one else np.zeros_like(f.beta)
-            return
+            np.copyto(f.p, f.z)  # restart: p = M r
+            return False
         state.r = true_r
         state.p, state.rz = _first_direction(true_r, state.precondition)
-
-    def terminate(self, problem: LinearProblem, state: CGState) -> tuple[bool, Status]:
-        if state.status is not None:
-            return True, state.status
-        if state.verified or (state.steps == 0 and self._solved_at_start(state)):
-            return True, Status.SUCCESS
-        return False, Status.SUCCESS
-
-    @staticmethod
-    def _solved_at_start(state: CGState) -> bool:
-        return not bool((state.residual > state.threshold).any())
+        return False
 
     def is_finite(self, problem: LinearProblem, state: CGState) -> bool:
-        # The fused update sums x on the fly: a finite sum proves every entry
+        # The compiled update sums x on the fly: a finite sum proves every entry
         # finite; an infinite or NaN one falls back to the full scan.
         if state.fused is not None and math.isfinite(state.fused.x_sum):
             return True
