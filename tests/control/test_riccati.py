@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg as sla
 import torch
 
-from itersolve import ConvergenceWarning, Status
+from itersolve import ConvergenceError, ConvergenceWarning, Solution, Status
 from itersolve.control import Kleinman, care, care_residual, lyapunov, solve_lqr
 
 
@@ -27,7 +27,7 @@ def test_care_matches_scipy_batched(n, m):
     P = care(*(torch.from_numpy(M) for M in (A, B, Q, R))).numpy()
     for i in range(20):
         ref = sla.solve_continuous_are(A[i], B[i], Q[i], R)
-        np.testing.assert_allclose(P[i], ref, rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(P[i], ref, rtol=1e-10, atol=1e-10)
     res = care_residual(
         *(torch.from_numpy(M) for M in (A, B, Q, R)), torch.from_numpy(P)
     )
@@ -55,7 +55,7 @@ def test_care_keeps_float32_and_rejects_bad_input():
     with pytest.raises(ValueError, match="Q must be symmetric"):
         care(A, B, torch.tensor([[1.0, 2.0], [0.0, 1.0]]), torch.eye(1))
     # (A, B) not stabilisable: an uncontrollable unstable mode
-    with pytest.raises(torch.linalg.LinAlgError, match="stabilising"):
+    with pytest.raises(ValueError, match="no stabilising solution"):
         care(
             torch.eye(2, dtype=torch.float64),
             torch.tensor([[1.0], [0.0]]).double(),
@@ -72,9 +72,68 @@ def test_lyapunov_matches_scipy(method):
     X = lyapunov(torch.from_numpy(A), torch.from_numpy(Q), method=method).numpy()
     for i in range(5):
         ref = sla.solve_continuous_lyapunov(A[i].T, -Q)
-        np.testing.assert_allclose(X[i], ref, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(X[i], ref, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="method must be"):
         lyapunov(A[0], Q, method="schur")
+
+
+def test_care_sign_iteration_runs_through_the_driver():
+    A, B, Q, R = (torch.from_numpy(M) for M in _random_systems(4, 5, 2, seed=3))
+    sol = care(A, B, Q, R, full_output=True)
+    assert isinstance(sol, Solution) and sol.success
+    assert 1 < sol.num_steps < 100 and sol.stats["lyapunov_solves"] == 2
+    torch.testing.assert_close(sol.x, care(A, B, Q, R), rtol=1e-10, atol=1e-10)
+    for i in range(4):
+        ref = sla.solve_continuous_are(
+            A[i].numpy(), B[i].numpy(), Q[i].numpy(), R.numpy()
+        )
+        np.testing.assert_allclose(sol.x[i].numpy(), ref, rtol=1e-10, atol=1e-10)
+    # unconverged: never an answer without saying so
+    with pytest.raises(ConvergenceError, match="MAX_STEPS") as info:
+        care(A, B, Q, R, max_steps=1)
+    assert info.value.solution.status is Status.MAX_STEPS
+    assert info.value.solution.num_steps == 1
+    one = care(A, B, Q, R, max_steps=1, full_output=True)
+    assert one.status is Status.MAX_STEPS and one.stats["lyapunov_solves"] == 0
+    # Hamiltonian eigenvalues on the imaginary axis (undamped oscillator, no
+    # input, no cost): the first sign iterate is singular.
+    osc = torch.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+    with pytest.raises(ConvergenceError) as info:
+        care(
+            osc,
+            torch.zeros(2, 1).double(),
+            torch.zeros(2, 2).double(),
+            torch.eye(1).double(),
+        )
+    assert info.value.solution.status is Status.BREAKDOWN
+    A_nan = A.clone()
+    A_nan[0, 0, 0] = torch.nan
+    bad = care(A_nan, B, Q, R, full_output=True)
+    assert bad.status is Status.NONFINITE_INPUT and bad.num_steps == 0
+    assert torch.isnan(A_nan[0, 0, 0])  # unmutated
+
+
+def test_lyapunov_sign_reports_failures():
+    rng = np.random.default_rng(4)
+    A = torch.from_numpy(rng.standard_normal((3, 20, 20)) - 6 * np.eye(20))
+    Q = torch.eye(20, dtype=torch.float64)
+    sol = lyapunov(A, Q, full_output=True)  # n > 16: the sign iteration
+    assert sol.success and sol.num_steps > 1
+    for i in range(3):
+        ref = sla.solve_continuous_lyapunov(A[i].T.numpy(), -Q.numpy())
+        np.testing.assert_allclose(sol.x[i].numpy(), ref, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ConvergenceError, match="MAX_STEPS") as info:
+        lyapunov(A, Q, method="sign", max_steps=2)
+    assert info.value.solution.num_steps == 2
+    # an eigenvalue at 0 makes the iterate singular; an unstable A is refused
+    singular = torch.zeros(2, 2, dtype=torch.float64)
+    failed = lyapunov(singular, torch.eye(2).double(), method="sign", full_output=True)
+    assert failed.status is Status.BREAKDOWN
+    unstable = torch.diag(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="Hurwitz"):
+        lyapunov(unstable, torch.eye(2).double(), method="sign")
+    kron = lyapunov(A[0, :4, :4], Q[:4, :4], full_output=True)
+    assert kron.success and kron.num_steps == 0
 
 
 def test_kleinman_converges_quadratically_to_care():

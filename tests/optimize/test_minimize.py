@@ -20,7 +20,14 @@ import pytest
 import scipy.optimize as so
 import torch
 
-from itersolve import ConvergenceError, ConvergenceWarning, Objective, Status
+from itersolve import (
+    ConvergenceError,
+    ConvergenceWarning,
+    LinearOperator,
+    Objective,
+    Status,
+)
+from itersolve.linear import CG, MINRES, inner_solve, linear_solve
 from itersolve.optimize import (
     DiagonalPlusRankOne,
     GradientDescent,
@@ -102,7 +109,6 @@ CATALOGUE = [
             "heavy-ball": "tuned heavy ball cycles (Lessard, Recht, Packard 2016)",
             "regnewton-fisher": "no Fisher approximation",
             "regnewton-gn": "no Gauss-Newton approximation",
-            "newton-cg": "fine, but Hessian is piecewise constant: covered by newton",
         },
     ),
 ]
@@ -141,7 +147,7 @@ REGISTRY = [
     ),
     Config("tmm", lambda: TripleMomentum(rtol=1e-9, max_steps=5000)),
     Config("newton", lambda: Newton(rtol=1e-10)),
-    Config("newton-cg", lambda: Newton(rtol=1e-10, linear_solver="cg")),
+    Config("newton-cg", lambda: Newton(rtol=1e-10, linear_solver=CG(rtol=0.5))),
     Config("regnewton", lambda: RegularizedNewton(rtol=1e-10, atol=0.0)),
     Config(
         "regnewton-gn",
@@ -155,9 +161,7 @@ REGISTRY = [
     ),
     Config(
         "regnewton-cg",
-        lambda: RegularizedNewton(
-            rtol=1e-10, atol=0.0, linear_solver="cg", cg_rtol=1e-10
-        ),
+        lambda: RegularizedNewton(rtol=1e-10, atol=0.0, linear_solver=CG(rtol=1e-10)),
     ),
     Config(
         "regnewton-fixed-gamma",
@@ -179,7 +183,6 @@ _EXTRA_FAILURES = {
         "v 1^T direction is curved only by l2): linear, slow convergence"
     ),
     ("logsumexp", "gd-armijo"): "kappa = L/l2 ~ 1e3: too many steps for the budget",
-    ("rosenbrock", "newton-cg"): "fine, covered by newton; CG inner loop is slow here",
 }
 
 
@@ -305,7 +308,8 @@ ERROR_CONFIGS = [
     (RegularizedNewton, {"gamma0": 0.0}, "gamma0 must be positive"),
     (RegularizedNewton, {"gamma_min": 2.0}, r"gamma_min must be in \(0, gamma0"),
     (RegularizedNewton, {"max_inner": 0}, "max_inner must be an int >= 1"),
-    (RegularizedNewton, {"cg_rtol": 1.0}, r"cg_rtol must be in \(0, 1\)"),
+    (RegularizedNewton, {"linear_solver": "cg"}, "linear_solver must be"),
+    (Newton, {"linear_solver": CG}, "linear_solver must be"),
 ]
 
 
@@ -539,3 +543,126 @@ def test_regularized_newton_with_norm_matrix():
         np.testing.assert_allclose(sol.x.numpy(), _reference(problem), atol=1e-7)
     with pytest.raises(ValueError, match="B must have shape"):
         minimize(problem, problem.x0(), RegularizedNewton(B=torch.ones(3)))
+
+
+# -- Krylov inner solves through the shared engine (issue 11) ------------------
+
+# (outer steps, CG steps) of Newton-CG and of RegularizedNewton-CG with the inline
+# truncated CG they ran before the move to itersolve.linear.inner_solve, recorded
+# at commit 2e09166 on the catalogue problems with the registry configurations:
+# the shared CG must take the same path (the minimizers agreed to 1e-15).
+INLINE_CG_RECORD = {
+    "quadratic": ((8, 52), (6, 72)),
+    "least_squares": ((8, 18), (5, 30)),
+    "logistic": ((6, 17), (7, 35)),
+    "softmax": ((7, 23), (8, 60)),
+    "logsumexp": ((5, 13), (4, 16)),
+    "rosenbrock": ((52, 109), (43, 344)),
+    "lessard": ((2, 2), (6, 7)),
+}
+
+
+def _config(name: str) -> Config:
+    return next(c for c in REGISTRY if c.name == name)
+
+
+@pytest.mark.parametrize("case", CATALOGUE, ids=lambda c: c.name)
+def test_krylov_newton_methods_follow_the_inline_cg_path(case):
+    problem = case.build()
+    x_ref = _reference(problem)
+    record = INLINE_CG_RECORD[case.name]
+    runs = {}
+    for name, (outer, krylov) in zip(
+        ("newton-cg", "regnewton-cg"), record, strict=True
+    ):
+        sol = runs[name] = minimize(problem, problem.x0(), _config(name).make())
+        assert sol.success, (name, sol.status)
+        assert abs(sol.num_steps - outer) <= 1, (name, sol.num_steps, outer)
+        assert abs(sol.stats["krylov_steps"] - krylov) <= 0.05 * krylov + 1
+        # every operator application of the inner solves is one Hessian-vector
+        # product (the shared CG confirms convergence on one more of them)
+        assert sol.stats["matvecs"] == sol.stats["hvps"] >= sol.stats["krylov_steps"]
+        np.testing.assert_allclose(sol.x.numpy(), x_ref, rtol=1e-8, atol=1e-8)
+    if case.name == "rosenbrock":
+        # indefinite Hessians on the way: truncated (Steihaug) directions
+        assert runs["newton-cg"].stats["truncated_solves"] > 0
+
+
+def test_shared_cg_stops_at_nonpositive_curvature_on_the_previous_iterate():
+    g = torch.Generator().manual_seed(5)
+    Qm, _ = torch.linalg.qr(torch.randn(8, 8, generator=g, dtype=F64))
+    H = Qm @ torch.diag(torch.tensor([9.0, 7, 5, 3, 2, 1, -1, -4], dtype=F64)) @ Qm.T
+    b = torch.randn(8, generator=g, dtype=F64)
+    assert float(b @ H @ b) > 0  # positive curvature along the first direction
+    stopped = inner_solve(CG(rtol=1e-12), H, b)
+    assert stopped.status is Status.NOT_POSITIVE_DEFINITE and stopped.num_steps >= 2
+    before = inner_solve(CG(rtol=1e-12), H, b, max_steps=stopped.num_steps - 1)
+    assert before.status is Status.MAX_STEPS
+    torch.testing.assert_close(stopped.x, before.x, rtol=0, atol=0)
+    # the truncated direction is a descent direction for 0.5 x^T H x - b^T x
+    assert float(stopped.x @ b) > 0
+
+
+def test_truncated_newton_from_a_nonconvex_start_on_rosenbrock():
+    p = Rosenbrock(2)
+    x0 = torch.tensor([-0.474, 0.2322], dtype=F64)
+    g = p.grad(x0)
+    assert float(g @ p.hessian(x0) @ g) < 0  # negative curvature along -g itself
+    iterates: list[torch.Tensor] = []
+
+    def keep(info):
+        iterates.append(info.x.clone())
+
+    method = Newton(rtol=0.0, atol=1e-10, linear_solver=CG(rtol=0.5))
+    sol = minimize(p, x0, method, record=True, callback=keep)
+    assert sol.success and sol.stats["truncated_solves"] >= 1
+    np.testing.assert_allclose(sol.x.numpy(), [1.0, 1.0], rtol=0, atol=1e-8)
+    # the first step is steepest descent (Nocedal & Wright, Alg. 7.1)
+    t = float(sol.trace["step_size"][0])
+    torch.testing.assert_close(iterates[0], x0 - t * g, rtol=1e-15, atol=1e-15)
+    # the inline CG (commit 2e09166, shift search) took 25 outer steps from here
+    assert abs(sol.num_steps - 25) <= 1
+
+
+def test_inner_cg_counts_the_matvecs_of_a_full_linear_solve():
+    problem = _logistic()
+    x0 = problem.x0()
+    g = problem.grad(x0)
+    n = g.numel()
+    eta = min(0.5, float(torch.linalg.vector_norm(g)) ** 0.5)
+
+    def hvp(v):
+        return problem.hvp(x0, v)
+
+    operator = LinearOperator(hvp, (n, n), dtype=F64)
+    full = linear_solve(operator, -g, CG(rtol=eta))
+    inner = inner_solve(CG(rtol=eta), hvp, -g)
+    assert full.success and inner.status is Status.SUCCESS
+    assert inner.stats["matvecs"] == full.stats["matvecs"] > full.num_steps
+    torch.testing.assert_close(inner.x, full.x, rtol=1e-12, atol=1e-12)
+    with pytest.warns(ConvergenceWarning, match="MAX_STEPS"):
+        one = minimize(
+            problem, x0, Newton(linear_solver=CG(rtol=0.5), max_steps=1, rtol=1e-12)
+        )
+    assert one.stats["krylov_steps"] == full.num_steps
+    assert one.stats["matvecs"] == one.stats["hvps"] == full.stats["matvecs"]
+
+
+def test_any_krylov_solver_object_serves_the_newton_methods():
+    problem = _logistic()
+    x_ref = _reference(problem)
+    for method in (
+        Newton(rtol=1e-10, linear_solver=MINRES(rtol=0.5)),
+        RegularizedNewton(
+            rtol=1e-10, atol=0.0, hessian="gauss_newton", linear_solver=CG(rtol=1e-10)
+        ),
+    ):
+        sol = minimize(problem, problem.x0(), method)
+        assert sol.success and sol.stats["matvecs"] > 0
+        np.testing.assert_allclose(sol.x.numpy(), x_ref, rtol=1e-8, atol=1e-8)
+    dense = minimize(
+        problem,
+        problem.x0(),
+        RegularizedNewton(rtol=1e-10, atol=0.0, hessian="gauss_newton"),
+    )
+    assert abs(sol.num_steps - dense.num_steps) <= 1

@@ -34,6 +34,8 @@ class KleinmanState:
     residual: float = float("inf")
     steps: int = 0
     unstable: bool = False
+    status: Status | None = None
+    """Set when a Lyapunov solve fails (the status of that solve)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +54,10 @@ class Kleinman(IterativeMethod):
     Stopping rule::
 
         ||P_k - P_{k-1}||_F <= tol * ||P_k||_F
+
+    A Lyapunov solve that fails (the sign iteration of :func:`lyapunov` for
+    ``n > 16``) ends the run with its status; an unstable ``A - B K_k`` with
+    ``DIVERGED``.
 
     Examples
     --------
@@ -83,8 +89,11 @@ class Kleinman(IterativeMethod):
         if bool((torch.linalg.eigvals(Ak).real >= 0).any()):
             state.unstable = True
             return state
-        P = lyapunov(Ak, Q + K.mT @ R @ K)
-        P = 0.5 * (P + P.mT)
+        solved = lyapunov(Ak, Q + K.mT @ R @ K, full_output=True)
+        if not solved.success:
+            state.status = solved.status
+            return state
+        P = 0.5 * (solved.x + solved.x.mT)
         state.change = float(
             (torch.linalg.matrix_norm(P - state.x) / torch.linalg.matrix_norm(P)).max()
         )
@@ -99,6 +108,8 @@ class Kleinman(IterativeMethod):
     ) -> tuple[bool, Status]:
         if state.unstable:
             return True, Status.DIVERGED
+        if state.status is not None:
+            return True, state.status
         return state.steps > 0 and state.change <= self.tol, Status.SUCCESS
 
     def metrics(self, problem: LQRProblem, state: KleinmanState) -> dict[str, float]:

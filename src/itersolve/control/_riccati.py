@@ -6,7 +6,11 @@ from typing import Any
 
 import torch
 
+from itersolve._core.errors import ConvergenceError
+from itersolve._core.iterate import iterate
+from itersolve._core.solution import Solution, Status
 from itersolve._core.tensors import as_tensor
+from itersolve.control._sign import MatrixSign, SignProblem
 
 
 def _square(name: str, M: torch.Tensor, n: int | None = None) -> int:
@@ -15,11 +19,6 @@ def _square(name: str, M: torch.Tensor, n: int | None = None) -> int:
     if n is not None and M.shape[-1] != n:
         raise ValueError(f"{name} must be {n}x{n}, got {tuple(M.shape[-2:])}")
     return int(M.shape[-1])
-
-
-def _norm1(M: torch.Tensor) -> torch.Tensor:
-    """Matrix 1-norm (max column sum), batched."""
-    return M.abs().sum(-2).amax(-1)
 
 
 def _kron_sum(M: torch.Tensor) -> torch.Tensor:
@@ -38,34 +37,77 @@ def _lyapunov_kron(A: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
     return x.reshape(Q.shape)
 
 
-def _lyapunov_sign(
-    A: torch.Tensor, Q: torch.Tensor, tol: float = 1e-13, max_iter: int = 100
-) -> torch.Tensor:
-    # Roberts' sign-function iteration; valid for Hurwitz A.
-    n = A.shape[-1]
-    Ak, Qk = A, Q
-    for _ in range(max_iter):
-        inv = torch.linalg.inv(Ak)
-        c = torch.exp(torch.linalg.slogdet(Ak).logabsdet / n)[..., None, None]
-        A_new = 0.5 * (Ak / c + c * inv)
-        Qk = 0.5 * (Qk / c + c * inv.mT @ Qk @ inv)
-        change = _norm1(A_new - Ak) / _norm1(Ak)
-        Ak = A_new
-        if bool((change <= tol).all()):
-            break
-    return 0.5 * Qk
+def _raise_or_return(solution: Solution, full_output: bool) -> Any:
+    if full_output:
+        return solution
+    if not solution.success:
+        raise ConvergenceError(solution)
+    return solution.x
 
 
-def lyapunov(A: Any, Q: Any, *, method: str = "auto") -> torch.Tensor:
+def _lyapunov_solution(
+    A: torch.Tensor, Q: torch.Tensor, method: str, tol: float, max_steps: int | None
+) -> Solution:
+    if method == "kron":
+        X = _lyapunov_kron(A, Q)
+        status = Status.SUCCESS if bool(torch.isfinite(X).all()) else Status.NONFINITE
+        return Solution(X, status, 0, {"factorizations": 1})
+    sign = MatrixSign(tol=tol, max_steps=max_steps)
+    state, solution = iterate(sign, SignProblem(Q), A, check_finite=(Q,))
+    if state is not None:
+        # [[A^T, Q], [0, -A]] has sign [[-I, 2 X], [0, I]]; Q_k tracks its
+        # (1, 2) block up to sign: X = Q_inf / 2.
+        solution.x = 0.5 * state.q
+        # sign(A) = -I exactly when A is Hurwitz; otherwise Q_inf / 2 solves
+        # nothing and must not be returned.
+        eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
+        if solution.success and not bool(((state.x + eye).abs() <= 1e-6).all()):
+            raise ValueError(
+                "lyapunov(method='sign') needs a Hurwitz A (every eigenvalue with "
+                "negative real part); use method='kron'"
+            )
+    solution.stats["sign_steps"] = solution.num_steps
+    return solution
+
+
+def lyapunov(
+    A: Any,
+    Q: Any,
+    *,
+    method: str = "auto",
+    tol: float = 1e-13,
+    max_steps: int | None = None,
+    full_output: bool = False,
+) -> Any:
     """Solve ``A^T X + X A + Q = 0`` for ``X``, batched over leading dimensions.
 
     Equivalent to ``scipy.linalg.solve_continuous_lyapunov(A.T, -Q)`` and to
     ``control.lyap(A.T, Q)``. ``method="kron"`` solves the ``n^2 x n^2``
-    Kronecker system (any ``A`` with no pair ``lambda_i + lambda_j = 0``; chosen
-    by ``"auto"`` for ``n <= 16``); ``"sign"`` uses Roberts' scaled
-    matrix-sign-function iteration (``A`` Hurwitz; quadratic convergence, stops
-    when ``||A_{k+1} - A_k||_1 <= 1e-13 ||A_k||_1``). Float64 by default; no
+    Kronecker system directly (any ``A`` with no pair ``lambda_i + lambda_j =
+    0``; chosen by ``"auto"`` for ``n <= 16``); ``"sign"`` runs Roberts' scaled
+    matrix-sign-function iteration (:class:`MatrixSign`, ``A`` Hurwitz;
+    quadratic convergence) through the driver, stopping when
+    ``||A_{k+1} - A_k||_1 <= tol ||A_k||_1`` for every matrix of the batch
+    (at most ``max_steps`` steps, 100 by default). Float64 by default; no
     Fortran.
+
+    Returns
+    -------
+    torch.Tensor or Solution
+        ``X``; with ``full_output=True`` the :class:`~itersolve.Solution`
+        (``x`` = ``X``, ``status``, ``num_steps`` = sign steps, 0 for
+        ``"kron"``), which never raises for a numerical outcome.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes or method; ``method="sign"`` with an ``A`` that is not
+        Hurwitz (detected from ``sign(A) != -I``).
+    ConvergenceError
+        (``full_output=False``) the sign iteration did not converge; the
+        unconverged :class:`~itersolve.Solution` is in ``.solution`` and its
+        status says why (``MAX_STEPS``; ``BREAKDOWN``: a singular iterate, ``A``
+        has an eigenvalue on the imaginary axis; ``NONFINITE``).
 
     Examples
     --------
@@ -73,6 +115,9 @@ def lyapunov(A: Any, Q: Any, *, method: str = "auto") -> torch.Tensor:
     >>> X = lyapunov(A, torch.eye(2, dtype=torch.float64))
     >>> bool(torch.allclose(A.T @ X + X @ A, -torch.eye(2, dtype=torch.float64)))
     True
+    >>> lyapunov(A, torch.eye(2, dtype=torch.float64), method="sign",
+    ...          full_output=True).status.name
+    'SUCCESS'
     """
     A_t = as_tensor(A, "A")[0]
     Q_t = as_tensor(Q, "Q")[0]
@@ -83,11 +128,10 @@ def lyapunov(A: Any, Q: Any, *, method: str = "auto") -> torch.Tensor:
     A_t, Q_t = torch.broadcast_tensors(A_t, Q_t)
     if method == "auto":
         method = "kron" if n <= 16 else "sign"
-    if method == "kron":
-        return _lyapunov_kron(A_t, Q_t)
-    if method == "sign":
-        return _lyapunov_sign(A_t, Q_t)
-    raise ValueError(f"method must be 'auto', 'kron' or 'sign', got {method!r}")
+    if method not in ("kron", "sign"):
+        raise ValueError(f"method must be 'auto', 'kron' or 'sign', got {method!r}")
+    solution = _lyapunov_solution(A_t, Q_t, method, tol, max_steps)
+    return _raise_or_return(solution, full_output)
 
 
 def care_residual(
@@ -106,27 +150,44 @@ def care(
     R: Any,
     *,
     tol: float = 1e-13,
-    max_iter: int = 100,
+    max_steps: int | None = None,
     refine: int = 2,
-) -> torch.Tensor:
+    full_output: bool = False,
+) -> Any:
     """Stabilising solution of ``A^T P + P A - P B R^{-1} B^T P + Q = 0``, batched.
 
     Equivalent to ``scipy.linalg.solve_continuous_are(A, B, Q, R)`` and
     ``control.care``; pure torch (no SLICOT/Fortran), batched over leading
     dimensions and float64 by default. Method: the scaled matrix sign function
     of the Hamiltonian ``H = [[A, -G], [-Q, -A^T]]``, ``G = B R^{-1} B^T``
-    (Roberts 1971; Byers 1987, determinant scaling), iterated until
-    ``||Z_{k+1} - Z_k||_1 <= tol ||Z_k||_1``; ``P`` from the least-squares
-    solve of ``[W12; W22 + I] P = -[W11 + I; W21]``, then ``refine`` Newton
-    (Kleinman) steps, each one Lyapunov solve, to reach a residual ~1e-13.
+    (:class:`MatrixSign` through the driver: Roberts 1971; Byers 1987,
+    determinant scaling), iterated until ``||Z_{k+1} - Z_k||_1 <= tol
+    ||Z_k||_1`` for every system (at most ``max_steps`` steps, 100 by
+    default); ``P`` from the least-squares solve of ``[W12; W22 + I] P =
+    -[W11 + I; W21]``, then ``refine`` Newton (Kleinman) steps, each one
+    Lyapunov solve, to reach a residual ~1e-13.
+
+    Returns
+    -------
+    torch.Tensor or Solution
+        ``P``; with ``full_output=True`` the :class:`~itersolve.Solution`
+        (``x`` = ``P``, ``status`` of the sign iteration, ``num_steps`` its
+        steps, ``stats["lyapunov_solves"]``), which never raises for a
+        numerical outcome (its ``x`` is then the unconverged estimate).
 
     Raises
     ------
     ValueError
-        Bad shapes, or ``R`` not symmetric positive definite.
-    torch.linalg.LinAlgError
-        No stabilising solution (Hamiltonian eigenvalues on the imaginary axis:
-        ``(A, B)`` not stabilisable or ``(Q, A)`` not detectable), as scipy does.
+        Bad shapes, ``R`` not symmetric positive definite, ``Q`` not
+        symmetric; or no stabilising solution: the computed ``P`` leaves ``A -
+        B K`` unstable (``(A, B)`` not stabilisable), as scipy's ``LinAlgError``.
+    ConvergenceError
+        (``full_output=False``) the sign iteration did not converge; the
+        :class:`~itersolve.Solution` is in ``.solution`` and its status says
+        why: ``MAX_STEPS``, ``BREAKDOWN`` (a singular iterate: the Hamiltonian
+        has eigenvalues on the imaginary axis, so ``(A, B)`` is not
+        stabilisable or ``(Q, A)`` not detectable), ``NONFINITE``,
+        ``NONFINITE_INPUT``.
 
     Examples
     --------
@@ -136,6 +197,8 @@ def care(
     >>> P = care(A, B, I2, I1)
     >>> [round(v, 6) for v in P.flatten().tolist()]
     [1.732051, 1.0, 1.0, 1.732051]
+    >>> care(A, B, I2, I1, max_steps=1, full_output=True).status.name
+    'MAX_STEPS'
     """
     A_t, B_t, Q_t, R_t = (
         as_tensor(M, name)[0] for M, name in ((A, "A"), (B, "B"), (Q, "Q"), (R, "R"))
@@ -164,48 +227,43 @@ def care(
     R_t = R_t.expand(*batch, m, m)
     G = B_t @ torch.linalg.solve(R_t, B_t.mT)
     Z = torch.cat([torch.cat([A_t, -G], -1), torch.cat([-Q_t, -A_t.mT], -1)], -2)
-    converged = False
-    identity = torch.eye(2 * n, dtype=dtype, device=Z.device).expand_as(Z)
-    for _ in range(max_iter):
-        LU, pivots, info = torch.linalg.lu_factor_ex(Z)
-        if int(info.max()) != 0:
-            break
-        inv = torch.linalg.lu_solve(LU, pivots, identity)
-        logdet = LU.diagonal(dim1=-2, dim2=-1).abs().log().sum(-1)
-        c = torch.exp(logdet / (2 * n))[..., None, None]
-        Z_new = 0.5 * (Z / c + c * inv)
-        if not bool(torch.isfinite(Z_new).all()):
-            break
-        change = _norm1(Z_new - Z) / _norm1(Z)
-        Z = Z_new
-        if bool((change <= tol).all()):
-            converged = True
-            break
-    eye = torch.eye(n, dtype=dtype, device=Z.device)
-    if not converged:
-        raise torch.linalg.LinAlgError(
-            "care: no stabilising solution found (the Hamiltonian has eigenvalues "
-            "on or near the imaginary axis: check that (A, B) is stabilisable and "
-            "(Q, A) detectable)"
-        )
-    W11, W12 = Z[..., :n, :n], Z[..., :n, n:]
-    W21, W22 = Z[..., n:, :n], Z[..., n:, n:]
+    sign = MatrixSign(tol=tol, max_steps=max_steps)
+    state, solution = iterate(sign, SignProblem(), Z, check_finite=(Z,))
+    solution.stats["lyapunov_solves"] = 0
+    if state is None:
+        solution.x = torch.full_like(Q_t, torch.nan)
+        return _raise_or_return(solution, full_output)
+    W = state.x
+    eye = torch.eye(n, dtype=dtype, device=W.device)
+    W11, W12 = W[..., :n, :n], W[..., :n, n:]
+    W21, W22 = W[..., n:, :n], W[..., n:, n:]
     lhs = torch.cat([W12, W22 + eye], -2)
     rhs = -torch.cat([W11 + eye, W21], -2)
     P = torch.linalg.lstsq(lhs, rhs).solution
     P = 0.5 * (P + P.mT)
+    solution.x = P
+    if not solution.success:
+        return _raise_or_return(solution, full_output)
     for _ in range(refine):
         K = torch.linalg.solve(R_t, B_t.mT @ P)
-        Ak = A_t - B_t @ K
-        P = lyapunov(Ak, Q_t + K.mT @ R_t @ K)
-        P = 0.5 * (P + P.mT)
+        method = "kron" if n <= 16 else "sign"
+        step = _lyapunov_solution(
+            A_t - B_t @ K, Q_t + K.mT @ R_t @ K, method, tol, None
+        )
+        solution.stats["lyapunov_solves"] += 1
+        if not step.success:
+            solution.status = step.status
+            return _raise_or_return(solution, full_output)
+        P = 0.5 * (step.x + step.x.mT)
+    solution.x = P
     if not bool(torch.isfinite(P).all()):
-        raise torch.linalg.LinAlgError("care: the solution is not finite")
+        solution.status = Status.NONFINITE
+        return _raise_or_return(solution, full_output)
     closed = A_t - B_t @ torch.linalg.solve(R_t, B_t.mT @ P)
     worst = float(torch.linalg.eigvals(closed).real.max())
     if worst >= 0:
-        raise torch.linalg.LinAlgError(
+        raise ValueError(
             "care: no stabilising solution (A - B K has an eigenvalue with real "
             f"part {worst:.3g} >= 0): (A, B) is not stabilisable"
         )
-    return P
+    return _raise_or_return(solution, full_output)

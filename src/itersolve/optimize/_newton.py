@@ -15,6 +15,8 @@ from itersolve.optimize._first_order import check_tolerances, finite, norm, thre
 from itersolve.optimize._minimize import OptimizationProblem
 from itersolve.optimize._second_order import (
     NormMatrix,
+    check_linear_solver,
+    is_krylov,
     resolve_hessian,
     solve_regularized,
 )
@@ -36,7 +38,10 @@ class NewtonState:
     step_size: float = math.nan
     shift: float = 0.0
     factorizations: int = 0
-    cg_steps: int = 0
+    krylov_steps: int = 0
+    matvecs: int = 0
+    truncated: int = 0
+    """Krylov solves stopped by non-positive curvature."""
     modified: int = 0
     """Steps whose Hessian needed a diagonal shift to be positive definite."""
     line_search_evaluations: int = 0
@@ -46,18 +51,24 @@ class NewtonState:
 class Newton(IterativeMethod):
     """Damped Newton: ``x_{k+1} = x_k + t_k d_k``, ``(H_k + tau_k I) d_k = -g_k``.
 
-    Compare with ``scipy.optimize.minimize(method="Newton-CG")`` (``linear_solver
-    ="cg"``, Hessian-free) and ``trust-exact``; ``sklearn`` ``newton-cholesky``
-    for logistic regression.
+    Compare with ``scipy.optimize.minimize(method="Newton-CG")``
+    (``linear_solver=CG(rtol=0.5)``, Hessian-free) and ``trust-exact``;
+    ``sklearn`` ``newton-cholesky`` for logistic regression.
 
     ``tau_k = 0`` when the Cholesky factorization of ``H_k`` succeeds; otherwise
     the modified-Hessian fallback (Nocedal & Wright, Alg. 3.3) tries ``tau =
     max(2 tau, 1e-3 * max(1, |diag H|_max))``, starting from ``1e-3 - min
     diag(H)`` when the diagonal has non-positive entries, until it factors.
-    ``t_k`` from Armijo backtracking from ``t = 1`` (``c1 = 1e-4``). With
-    ``linear_solver="cg"`` the system is solved by our CG on Hessian-vector
-    products to ``min(0.5, sqrt(||g||)) ||g||`` (scipy's Newton-CG forcing
-    term); CG stops at negative curvature with the direction built so far.
+    ``t_k`` from Armijo backtracking from ``t = 1`` (``c1 = 1e-4``).
+
+    With a Krylov ``linear_solver`` (``CG(rtol=0.5)``: scipy's Newton-CG) the
+    system is solved on Hessian-vector products by the shared engine
+    (:func:`itersolve.linear.inner_solve`) to the forcing term
+    ``||H_k d_k + g_k|| <= eta_k ||g_k||``, ``eta_k = min(rtol, sqrt(||g_k||))``
+    with ``rtol`` the solver's own (scipy's rule for ``rtol = 0.5``), in at most
+    ``max(2 n, 20)`` steps unless the solver sets ``max_steps``. Truncated
+    Newton (Nocedal & Wright, Alg. 7.1): when CG meets non-positive curvature it
+    returns the direction built so far, or ``-g_k`` when that is still zero.
 
     Stopping rule: ``||grad f(x_k)|| <= max(rtol ||grad f(x_0)||, atol)``;
     ``STAGNATION`` when the line search finds no decrease.
@@ -71,7 +82,8 @@ class Newton(IterativeMethod):
         provides (``"gauss_newton"``, ``"fisher"``), or a callable
         ``x -> (n, n) tensor``.
     linear_solver
-        ``"cholesky"`` or ``"cg"``.
+        ``"cholesky"`` (dense Hessian) or a solver object of
+        :mod:`itersolve.linear` with an ``rtol`` field, e.g. ``CG(rtol=0.5)``.
 
     References
     ----------
@@ -90,15 +102,12 @@ class Newton(IterativeMethod):
     rtol: float = 1e-8
     atol: float = 0.0
     hessian: Any = "exact"
-    linear_solver: str = "cholesky"
+    linear_solver: Any = "cholesky"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_tolerances(self.rtol, self.atol)
-        if self.linear_solver not in ("cholesky", "cg"):
-            raise ValueError(
-                f"linear_solver must be 'cholesky' or 'cg', got {self.linear_solver!r}"
-            )
+        check_linear_solver(self.linear_solver)
 
     def default_max_steps(self, problem: Any) -> int:
         return 500
@@ -125,7 +134,9 @@ class Newton(IterativeMethod):
 
     def _direction(self, problem: OptimizationProblem, state: NewtonState) -> Tensor:
         H = state.hessian(state.x)
-        cg_rtol = min(0.5, math.sqrt(state.grad_norm))
+        forcing = None
+        if is_krylov(self.linear_solver):
+            forcing = min(self.linear_solver.rtol, math.sqrt(state.grad_norm))
         shift = 0.0
         for attempt in range(60):
             result = solve_regularized(
@@ -136,16 +147,23 @@ class Newton(IterativeMethod):
                 x=state.x,
                 objective=problem.objective,
                 linear_solver=self.linear_solver,
-                cg_rtol=cg_rtol,
+                rtol=forcing,
             )
             state.factorizations += result.factorizations
-            state.cg_steps += result.cg_steps
+            state.krylov_steps += result.krylov_steps
+            state.matvecs += result.matvecs
+            curved = result.status is Status.NOT_POSITIVE_DEFINITE
+            state.truncated += curved
             if result.direction is not None:
                 slope = float((result.direction * state.g).sum())
                 if slope < 0:
                     state.shift = shift
                     state.modified += attempt > 0
                     return result.direction
+            elif curved:
+                # Non-positive curvature along -g itself: steepest descent.
+                state.shift = shift
+                return -state.g
             if attempt == 0:
                 # The Hessian (or its CG solve) failed: start the shift search.
                 floor, min_diag = 1e-3, 1.0
@@ -210,7 +228,9 @@ class Newton(IterativeMethod):
     ) -> dict[str, float]:
         return {
             "factorizations": state.factorizations,
-            "cg_steps": state.cg_steps,
+            "krylov_steps": state.krylov_steps,
+            "matvecs": state.matvecs,
+            "truncated_solves": state.truncated,
             "modified_hessians": state.modified,
             "line_search_evaluations": state.line_search_evaluations,
         }

@@ -14,6 +14,7 @@ from itersolve.optimize._first_order import check_tolerances, finite, threshold
 from itersolve.optimize._minimize import OptimizationProblem
 from itersolve.optimize._second_order import (
     NormMatrix,
+    check_linear_solver,
     resolve_hessian,
     solve_regularized,
 )
@@ -38,7 +39,8 @@ class RegularizedNewtonState:
     inner_steps: int = 0
     last_inner: int = 0
     factorizations: int = 0
-    cg_steps: int = 0
+    krylov_steps: int = 0
+    matvecs: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +49,7 @@ class RegularizedNewton(IterativeMethod):
     Semenov, Jaggi & Doikov 2025), for exact or approximate Hessians ``H``.
 
     Compare with ``scipy.optimize.minimize(method="trust-exact")`` /
-    ``"trust-krylov"`` (``linear_solver="cg"``) and sklearn's
+    ``"trust-krylov"`` (``linear_solver=CG()``) and sklearn's
     ``newton-cholesky``.
 
     Each outer step, with ``g = grad f(x_k)`` and ``||g||_* = sqrt(g^T B^{-1}
@@ -87,10 +89,13 @@ class RegularizedNewton(IterativeMethod):
     adaptive
         ``False``: fixed ``gamma = gamma0``, no acceptance test.
     linear_solver
-        ``"cholesky"``, or ``"cg"`` (our CG; with ``hessian="exact"`` it is
-        Hessian-free, on Hessian-vector products).
-    cg_rtol
-        Relative tolerance of the inner CG solves.
+        ``"cholesky"``, or a solver object of :mod:`itersolve.linear` such as
+        ``CG(rtol=1e-6)``, run through :func:`itersolve.linear.inner_solve` to
+        ``||(H + lambda B) d + g|| <= rtol ||g||`` (its own ``rtol``) in at most
+        ``max(2 n, 20)`` steps unless it sets ``max_steps``; with
+        ``hessian="exact"`` it is Hessian-free, on Hessian-vector products. A
+        solve stopped by non-positive curvature keeps the direction built so
+        far (zero: the trial counts as not positive definite).
 
     References
     ----------
@@ -115,8 +120,7 @@ class RegularizedNewton(IterativeMethod):
     gamma_min: float = 1e-9
     max_inner: int = 40
     adaptive: bool = True
-    linear_solver: str = "cholesky"
-    cg_rtol: float = 1e-6
+    linear_solver: Any = "cholesky"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -129,12 +133,7 @@ class RegularizedNewton(IterativeMethod):
             )
         if not (isinstance(self.max_inner, int) and self.max_inner >= 1):
             raise ValueError(f"max_inner must be an int >= 1, got {self.max_inner!r}")
-        if self.linear_solver not in ("cholesky", "cg"):
-            raise ValueError(
-                f"linear_solver must be 'cholesky' or 'cg', got {self.linear_solver!r}"
-            )
-        if not 0 < self.cg_rtol < 1:
-            raise ValueError(f"cg_rtol must be in (0, 1), got {self.cg_rtol}")
+        check_linear_solver(self.linear_solver)
 
     def default_max_steps(self, problem: Any) -> int:
         return 500
@@ -183,10 +182,10 @@ class RegularizedNewton(IterativeMethod):
                 x=state.x,
                 objective=objective,
                 linear_solver=self.linear_solver,
-                cg_rtol=self.cg_rtol,
             )
             state.factorizations += solved.factorizations
-            state.cg_steps += solved.cg_steps
+            state.krylov_steps += solved.krylov_steps
+            state.matvecs += solved.matvecs
             if solved.direction is None:
                 state.gamma = max(state.gamma / 2, self.gamma_min)
                 continue
@@ -241,5 +240,6 @@ class RegularizedNewton(IterativeMethod):
         return {
             "inner_steps": state.inner_steps,
             "factorizations": state.factorizations,
-            "cg_steps": state.cg_steps,
+            "krylov_steps": state.krylov_steps,
+            "matvecs": state.matvecs,
         }

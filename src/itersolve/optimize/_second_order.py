@@ -3,11 +3,16 @@
 A Hessian source is resolved once per run into a function of ``x`` returning one
 of: a dense ``(n, n)`` tensor; a :class:`DiagonalPlusRankOne` (solved by
 Sherman–Morrison in ``O(n)``); or the marker :data:`HVP` meaning "use
-Hessian-vector products" (only with ``linear_solver="cg"``).
+Hessian-vector products" (only with a Krylov ``linear_solver``).
+
+The linear solver of a Newton method is ``"cholesky"`` or a solver object of
+:mod:`itersolve.linear` (``CG(rtol=0.5)``, ``MINRES()``, ...), run through
+:func:`itersolve.linear.inner_solve`: the one Krylov engine, no copy here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +20,9 @@ from typing import Any
 
 import torch
 
+from itersolve._core.iterate import IterativeMethod
 from itersolve._core.objective import Objective
+from itersolve._core.solution import Status
 
 Tensor = torch.Tensor
 
@@ -56,7 +63,24 @@ def fisher_rank_one(
     return approximation
 
 
-def resolve_hessian(spec: Any, objective: Objective, linear_solver: str) -> Any:
+def check_linear_solver(linear_solver: Any) -> None:
+    """``"cholesky"`` or a Krylov solver object with an ``rtol`` field."""
+    if isinstance(linear_solver, str) and linear_solver == "cholesky":
+        return
+    if not isinstance(linear_solver, IterativeMethod) or not hasattr(
+        linear_solver, "rtol"
+    ):
+        raise ValueError(
+            "linear_solver must be 'cholesky' or a Krylov solver such as "
+            f"itersolve.linear.CG(rtol=0.5), got {linear_solver!r}"
+        )
+
+
+def is_krylov(linear_solver: Any) -> bool:
+    return not isinstance(linear_solver, str)
+
+
+def resolve_hessian(spec: Any, objective: Objective, linear_solver: Any) -> Any:
     """The function ``x -> Hessian (approximation)`` named by ``spec``."""
     if callable(spec):
 
@@ -66,7 +90,7 @@ def resolve_hessian(spec: Any, objective: Objective, linear_solver: str) -> Any:
 
         return counted
     if spec == "exact":
-        if linear_solver == "cg":
+        if is_krylov(linear_solver):
             return lambda x: HVP
         return objective.hessian
     if isinstance(spec, str):
@@ -140,9 +164,13 @@ class NormMatrix:
 @dataclass
 class SolveResult:
     direction: Tensor | None
-    """``None`` when the regularized matrix was not positive definite."""
+    """``None`` when the regularized matrix was not positive definite (or the
+    Krylov solve produced no usable direction)."""
     factorizations: int = 0
-    cg_steps: int = 0
+    krylov_steps: int = 0
+    matvecs: int = 0
+    status: Status | None = None
+    """How the Krylov solve ended (``None`` for direct solves)."""
 
 
 def solve_regularized(
@@ -153,19 +181,23 @@ def solve_regularized(
     *,
     x: Tensor,
     objective: Objective,
-    linear_solver: str,
-    cg_rtol: float,
+    linear_solver: Any,
+    rtol: float | None = None,
 ) -> SolveResult:
-    """``d = -(H + lam B)^{-1} g`` with ``d`` shaped like ``g``."""
+    """``d = -(H + lam B)^{-1} g`` with ``d`` shaped like ``g``.
+
+    ``rtol`` overrides the Krylov solver's tolerance for this solve (a forcing
+    term); ``None`` keeps the solver's own.
+    """
     shape = g.shape
     flat = g.reshape(-1)
     if isinstance(H, DiagonalPlusRankOne):
         return _sherman_morrison(H, flat, lam, norm, shape)
-    if linear_solver == "cholesky":
+    if not is_krylov(linear_solver):
         if not isinstance(H, Tensor):
             raise TypeError(
                 "linear_solver='cholesky' needs the Hessian as a dense matrix; use "
-                "linear_solver='cg' for Hessian-vector products"
+                "a Krylov solver (linear_solver=CG()) for Hessian-vector products"
             )
         M = norm.add_to(H, lam)
         L, info = torch.linalg.cholesky_ex(M)
@@ -175,7 +207,7 @@ def solve_regularized(
         if not bool(torch.isfinite(d).all()):
             return SolveResult(None, 1)
         return SolveResult(d.reshape(shape), 1)
-    return _cg_solve(H, g, lam, norm, x, objective, cg_rtol)
+    return _krylov_solve(H, g, lam, norm, x, objective, linear_solver, rtol)
 
 
 def _sherman_morrison(
@@ -197,50 +229,48 @@ def _sherman_morrison(
     return SolveResult(d.reshape(shape))
 
 
-def _cg_solve(
+def _krylov_solve(
     H: Any,
     g: Tensor,
     lam: float,
     norm: NormMatrix,
     x: Tensor,
     objective: Objective,
-    cg_rtol: float,
+    linear_solver: Any,
+    rtol: float | None,
 ) -> SolveResult:
-    """Truncated CG on ``(H + lam B) d = -g`` (Hessian-free when ``H`` is
-    :data:`HVP`): stops at ``||r|| <= cg_rtol ||g||``, after ``2 n`` steps, or at
-    non-positive curvature with the direction built so far (Steihaug); the same
-    recurrence as :class:`itersolve.CG`, kept inline to avoid per-step driver
-    overhead inside an outer iteration."""
+    """Truncated Krylov solve of ``(H + lam B) d = -g`` (Hessian-free when ``H``
+    is :data:`HVP`) through the shared engine's inner entry.
+
+    The solver stops at ``||(H + lam B) d + g|| <= rtol ||g||`` (confirmed on
+    the true residual), after ``max(2 n, 20)`` steps unless the solver sets its
+    own ``max_steps``, or at non-positive curvature: CG then returns the iterate
+    before the failing update, the direction built so far (Steihaug's truncated
+    Newton), which is kept whatever the status, unless it is zero or not finite.
+    """
+    from itersolve.linear import inner_solve
+
     shape = g.shape
     flat = g.reshape(-1)
 
-    def matvec(v: Tensor) -> Tensor:
+    def regularized(v: Tensor) -> Tensor:
         if isinstance(H, Tensor):
             hv = H @ v
         else:
             hv = objective.hvp(x, v.reshape(shape)).reshape(-1)
         return hv + lam * norm.apply(v) if lam else hv
 
-    d = torch.zeros_like(flat)
-    r = -flat
-    p = r.clone()
-    rr = float(r @ r)
-    stop = (cg_rtol * math.sqrt(rr)) ** 2
-    steps = 0
-    for _ in range(max(2 * flat.numel(), 20)):
-        if rr <= stop:
-            break
-        q = matvec(p)
-        curvature = float(p @ q)
-        steps += 1
-        if not curvature > 0 or not math.isfinite(curvature):
-            break
-        alpha = rr / curvature
-        d = d + alpha * p
-        r = r - alpha * q
-        rr_new = float(r @ r)
-        p = r + (rr_new / rr) * p
-        rr = rr_new
-    if not bool(d.any()) or not bool(torch.isfinite(d).all()):
-        return SolveResult(None, 0, steps)
-    return SolveResult(d.reshape(shape), 0, steps)
+    operator: Any = H if isinstance(H, Tensor) and not lam else regularized
+    solver = linear_solver
+    if rtol is not None:
+        solver = dataclasses.replace(linear_solver, rtol=rtol)
+    limit = linear_solver.max_steps or max(2 * flat.numel(), 20)
+    solution = inner_solve(solver, operator, -flat, max_steps=limit)
+    d = solution.x
+    result = SolveResult(
+        None, 0, solution.num_steps, int(solution.stats["matvecs"]), solution.status
+    )
+    if solution.status is not Status.NONFINITE and bool(d.any()):
+        if bool(torch.isfinite(d).all()):
+            result.direction = d.reshape(shape)
+    return result

@@ -137,8 +137,8 @@ def _to_torch(b: CareBatch) -> tuple[torch.Tensor, ...]:
 
 
 def _care_torch(t: tuple[torch.Tensor, ...]) -> RunOutput:
-    P = care(*t)
-    return RunOutput(P, 1, "SUCCESS", {"systems": t[0].shape[0]})
+    sol = care(*t, full_output=True)
+    return RunOutput(sol.x, sol.num_steps, sol.status.name, {"systems": t[0].shape[0]})
 
 
 def _care_scipy(b: CareBatch) -> RunOutput:

@@ -22,6 +22,7 @@ import torch
 
 from itersolve.bench.results import Results
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.linear import CG
 from itersolve.optimize import (
     GradientDescent,
     Newton,
@@ -156,7 +157,7 @@ def _ours_trace(method_factory: Any):
     return trace
 
 
-def _regnewton(hessian: str, linear_solver: str = "cholesky") -> Any:
+def _regnewton(hessian: str, linear_solver: Any = "cholesky") -> Any:
     return partial(
         RegularizedNewton,
         hessian=hessian,
@@ -445,7 +446,7 @@ SUITES = [
             ),
             _method(
                 "itersolve-regnewton-cg",
-                _regnewton("exact", "cg"),
+                _regnewton("exact", CG(rtol=1e-6)),
                 "scipy-trust-krylov",
             ),
             _method(
@@ -455,7 +456,8 @@ SUITES = [
             ),
             _method(
                 "itersolve-newton-cg",
-                partial(Newton, rtol=0.0, atol=GTOL, linear_solver="cg"),
+                # rtol=0.5: scipy Newton-CG's forcing term min(0.5, sqrt||g||).
+                partial(Newton, rtol=0.0, atol=GTOL, linear_solver=CG(rtol=0.5)),
                 "scipy-newton-cg",
             ),
             Method(
