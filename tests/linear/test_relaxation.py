@@ -28,6 +28,7 @@ from itersolve import (
     Status,
     linear_solve,
 )
+from itersolve.linear._problem import LinearProblem
 from itersolve.linear._relaxation_kernels import HAVE_NUMBA, sor_count
 from itersolve.problems import (
     convection_diffusion,
@@ -363,3 +364,92 @@ def test_norm_ref_r0_with_warm_start():
     by_b = linear_solve(A, b, SOR(omega=1.5, rtol=1e-8), x0=x0)
     by_r0 = linear_solve(A, b, SOR(omega=1.5, rtol=1e-8, norm_ref="r0"), x0=x0)
     assert by_r0.num_steps > by_b.num_steps
+
+
+# -- the fused residual, its norm and sum(x) ---------------------------------------
+
+FUSED = {
+    "sor": lambda **kw: SOR(omega=1.4, **kw),
+    "gauss-seidel": lambda **kw: GaussSeidel(**kw),
+    "ssor": lambda **kw: SSOR(omega=1.2, **kw),
+    "jacobi": lambda **kw: Jacobi(omega=0.8, **kw),
+    "sor-torch": lambda **kw: SOR(omega=1.4, backend="torch", **kw),
+}
+# Backends whose residual is the torch operator's matvec (others: CSR order, as scipy).
+TORCH_RESIDUAL = {"jacobi", "sor-torch"}
+
+
+@pytest.mark.parametrize("columns", [None, 3], ids=["vector", "block"])
+@pytest.mark.parametrize("name", FUSED)
+def test_fused_residual_and_sum_equal_a_fresh_computation(name: str, columns):
+    if name not in TORCH_RESIDUAL and not HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    A = sp.csr_array(poisson(7, dim=2))
+    shape = (49,) if columns is None else (49, columns)
+    # Positive b: x > 0, so sum(x) has no cancellation and 1e-12 is meaningful.
+    b = np.random.default_rng(4).uniform(0.5, 1.5, size=shape)
+    op = itersolve.aslinearoperator(A)
+    seen = []
+
+    def record(info):
+        state = info.state
+        seen.append((info.x.numpy().copy(), state.residual.copy(), state.x_sum))
+
+    sol = _solve(A, b, FUSED[name](rtol=1e-10), callback=record)
+    assert sol.success and len(seen) == sol.num_steps > 3
+    for x, residual, x_sum in seen:
+        if name in TORCH_RESIDUAL:
+            r = (torch.from_numpy(b) - op.matvec(torch.from_numpy(x))).numpy()
+        else:
+            r = b - A @ x
+        fresh = np.linalg.norm(r.reshape(49, -1), axis=0)
+        np.testing.assert_allclose(residual, fresh, rtol=1e-12, atol=0)
+        assert x_sum == pytest.approx(float(x.sum()), rel=1e-12, abs=0)
+
+
+def test_unchecked_sweeps_leave_no_stale_certificate():
+    A, b = poisson(8, dim=2), np.ones(64)
+    method = SOR(omega=1.5, check_every=4)
+    problem = LinearProblem(itersolve.aslinearoperator(A), torch.from_numpy(b))
+    state = method.init(problem, torch.zeros(64, dtype=torch.float64))
+    for k in range(1, 9):
+        state = method.step(problem, state)
+        if k % 4:
+            assert state.x_sum is None and not state.fresh
+        else:
+            assert state.x_sum == pytest.approx(float(state.x.sum()), rel=1e-12)
+    # Off a check point the stopping test evaluates a fresh residual first.
+    state = method.step(problem, state)
+    method.terminate(problem, state)
+    fresh = np.linalg.norm(b - A @ state.x.numpy())
+    assert state.fresh and state.residual[0] == pytest.approx(fresh, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", FUSED)
+def test_nan_put_in_by_a_callback_mid_run_gives_nonfinite(name: str):
+    A, b = poisson(6, dim=2), np.ones(36)
+
+    def poison(info):
+        if info.step == 3:
+            info.x[5] = float("nan")
+
+    sol = _solve(A, b, FUSED[name](rtol=1e-12), callback=poison)
+    assert sol.status is Status.NONFINITE and sol.num_steps == 4
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e300), (np.float32, 1e37)])
+def test_iterates_that_overflow_end_nonfinite(dtype, scale):
+    A = symmetric_indefinite(12, seed=2).astype(dtype)
+    b = np.full(12, scale, dtype=dtype)
+    for method in (SOR(omega=1.0), SOR(omega=1.0, check_every=7)):
+        sol = _solve(A, b, method)
+        assert sol.status is Status.NONFINITE, sol.status
+
+
+def test_huge_right_hand_side_converges_without_overflowing_the_norms():
+    A = poisson(6, dim=2)
+    b = np.random.default_rng(0).uniform(0.5, 1.5, 36) * 1e200
+    sol = linear_solve(A, b, SOR(omega=1.3, rtol=1e-10))
+    ref = spla.spsolve(sp.csc_array(A), b)
+    assert sol.success
+    np.testing.assert_allclose(sol.x, ref, rtol=1e-8)

@@ -12,26 +12,38 @@ from itersolve.linear._relaxation import Relaxation
 
 
 class _JacobiSweeper:
-    """``x <- x + omega D^{-1} (b - A x)``: a matvec and a scaling, any device."""
+    """``x <- x + omega D^{-1} (b - A x)``: a matvec and a scaling, any device.
+
+    The residual a checked step computes is the next step's ``b - A x``, so a
+    step costs one matvec whether or not it is checked.
+    """
 
     def __init__(self, problem: LinearProblem, diag: torch.Tensor, omega: float):
         self.A = problem.A
         self.scale = omega / diag
-        # The residual of the current iterate, when the last sweep computed it.
-        self.current: torch.Tensor | None = None
+        self.sq = np.zeros(1)
+        # Whether ``r`` holds the residual of the current iterate.
+        self.current = False
 
-    def sweep(
-        self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None
-    ) -> np.ndarray | None:
-        scale = self.scale if x.ndim == 1 else self.scale[:, None]
-        residual = self.current if self.current is not None else b - self.A.matvec(x)
-        x.addcmul_(scale, residual)
-        self.current = None
-        if r is None:
-            return None
-        self.current = b - self.A.matvec(x)
-        r.copy_(self.current)
-        return torch.linalg.vector_norm(r, dim=0).cpu().numpy().reshape(-1)
+    def bind(self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor) -> None:
+        self.x, self.b, self.r = x, b, r
+        self.sq = np.zeros(1 if x.ndim == 1 else x.shape[1])
+        if x.ndim == 2:
+            self.scale = self.scale[:, None]
+        self.current = False
+
+    def sweep(self, want: bool) -> float | None:
+        residual = self.r if self.current else self.b - self.A.matvec(self.x)
+        self.x.addcmul_(self.scale, residual)
+        self.current = False
+        return self.residual() if want else None
+
+    def residual(self) -> float:
+        r = self.r
+        torch.sub(self.b, self.A.matvec(self.x), out=r)
+        self.current = True
+        self.sq[:] = torch.linalg.vecdot(r, r, dim=0).cpu().numpy().reshape(-1)
+        return float(self.x.sum())
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,19 +26,32 @@ DIVERGENCE_FACTOR = 1e8
 
 @dataclass
 class RelaxationState:
-    """Residual norms are kept as numpy arrays (one entry per column): the
-    stopping test then runs without tensor dispatch, which dominates small sweeps.
+    """The iterate, its residual and the stopping test's data.
+
+    ``sq`` (the sweeper's buffer) holds the squared column norms of ``r``, fresh
+    after each checked step (``fresh``); thresholds are numpy arrays, and for one
+    column also floats (``single``), so the stopping test costs no tensor or
+    array dispatch. ``x_sum`` is ``sum(x)`` when the step computed it, the
+    driver's finiteness certificate.
     """
 
     x: torch.Tensor
     r: torch.Tensor
-    residual: np.ndarray
+    sq: np.ndarray
     threshold: np.ndarray
     reference: np.ndarray
     limit: np.ndarray
     sweeper: Any
+    single: tuple[float, float] | None
     steps: int = 0
+    fresh: bool = True
+    x_sum: float | None = None
     status: Status | None = None
+
+    @property
+    def residual(self) -> np.ndarray:
+        """Column norms of the last residual computed."""
+        return _residual_norms(self.sq, self.r)
 
 
 def validate_omega(omega: float, upper: float = 2.0) -> None:
@@ -98,29 +112,36 @@ class Relaxation(IterativeMethod):
         raise NotImplementedError
 
     def init(self, problem: LinearProblem, x0: torch.Tensor) -> RelaxationState:
-        A, b = problem.A, problem.b
+        A = problem.A
         finite = matrix_is_finite(explicit_matrix(A, self.name))
         diag = checked_diagonal(A, self.name)
         backend = resolve_backend(self.backend, A)
         sweeper = self.make_sweeper(problem, diag, backend)
         x = x0.clone().contiguous()
-        r = problem.residual(x).contiguous()
-        residual = _norms(r)
-        bnorm = _norms(b)
+        r = torch.empty_like(x)
+        sweeper.bind(x, problem.b.contiguous(), r)
+        x_sum = sweeper.residual()
+        residual = _residual_norms(sweeper.sq, r)
+        bnorm = _norms(problem.b)
         reference = bnorm if self.norm_ref == "b" else residual.copy()
         threshold = np.maximum(reference * self.rtol, self.atol)
-        limit = DIVERGENCE_FACTOR * np.maximum(reference, bnorm)
-        state = RelaxationState(x, r, residual, threshold, reference, limit, sweeper)
+        with np.errstate(over="ignore"):  # inf: only NONFINITE ends the run
+            limit = DIVERGENCE_FACTOR * np.maximum(reference, bnorm)
+        single = (float(threshold[0]), float(limit[0])) if len(bnorm) == 1 else None
+        state = RelaxationState(
+            x, r, sweeper.sq, threshold, reference, limit, sweeper, single
+        )
+        state.x_sum = x_sum
         if not finite:
             state.status = Status.NONFINITE_INPUT
         return state
 
     def step(self, problem: LinearProblem, state: RelaxationState) -> RelaxationState:
         state.steps += 1
-        check = state.steps % self.check_every == 0
-        norms = state.sweeper.sweep(state.x, problem.b, state.r if check else None)
-        if norms is not None:
-            state.residual = norms
+        fresh = state.steps % self.check_every == 0
+        # The residual, its norms and sum(x) come out of the sweep's own call.
+        state.x_sum = state.sweeper.sweep(fresh)
+        state.fresh = fresh
         return state
 
     def terminate(
@@ -128,12 +149,23 @@ class Relaxation(IterativeMethod):
     ) -> tuple[bool, Status]:
         if state.status is not None:
             return True, state.status
-        if state.steps % self.check_every:
-            return False, Status.SUCCESS
+        if not state.fresh:
+            # Asked off a check point (at the step limit): decide on a fresh residual.
+            state.x_sum = state.sweeper.residual()
+            state.fresh = True
         # Written so that a NaN residual never counts as converged.
-        if (state.residual <= state.threshold).all():
+        if state.single is not None:
+            norm = math.sqrt(state.sq[0])
+            if norm == math.inf:
+                norm = float(_norms(state.r)[0])
+            threshold, limit = state.single
+            if norm <= threshold:
+                return True, Status.SUCCESS
+            return (True, Status.DIVERGED) if norm > limit else (False, Status.SUCCESS)
+        norms = state.residual
+        if (norms <= state.threshold).all():
             return True, Status.SUCCESS
-        if (state.residual > state.limit).any():
+        if (norms > state.limit).any():
             return True, Status.DIVERGED
         return False, Status.SUCCESS
 
@@ -141,9 +173,10 @@ class Relaxation(IterativeMethod):
         self, problem: LinearProblem, state: RelaxationState
     ) -> dict[str, float]:
         tiny = np.finfo(state.reference.dtype).tiny
-        relative = state.residual / np.maximum(state.reference, tiny)
+        residual = state.residual
+        relative = residual / np.maximum(state.reference, tiny)
         return {
-            "residual_norm": float(state.residual.max()),
+            "residual_norm": float(residual.max()),
             "relative_residual": float(relative.max()),
         }
 
@@ -152,4 +185,18 @@ class Relaxation(IterativeMethod):
 
 
 def _norms(x: torch.Tensor) -> np.ndarray:
-    return column_norms(x).cpu().numpy().reshape(-1)
+    """Column norms in float64, without overflow for entries near the dtype's max
+    (the sum of squares overflows past ~1e154 in float64)."""
+    norms = column_norms(x).cpu().numpy().reshape(-1).astype(np.float64)
+    if np.isinf(norms).any():
+        block = x.reshape(x.shape[0], -1).double()
+        big = block.abs().amax(dim=0).clamp(min=torch.finfo(block.dtype).tiny)
+        scaled = torch.where(big.isinf(), big, big * column_norms(block / big))
+        norms = scaled.cpu().numpy().reshape(-1)
+    return norms
+
+
+def _residual_norms(sq: np.ndarray, r: torch.Tensor) -> np.ndarray:
+    """``sqrt(sq)``, recomputed with scaling when the sum of squares overflowed."""
+    norms = np.sqrt(sq)
+    return _norms(r) if np.isinf(norms).any() else norms

@@ -3,9 +3,11 @@
 Three backends compute the same iterates:
 
 * ``"numba"`` (CPU, when numba is installed): compiled in-place sweeps over the CSR
-  rows. A sweep also returns the residual of the new iterate at half the cost of a
-  matvec (the correction ``U delta`` over the entries the sweep read *before* they
-  were updated), so a residual-checked SOR step costs 1.5 passes over the non-zeros.
+  rows. A checked step is one compiled call: the sweep, then the residual
+  ``b - A x`` of the new iterate (summed like a matvec, so it equals a fresh
+  evaluation), its squared norm and ``sum(x)`` in one more pass over the
+  non-zeros, still in cache. The sweep itself carries from row to row only a
+  multiply-add and a scaling by the precomputed ``omega / a_ii``.
 * ``"torch"``: the matrix form of the reference code, ``x <- x + M^{-1} r`` with a
   dense triangular ``M`` and :func:`torch.linalg.solve_triangular`, then
   ``r = b - A x``. Works on any device; for small or dense systems.
@@ -13,13 +15,13 @@ Three backends compute the same iterates:
   :func:`scipy.sparse.linalg.spsolve_triangular` (CPU fallback for large sparse
   systems without numba; slow, correct).
 
-All kernels take blocks ``(n, k)``: ``k`` right-hand sides share every sweep.
+Every kernel takes one right-hand side ``(n,)`` or a block ``(n, k)`` whose
+columns share every sweep.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -39,64 +41,92 @@ DENSE_LIMIT = 4096
 if HAVE_NUMBA:
     import numba
 
-    @numba.njit(cache=True, nogil=True)
-    def _sweep(indptr, indices, data, diag, x, b, omega, forward, r, delta):
-        """One SOR sweep in place; with ``r.shape[0] > 0`` also the new residual."""
-        n, k = x.shape
-        want = r.shape[0] > 0
-        s = np.empty(k, dtype=x.dtype)
-        for step in range(n):
-            i = step if forward else n - 1 - step
-            for c in range(k):
-                s[c] = b[i, c]
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
-                if j != i:
-                    a = data[p]
-                    for c in range(k):
-                        s[c] -= a * x[j, c]
-            d = diag[i]
-            for c in range(k):
-                new = (1.0 - omega) * x[i, c] + omega * s[c] / d
-                if want:
-                    delta[i, c] = new - x[i, c]
-                    r[i, c] = s[c] - d * new
-                x[i, c] = new
-        if want:
-            # Entries read before their update saw the old value: correct by delta.
-            for i in range(n):
-                for p in range(indptr[i], indptr[i + 1]):
-                    j = indices[p]
-                    if (j > i) if forward else (j < i):
-                        a = data[p]
-                        for c in range(k):
-                            r[i, c] -= a * delta[j, c]
+    # Index arrays are unsigned (``index_dtype``): numba then skips the wraparound
+    # test of negative indices, which doubles the speed of these gather loops.
 
     @numba.njit(cache=True, nogil=True)
-    def _sweep_vector(indptr, indices, data, diag, x, b, omega, forward, r, delta):
-        """:func:`_sweep` for one right-hand side (1-D arrays, scalar sums)."""
+    def _sweep_vector(ptr, idx, val, adjacent, scale, keep, forward, x, b):
+        """One SOR sweep in place on one right-hand side.
+
+        ``(ptr, idx, val)`` holds the off-diagonal entries of each row except the
+        one on the row swept just before (``adjacent``): that entry multiplies
+        the value computed one row earlier, kept in a register, so the recurrence
+        from row to row is one multiply-add and one scaling (no division, no trip
+        through memory).
+        """
         n = x.shape[0]
-        want = r.shape[0] > 0
+        prev = 0.0
         for step in range(n):
             i = step if forward else n - 1 - step
-            s = b[i]
+            t = b[i]
+            for p in range(ptr[i], ptr[i + 1]):
+                t -= val[p] * x[idx[p]]
+            a = adjacent[i]
+            if a != 0.0:
+                t -= a * prev
+            x[i] = keep * x[i] + scale[i] * t
+            prev = x[i]
+
+    @numba.njit(cache=True, nogil=True)
+    def _residual_vector(indptr, indices, data, x, b, r, sq):
+        """``r = b - A x`` (summed in CSR order, as a matvec), ``sq[0] = ||r||^2``;
+        returns ``sum(x)``, the driver's finiteness certificate."""
+        total = 0.0
+        x_sum = 0.0
+        for i in range(x.shape[0]):
+            acc = 0.0
             for p in range(indptr[i], indptr[i + 1]):
+                acc += data[p] * x[indices[p]]
+            ri = b[i] - acc
+            r[i] = ri
+            total += ri * ri
+            x_sum += x[i]
+        sq[0] = total
+        return x_sum
+
+    @numba.njit(cache=True, nogil=True)
+    def _sweep_block(ptr, idx, val, adjacent, scale, keep, forward, x, b, t):
+        """:func:`_sweep_vector` on ``k`` right-hand sides (``t`` is scratch)."""
+        n, k = x.shape
+        for step in range(n):
+            i = step if forward else n - 1 - step
+            for c in range(k):
+                t[c] = b[i, c]
+            for p in range(ptr[i], ptr[i + 1]):
+                a = val[p]
+                j = idx[p]
+                for c in range(k):
+                    t[c] -= a * x[j, c]
+            a = adjacent[i]
+            if a != 0.0:
+                j = i - 1 if forward else i + 1
+                for c in range(k):
+                    t[c] -= a * x[j, c]
+            s = scale[i]
+            for c in range(k):
+                x[i, c] = keep * x[i, c] + s * t[c]
+
+    @numba.njit(cache=True, nogil=True)
+    def _residual_block(indptr, indices, data, x, b, r, sq, acc):
+        """:func:`_residual_vector` on ``k`` columns: ``sq[c] = ||r_c||^2``."""
+        n, k = x.shape
+        x_sum = 0.0
+        for c in range(k):
+            sq[c] = 0.0
+        for i in range(n):
+            for c in range(k):
+                acc[c] = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                a = data[p]
                 j = indices[p]
-                if j != i:
-                    s -= data[p] * x[j]
-            new = (1.0 - omega) * x[i] + omega * s / diag[i]
-            if want:
-                delta[i] = new - x[i]
-                r[i] = s - diag[i] * new
-            x[i] = new
-        if want:
-            for i in range(n):
-                t = r[i]
-                for p in range(indptr[i], indptr[i + 1]):
-                    j = indices[p]
-                    if (j > i) if forward else (j < i):
-                        t -= data[p] * delta[j]
-                r[i] = t
+                for c in range(k):
+                    acc[c] += a * x[j, c]
+            for c in range(k):
+                ri = b[i, c] - acc[c]
+                r[i, c] = ri
+                sq[c] += ri * ri
+                x_sum += x[i, c]
+        return x_sum
 
     @numba.njit(cache=True, nogil=True)
     def _ssor_apply(indptr, indices, data, diag, rhs, omega, out):
@@ -128,37 +158,40 @@ if HAVE_NUMBA:
                 out[i, c] = s[c] / diag[i]
 
     @numba.njit(cache=True, nogil=True)
-    def _sor_count(indptr, indices, data, diag, x, b, omega, threshold, max_steps):
-        """Forward SOR sweeps until ``||r|| <= threshold``; returns the sweeps taken.
-
-        Returns ``max_steps + 1`` when the cap was hit without convergence.
-        """
-        n, k = x.shape
-        r = np.empty_like(x)
-        delta = np.empty_like(x)
-        for step in range(1, max_steps + 1):
-            _sweep(indptr, indices, data, diag, x, b, omega, True, r, delta)
-            worst = 0.0
-            for c in range(k):
-                total = 0.0
-                for i in range(n):
-                    total += r[i, c] * r[i, c]
-                worst = max(worst, total)
-            if not np.isfinite(worst):
-                return -1
-            if np.sqrt(worst) <= threshold:
-                return step
-        return max_steps + 1
-
-    @numba.njit(cache=True, nogil=True)
-    def _sor_count_grid(indptr, indices, data, diag, b, omegas, threshold, max_steps):
-        """:func:`_sor_count` from ``x0 = 0`` for each relaxation factor in turn."""
+    def _sor_count_grid(
+        ptr,
+        idx,
+        val,
+        adjacent,
+        diag,
+        indptr,
+        indices,
+        data,
+        b,
+        omegas,
+        threshold,
+        max_steps,
+    ):
+        """Forward SOR sweeps from ``x0 = 0`` until ``||r|| <= threshold``, for each
+        relaxation factor in turn: the sweeps taken, ``max_steps + 1`` at the cap,
+        ``-1`` on overflow. Same kernels as the driver, hence the same counts."""
         counts = np.empty(omegas.shape[0], dtype=np.int64)
+        r = np.empty_like(b)
+        sq = np.empty(1, dtype=np.float64)
         for g in range(omegas.shape[0]):
+            omega = omegas[g]
+            scale = omega / diag
             x = np.zeros_like(b)
-            counts[g] = _sor_count(
-                indptr, indices, data, diag, x, b, omegas[g], threshold, max_steps
-            )
+            counts[g] = max_steps + 1
+            for step in range(1, max_steps + 1):
+                _sweep_vector(ptr, idx, val, adjacent, scale, 1.0 - omega, True, x, b)
+                _residual_vector(indptr, indices, data, x, b, r, sq)
+                if not np.isfinite(sq[0]):
+                    counts[g] = -1
+                    break
+                if np.sqrt(sq[0]) <= threshold:
+                    counts[g] = step
+                    break
         return counts
 
 
@@ -206,6 +239,11 @@ def checked_diagonal(A: LinearOperator, who: str) -> torch.Tensor:
     return diag
 
 
+def index_dtype(limit: int) -> type:
+    """Unsigned 32-bit indices when they fit (fast gathers in numba), else int64."""
+    return np.uint32 if limit < 2**32 else np.int64
+
+
 @dataclass
 class CSRArrays:
     """numpy views of a CSR matrix and its diagonal, as the numba kernels take them."""
@@ -219,14 +257,56 @@ class CSRArrays:
     def from_matrix(cls, M: torch.Tensor, diag: torch.Tensor) -> CSRArrays:
         if M.layout == torch.strided:
             csr = sp.csr_array(M.detach().cpu().numpy())
-            return cls(csr.indptr, csr.indices, csr.data, diag.cpu().numpy())
-        if M.layout != torch.sparse_csr:
-            M = M.to_sparse_csr()
+            indptr, indices, data = csr.indptr, csr.indices, csr.data
+        else:
+            if M.layout != torch.sparse_csr:
+                M = M.to_sparse_csr()
+            indptr = M.crow_indices().cpu().numpy()
+            indices = M.col_indices().cpu().numpy()
+            data = M.values().detach().cpu().numpy()
         return cls(
-            M.crow_indices().cpu().numpy(),
-            M.col_indices().cpu().numpy(),
-            M.values().detach().cpu().numpy(),
+            indptr.astype(index_dtype(len(data) + 1)),
+            indices.astype(index_dtype(M.shape[1])),
+            data,
             diag.cpu().numpy(),
+        )
+
+
+@dataclass
+class SweepOrder:
+    """A CSR matrix split for one sweep direction (see :func:`_sweep_vector`).
+
+    ``adjacent[i]`` is the entry of row ``i`` on the row swept just before it
+    (``i - 1`` forward, ``i + 1`` backward; duplicates summed, 0 if absent);
+    ``(ptr, idx, val)`` holds every other off-diagonal entry.
+    """
+
+    ptr: np.ndarray
+    idx: np.ndarray
+    val: np.ndarray
+    adjacent: np.ndarray
+    forward: bool
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.ptr, self.idx, self.val, self.adjacent
+
+    @classmethod
+    def from_csr(cls, csr: CSRArrays, forward: bool) -> SweepOrder:
+        n = csr.diag.shape[0]
+        counts: np.ndarray = np.diff(csr.indptr.astype(np.int64))
+        rows = np.repeat(np.arange(n), counts)
+        cols = csr.indices.astype(np.int64)
+        adjacent = cols == (rows - 1 if forward else rows + 1)
+        rest = (cols != rows) & ~adjacent
+        ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows[rest], minlength=n), out=ptr[1:])
+        weights = np.bincount(rows[adjacent], csr.data[adjacent], minlength=n)
+        return cls(
+            ptr.astype(csr.indptr.dtype),
+            csr.indices[rest],
+            csr.data[rest],
+            weights.astype(csr.data.dtype),
+            forward,
         )
 
 
@@ -259,11 +339,14 @@ _DIRECTIONS = {"forward": (True,), "backward": (False,), "symmetric": (True, Fal
 
 
 class Sweeper:
-    """One relaxation sweep ``x <- x + M^{-1}(b - A x)`` on a fixed matrix.
+    """Relaxation sweeps ``x <- x + M^{-1}(b - A x)`` on a fixed matrix.
 
     ``kind`` is ``"forward"`` (SOR with ``M = D/omega + L``), ``"backward"``
-    (``M = D/omega + U``) or ``"symmetric"`` (forward then backward). ``sweep``
-    updates ``x`` in place and, when ``r`` is given, writes the new residual.
+    (``M = D/omega + U``) or ``"symmetric"`` (forward then backward). The sweeper
+    is bound once to the run's tensors ``x`` (updated in place), ``b`` and ``r``;
+    :meth:`sweep` then does one step, and with ``want=True`` also writes the new
+    residual ``r = b - A x`` and its squared column norms into :attr:`sq` and
+    returns ``sum(x)``, in the same compiled call on the numba backend.
     """
 
     def __init__(
@@ -278,11 +361,14 @@ class Sweeper:
         self.omega = omega
         self.kind = kind
         self.backend = backend
-        self._views: tuple | None = None
-        self._residual_view: tuple | None = None
+        self.sq = np.zeros(1)
         M = explicit_matrix(A, "relaxation")
         if backend == "numba":
             self.csr = CSRArrays.from_matrix(M, diag)
+            self.scale = omega / self.csr.diag
+            self.orders = [
+                SweepOrder.from_csr(self.csr, forward) for forward in _DIRECTIONS[kind]
+            ]
         elif backend == "torch":
             scaled = torch.diag(diag / omega)
             self.lower = scaled + _triangle(M, True)
@@ -293,61 +379,50 @@ class Sweeper:
             self.lower_sp = sp.csr_array(sp.tril(csr, -1) + scaled)
             self.upper_sp = sp.csr_array(sp.triu(csr, 1) + scaled)
 
-    def sweep(
-        self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None
-    ) -> np.ndarray | None:
-        """Sweep ``x`` in place; with ``r``, write the new residual and return its
-        column norms (numpy, so the stopping test costs no tensor dispatch)."""
-        if self.backend == "numba":
-            return self._sweep_numba(x, b, r)
-        for forward in _DIRECTIONS[self.kind]:
-            residual = b - self.A.matvec(x)
-            x += self._solve(residual, forward)
-        if r is None:
-            return None
-        r.copy_(b - self.A.matvec(x))
-        return torch.linalg.vector_norm(r, dim=0).cpu().numpy().reshape(-1)
+    def bind(self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor) -> None:
+        """Attach the run's contiguous tensors; the argument lists of the compiled
+        kernels are built here, once, so a step does no conversion."""
+        self.x, self.b, self.r = x, b, r
+        self.sq = np.zeros(1 if x.ndim == 1 else x.shape[1])
+        if self.backend != "numba":
+            return
+        c, keep = self.csr, 1.0 - self.omega
+        if x.ndim == 1:
+            xs, bs, rs = x.numpy(), b.numpy(), r.numpy()
+            extra: tuple = ()
+            kernels: tuple[Any, Any] = (_sweep_vector, _residual_vector)
+            residual_extra: tuple = (self.sq,)
+        else:
+            xs, bs, rs = as_block(x), as_block(b), as_block(r)
+            extra = (np.empty(xs.shape[1], dtype=xs.dtype),)
+            kernels = (_sweep_block, _residual_block)
+            residual_extra = (self.sq, np.empty(xs.shape[1]))
+        self._sweep_kernel, self._residual_kernel = kernels
+        self._sweep_args = [
+            (*o.arrays(), self.scale, keep, o.forward, xs, bs, *extra)
+            for o in self.orders
+        ]
+        self._residual_args = (c.indptr, c.indices, c.data, xs, bs, rs, *residual_extra)
 
-    def _sweep_numba(
-        self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None
-    ) -> np.ndarray | None:
-        # The state's tensors live for the whole run: build their views once.
-        # One right-hand side runs the 1-D kernel (scalar sums, ~2x faster).
-        views = self._views
-        if views is None or views[0] is not x or views[1] is not b:
-            xb = x.numpy() if x.ndim == 1 else as_block(x)
-            bb = b.numpy() if b.ndim == 1 else as_block(b)
-            empty = np.empty((0, *xb.shape[1:]), dtype=xb.dtype)
-            views = (x, b, xb, bb, np.empty_like(xb), empty)
-            self._views = views
-        _, _, xb, bb, delta, empty = views
-        rb = empty
-        if r is not None:
-            if self._residual_view is None or self._residual_view[0] is not r:
-                self._residual_view = (r, r.numpy() if r.ndim == 1 else as_block(r))
-            rb = self._residual_view[1]
-        kernel = _sweep_vector if xb.ndim == 1 else _sweep
-        c = self.csr
-        passes = _DIRECTIONS[self.kind]
-        for i, forward in enumerate(passes):
-            want = r is not None and i == len(passes) - 1
-            kernel(
-                c.indptr,
-                c.indices,
-                c.data,
-                c.diag,
-                xb,
-                bb,
-                self.omega,
-                forward,
-                rb if want else empty,
-                delta if want else empty,
-            )
-        if r is None:
-            return None
-        if rb.ndim == 1:
-            return np.array([math.sqrt(float(rb @ rb))])
-        return np.sqrt(np.einsum("ij,ij->j", rb, rb))
+    def sweep(self, want: bool) -> float | None:
+        """One step in place; with ``want``, the residual too (returns ``sum(x)``)."""
+        if self.backend == "numba":
+            kernel = self._sweep_kernel
+            for args in self._sweep_args:
+                kernel(*args)
+            return self._residual_kernel(*self._residual_args) if want else None
+        for forward in _DIRECTIONS[self.kind]:
+            self.x += self._solve(self.b - self.A.matvec(self.x), forward)
+        return self.residual() if want else None
+
+    def residual(self) -> float:
+        """Fresh ``r = b - A x`` and :attr:`sq`; returns ``sum(x)``."""
+        if self.backend == "numba":
+            return self._residual_kernel(*self._residual_args)
+        r = self.r
+        r.copy_(self.b - self.A.matvec(self.x))
+        self.sq[:] = torch.linalg.vecdot(r, r, dim=0).cpu().numpy().reshape(-1)
+        return float(self.x.sum())
 
     def _solve(self, rhs: torch.Tensor, lower: bool) -> torch.Tensor:
         if self.backend == "torch":
@@ -391,12 +466,23 @@ def sor_count(
     omegas = np.atleast_1d(np.asarray(omega, dtype=np.float64))
     if not ((omegas > 0) & (omegas < 2)).all():
         raise ValueError(f"omega must be in (0, 2), got {omega}")
-    counts = _sor_count_grid(
-        csr.indptr,
-        csr.indices,
+    arrays = CSRArrays(
+        csr.indptr.astype(index_dtype(csr.nnz + 1)),
+        csr.indices.astype(index_dtype(csr.shape[1])),
         csr.data.astype(np.float64),
         diag.astype(np.float64),
-        np.ascontiguousarray(vector.reshape(-1, 1)),
+    )
+    order = SweepOrder.from_csr(arrays, forward=True)
+    counts = _sor_count_grid(
+        order.ptr,
+        order.idx,
+        order.val,
+        order.adjacent,
+        arrays.diag,
+        arrays.indptr,
+        arrays.indices,
+        arrays.data,
+        np.ascontiguousarray(vector),
         omegas,
         rtol * float(np.linalg.norm(vector)),
         int(max_steps),
