@@ -13,6 +13,8 @@ import scipy.sparse.linalg as spla
 import torch
 
 from itersolve import ConvergenceWarning, Status
+from itersolve._core.iterate import iterate
+from itersolve.linear import CG, GMRES, MINRES
 from itersolve.pde import (
     Grid,
     L2GradientDescent,
@@ -124,6 +126,25 @@ METHODS = {
 }
 
 
+# (outer steps, inner Krylov steps) of Picard and Newton-Krylov when they called
+# linear_solve inside catch_warnings (and Newton-Krylov halved its own steps),
+# recorded at commit 2e09166 on CASES.
+RECORDED_PATH = {
+    "picard": {
+        "log-2d": (21, 120),
+        "log-1d": (22, 118),
+        "log-3d": (19, 98),
+        "tanh-2d": (5, 14),
+    },
+    "newton-krylov": {
+        "log-2d": (5, 27),
+        "log-1d": (5, 18),
+        "log-3d": (5, 24),
+        "tanh-2d": (3, 8),
+    },
+}
+
+
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("name", METHODS)
 def test_methods_agree_with_scipy_newton_krylov(case, name):
@@ -131,6 +152,17 @@ def test_methods_agree_with_scipy_newton_krylov(case, name):
     sol = solve_variational(p, METHODS[name])
     assert sol.success, sol
     assert float(p.residual(sol.x).norm()) <= 1e-9 * float(p.f.norm())
+    if name in RECORDED_PATH:
+        # the move to inner_solve (and Armijo from _core.linesearch) keeps the path
+        outer, inner = RECORDED_PATH[name][case]
+        assert abs(sol.num_steps - outer) <= 1, (sol.num_steps, outer)
+        assert abs(sol.stats["inner_steps"] - inner) <= 0.05 * inner + 1
+    if name == "newton-krylov":
+        # full Newton steps; one Jacobian product per CG matvec plus one per step
+        # (the exact merit slope), and M applied once per CG step and at start
+        assert sol.stats["line_search_evaluations"] == sol.num_steps
+        assert sol.stats["jvps"] >= sol.stats["inner_steps"] + 2 * sol.num_steps
+        assert sol.stats["poisson_solves"] == sol.stats["inner_steps"] + sol.num_steps
     if p.grid.dim != 2:
         return  # the 2-D cases carry the scipy comparison (budget)
     ref = scipy.optimize.newton_krylov(
@@ -228,7 +260,10 @@ def test_too_large_step_diverges_honestly():
         (lambda: SobolevGradientDescent(step_size=-1.0), "step_size"),
         (lambda: SobolevGradientDescent(line_search="wolfe"), "line_search"),
         (lambda: SobolevGradientDescent(anderson=-1), "anderson"),
-        (lambda: PicardIteration(inner_rtol=2.0), "inner_rtol"),
+        (lambda: PicardIteration(linear_solver="cg"), "linear_solver"),
+        (lambda: NewtonKrylov(linear_solver=CG), "linear_solver"),
+        (lambda: NewtonKrylov(linear_solver=CG(rtol=1.0)), "forcing"),
+        (lambda: NewtonKrylov(jacobian="reverse"), "jacobian must be"),
         (lambda: LaplacianInverse(Grid((4,)), -1.0), "sigma"),
         (
             lambda: VariationalProblem(Grid((4,)), np.zeros(5), lambda p: p),
@@ -259,3 +294,76 @@ def test_fixed_step_needs_bounds_and_armijo_needs_energy():
         solve_variational(p, SobolevGradientDescent(line_search="armijo"))
     sol = solve_variational(p, SobolevGradientDescent(step_size=1.0))
     assert sol.success and sol.num_steps <= 2  # exact preconditioner: one step
+
+
+# -- inner solves through the shared Krylov engine (issue 11) ------------------
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        NewtonKrylov(rtol=1e-10, jacobian="autograd"),
+        NewtonKrylov(rtol=1e-10, jacobian="finite_difference"),
+        NewtonKrylov(rtol=1e-10, linear_solver=MINRES(rtol=0.1)),
+        NewtonKrylov(rtol=1e-10, linear_solver=GMRES(rtol=0.1), jacobian="autograd"),
+        PicardIteration(rtol=1e-10, linear_solver=MINRES(rtol=1e-10)),
+    ],
+    ids=["autograd", "finite-difference", "minres", "gmres-autograd", "picard-minres"],
+)
+def test_solver_objects_and_jacobian_modes_agree(method):
+    p = log_gradient_energy(12)
+    ref = solve_variational(p, NewtonKrylov(rtol=1e-10))
+    sol = solve_variational(p, method)
+    assert sol.success
+    # finite differences resolve J v to ~sqrt(eps): a looser but honest match
+    tol = 1e-7 if getattr(method, "jacobian", "") == "finite_difference" else 1e-9
+    np.testing.assert_allclose(sol.x.numpy(), ref.x.numpy(), atol=tol)
+
+
+class _Convection:
+    """A residual with a non-symmetric Jacobian and no grid: ``F(u) = K u +
+    u^3 / 10 - b`` with ``K`` tridiagonal convection-diffusion."""
+
+    def __init__(self, n: int) -> None:
+        K = torch.diag(torch.full((n,), 4.0, dtype=torch.float64))
+        K += torch.diag(torch.full((n - 1,), -1.5, dtype=torch.float64), 1)
+        K += torch.diag(torch.full((n - 1,), -0.5, dtype=torch.float64), -1)
+        self.K = K
+        self.b = torch.linspace(-1.0, 2.0, n, dtype=torch.float64)
+
+    def residual(self, u: torch.Tensor) -> torch.Tensor:
+        return self.K @ u + u**3 / 10 - self.b
+
+
+def test_newton_krylov_is_general_beyond_variational_problems():
+    problem = _Convection(30)
+    x0 = torch.zeros(30, dtype=torch.float64)
+    method = NewtonKrylov(
+        rtol=1e-12, linear_solver=GMRES(rtol=0.1), jacobian="autograd"
+    )
+    _, sol = iterate(method, problem, x0)
+    assert sol.success and "poisson_solves" not in sol.stats
+    ref = scipy.optimize.root(
+        lambda v: problem.residual(torch.from_numpy(v)).numpy(),
+        np.zeros(30),
+        tol=1e-14,
+    ).x
+    np.testing.assert_allclose(sol.x.numpy(), ref, rtol=1e-10, atol=1e-12)
+
+
+class _Arctan:
+    """``F(u) = arctan(u)``: full Newton steps diverge from ``|u0| > 1.392``."""
+
+    def residual(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.atan(u)
+
+
+def test_newton_krylov_armijo_backtracking_globalizes():
+    x0 = torch.full((6,), 3.0, dtype=torch.float64)
+    full_step = x0 - (1 + x0**2) * torch.atan(x0)  # one undamped Newton step
+    assert float(full_step.abs().max()) > float(x0.abs().max())
+    _, sol = iterate(NewtonKrylov(rtol=1e-12), _Arctan(), x0)
+    assert sol.success
+    assert sol.stats["line_search_evaluations"] > sol.num_steps  # it backtracked
+    np.testing.assert_allclose(sol.x.numpy(), 0.0, atol=1e-12)
+    assert float(x0[0]) == 3.0  # unmutated

@@ -14,6 +14,7 @@ from itersolve.control._quadrature import (
     trapezoid_weights,
 )
 from itersolve.control._riccati import care, care_residual, lyapunov
+from itersolve.control._sign import MatrixSign, SignProblem
 from itersolve.control._systems import (
     ControlAffineSystem,
     matrix_to_vech,
@@ -30,6 +31,8 @@ __all__ = [
     "IntegralPolicyIteration",
     "Kleinman",
     "LQRProblem",
+    "MatrixSign",
+    "SignProblem",
     "bq_matern_weights",
     "care",
     "care_residual",

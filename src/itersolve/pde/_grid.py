@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -220,3 +222,29 @@ class LaplacianInverse:
         for axis in range(-g.dim, 0):
             y = dst1(y, axis)
         return y * (2.0 / (g.n + 1)) ** g.dim
+
+
+def check_krylov_solver(linear_solver: Any) -> None:
+    """A solver object of :mod:`itersolve.linear` with ``rtol`` and ``M`` fields."""
+    from itersolve._core.iterate import IterativeMethod
+
+    if not isinstance(linear_solver, IterativeMethod) or not all(
+        hasattr(linear_solver, name) for name in ("rtol", "M")
+    ):
+        raise ValueError(
+            "linear_solver must be a Krylov solver of itersolve.linear such as "
+            f"CG(rtol=1e-10) or GMRES(), got {linear_solver!r}"
+        )
+
+
+def laplacian_preconditioned(linear_solver: Any, inverse: LaplacianInverse) -> Any:
+    """``linear_solver`` with ``M`` = the fast Laplacian inverse ``inverse``
+    acting on flattened grid functions, unless the solver already has an ``M``."""
+    if linear_solver.M is not None:
+        return linear_solver
+    shape = inverse.grid.shape
+
+    def apply(v: torch.Tensor) -> torch.Tensor:
+        return inverse(v.reshape(shape)).reshape(-1)
+
+    return dataclasses.replace(linear_solver, M=apply)

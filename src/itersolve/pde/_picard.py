@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from itersolve._core.errors import ConvergenceWarning
 from itersolve._core.iterate import IterativeMethod
-from itersolve._core.operators import aslinearoperator
 from itersolve._core.solution import Status
-from itersolve.pde._grid import LaplacianInverse
+from itersolve.linear import CG, inner_solve
+from itersolve.pde._grid import (
+    LaplacianInverse,
+    check_krylov_solver,
+    laplacian_preconditioned,
+)
 from itersolve.pde._variational import VariationalProblem
 
 _TINY = 1e-12
@@ -34,12 +37,18 @@ def _reaction_coefficient(problem: VariationalProblem, u: torch.Tensor) -> torch
     return torch.where(u.abs() > _TINY, g / torch.where(u == 0, 1.0, u), g0)
 
 
+# Frozen, hence safe to share as a default.
+_DEFAULT_SOLVER = CG(rtol=1e-10)
+
+
 @dataclass
 class PicardState:
     x: torch.Tensor
     r_norm: float
     r0_norm: float
     precondition: LaplacianInverse
+    solver: Any
+    """The configured linear solver with its preconditioner bound."""
     residuals: int = 1
     inner_steps: int = 0
     steps: int = 0
@@ -53,14 +62,27 @@ class PicardIteration(IterativeMethod):
     Compare with: :class:`SobolevGradientDescent` and ``scipy.optimize.newton_krylov``.
 
     For an isotropic flux ``a(|p|) p`` and reaction ``c(u) u``, step ``k`` solves
-    ``-div(a(|grad u_k|) grad u) + c(u_k) u = f`` (same discretisation) by
-    conjugate gradients preconditioned with the fast Laplacian inverse, to the
-    relative tolerance ``inner_rtol``. Globally convergent for monotone
-    ``a(s) s`` (Kačanov 1959); linear rate.
+    ``-div(a(|grad u_k|) grad u) + c(u_k) u = f`` (same discretisation), warm
+    started at ``u_k``, with ``linear_solver`` through the shared Krylov engine
+    (:func:`itersolve.linear.inner_solve`): conjugate gradients preconditioned
+    with the fast Laplacian inverse by default, to its own tolerance. Globally
+    convergent for monotone ``a(s) s`` (Kačanov 1959); linear rate.
 
     Stopping rule::
 
         ||r(u_k)||_2 <= rtol * ||r(u_0)||_2
+
+    A linear solve that ends with a status other than ``SUCCESS`` or
+    ``MAX_STEPS`` (breakdown, not positive definite, non-finite) ends the run
+    with that status.
+
+    Parameters
+    ----------
+    rtol
+        Tolerance of the stopping rule.
+    linear_solver
+        A solver of :mod:`itersolve.linear` (``CG``, ``MINRES``, ``GMRES``...);
+        ``M=None`` means the fast Laplacian inverse of the grid.
 
     Examples
     --------
@@ -70,14 +92,13 @@ class PicardIteration(IterativeMethod):
     """
 
     rtol: float = 1e-8
-    inner_rtol: float = 1e-10
+    linear_solver: Any = _DEFAULT_SOLVER
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("rtol", "inner_rtol"):
-            value = getattr(self, name)
-            if not 0 < value < 1:
-                raise ValueError(f"{name} must be in (0, 1), got {value}")
+        if not 0 < self.rtol < 1:
+            raise ValueError(f"rtol must be in (0, 1), got {self.rtol}")
+        check_krylov_solver(self.linear_solver)
 
     def default_max_steps(self, problem: VariationalProblem) -> int:
         return 500
@@ -85,11 +106,10 @@ class PicardIteration(IterativeMethod):
     def init(self, problem: VariationalProblem, x0: torch.Tensor) -> PicardState:
         pre = LaplacianInverse(problem.grid, dtype=x0.dtype, device=x0.device)
         norm = float(torch.linalg.vector_norm(problem.residual(x0)))
-        return PicardState(x0.clone(), norm, norm, pre)
+        solver = laplacian_preconditioned(self.linear_solver, pre)
+        return PicardState(x0.clone(), norm, norm, pre, solver)
 
     def step(self, problem: VariationalProblem, state: PicardState) -> PicardState:
-        from itersolve.linear import CG, linear_solve
-
         g = problem.grid
         u = state.x
         a_plus = _flux_coefficient(problem, g.forward_gradient(u))
@@ -107,20 +127,8 @@ class PicardIteration(IterativeMethod):
                 out = out + c * w
             return out.reshape(-1)
 
-        n = u.numel()
-        op = aslinearoperator(matvec, shape=(n, n), dtype=u.dtype, device=u.device)
-
-        def precondition(v: torch.Tensor) -> torch.Tensor:
-            return state.precondition(v.reshape(shape)).reshape(-1)
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            sol = linear_solve(
-                op,
-                problem.f.to(u.dtype).reshape(-1),
-                CG(rtol=self.inner_rtol, M=precondition),
-                x0=u.reshape(-1),
-            )
+        rhs = problem.f.to(u.dtype).reshape(-1)
+        sol = inner_solve(state.solver, matvec, rhs, x0=u.reshape(-1))
         state.inner_steps += sol.num_steps
         state.x = sol.x.reshape(shape)
         state.r_norm = float(torch.linalg.vector_norm(problem.residual(state.x)))
