@@ -11,11 +11,13 @@ import torch
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.linear import _cg_kernels as kernels
+from itersolve.linear import _krylov_kernels as kk
 from itersolve.linear._problem import (
     LinearProblem,
     check_square,
     check_tolerances,
     column_norms,
+    explicit_matrix,
     fast_matvec,
     host_dots,
     make_preconditioner,
@@ -47,6 +49,12 @@ class GMRESState:
     best: float = float("inf")
     stalled_cycles: int = 0
     matvec: Any = None
+    # One right-hand side on CPU with numba: V as (m + 1, n) numpy, the CSR
+    # arrays when A is explicit, D^{-1} for a Jacobi M.
+    single: bool = False
+    V2: np.ndarray | None = None
+    csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    dinv: np.ndarray | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,7 +136,7 @@ class GMRES(IterativeMethod):
         n = b.shape[0]
         k = 1 if b.ndim == 1 else b.shape[1]
         m = min(self.restart, n)
-        x = x0.clone()
+        x = x0.clone(memory_format=torch.contiguous_format)
         bnorm, threshold = stopping_threshold(b, self.rtol, self.atol)
         V = torch.zeros((m + 1, n, k), dtype=b.dtype, device=b.device)
         state = GMRESState(
@@ -148,7 +156,23 @@ class GMRES(IterativeMethod):
             precondition=precondition,
             matvec=fast_matvec(A),
         )
-        r = state.b_block - A.matvec(x.view(n, k)) if bool(x.any()) else state.b_block
+        if b.ndim == 1 and kk.HAVE_NUMBA and kernels.use_kernels(b):
+            state.single = True
+            state.V2 = V.numpy().reshape(m + 1, n)
+            matrix = explicit_matrix(A)
+            inverse = getattr(precondition, "inverse_diagonal", None)
+            if (
+                matrix is not None
+                and matrix.layout == torch.sparse_csr
+                and (precondition is None or inverse is not None)
+            ):
+                state.csr = kernels.csr_arrays(matrix)
+                state.dinv = (
+                    np.empty(0, dtype=state.V2.dtype)
+                    if inverse is None
+                    else inverse.to(b.dtype).contiguous().numpy()
+                )
+        r = self._residual(problem, state) if bool(x.any()) else state.b_block
         self._start_cycle(state, r)
         if not state.active.any():
             state.verified = True
@@ -170,7 +194,37 @@ class GMRES(IterativeMethod):
         state.lengths.fill(0)
         state.inner = 0
 
+    def _residual(self, problem: LinearProblem, state: GMRESState) -> torch.Tensor:
+        """``b - A x`` as an ``(n, k)`` block (a vector product for one column)."""
+        if state.single:
+            return (problem.b - state.matvec(state.x)).view(-1, 1)
+        return state.b_block - problem.A.matvec(state.x_block)
+
+    def _step_single(self, problem: LinearProblem, state: GMRESState) -> GMRESState:
+        """One right-hand side: the product and one compiled Arnoldi call."""
+        i, V2 = state.inner, state.V2
+        assert V2 is not None
+        if state.csr is not None:
+            kk.arnoldi_spmv(*state.csr, state.dinv, V2, i)
+            problem.A.matvecs += 1
+        else:
+            basis = state.V.view(V2.shape)
+            v = basis[i] if state.precondition is None else state.precondition(basis[i])
+            basis[i + 1].copy_(state.matvec(v))
+        estimate = kk.arnoldi(V2, i, state.H, state.cs, state.sn, state.g)
+        state.inner = i + 1
+        state.steps += 1
+        state.residual[0] = estimate
+        if estimate <= state.threshold[0]:
+            state.lengths[0] = i + 1
+            self._end_cycle(problem, state)
+        elif state.inner == V2.shape[0] - 1:
+            self._end_cycle(problem, state)
+        return state
+
     def step(self, problem: LinearProblem, state: GMRESState) -> GMRESState:
+        if state.single:
+            return self._step_single(problem, state)
         i = state.inner
         V = state.V
         v = V[i] if state.precondition is None else state.precondition(V[i])
@@ -182,21 +236,10 @@ class GMRES(IterativeMethod):
         H = state.H
         H[: i + 1, i] = h
         H[i + 1, i] = hn
-        for j in range(i):  # earlier rotations, vectorized over columns
-            top = state.cs[j] * H[j, i] + state.sn[j] * H[j + 1, i]
-            H[j + 1, i] = -state.sn[j] * H[j, i] + state.cs[j] * H[j + 1, i]
-            H[j, i] = top
-        denom = np.hypot(H[i, i], H[i + 1, i])
-        safe = np.where(denom > 0, denom, 1.0)
-        state.cs[i] = np.where(denom > 0, H[i, i] / safe, 1.0)
-        state.sn[i] = np.where(denom > 0, H[i + 1, i] / safe, 0.0)
-        H[i, i] = denom
-        H[i + 1, i] = 0.0
-        state.g[i + 1] = -state.sn[i] * state.g[i]
-        state.g[i] = state.cs[i] * state.g[i]
+        estimate = np.empty(H.shape[2])
+        kk.givens_block(H, state.cs, state.sn, state.g, i, estimate)
         state.inner = i + 1
         state.steps += 1
-        estimate = np.abs(state.g[i + 1])
         newly_done = state.active & (state.lengths == 0) & (estimate <= state.threshold)
         state.lengths[newly_done] = i + 1
         state.residual = np.where(state.active, estimate, state.residual)
@@ -227,14 +270,21 @@ class GMRES(IterativeMethod):
             state.status = Status.BREAKDOWN
             return
         y = np.linalg.solve(np.triu(R), rhs[..., None])[..., 0]  # (k, i)
-        y_t = torch.from_numpy(y.T.copy()).to(state.V.dtype).to(state.V.device)
-        update = _combine(state.V, y_t)
-        if state.precondition is not None:
-            update = state.precondition(update)
-        state.x_block += update
+        if state.single and state.V2 is not None:
+            if state.precondition is None:
+                kk.combine_into(state.V2, y[0], state.x.numpy())
+            else:
+                update = torch.zeros_like(state.x)
+                kk.combine_into(state.V2, y[0], update.numpy())
+                state.x += state.precondition(update)
+        else:
+            y_t = torch.from_numpy(y.T.copy()).to(state.V.dtype).to(state.V.device)
+            update = _combine(state.V, y_t)
+            if state.precondition is not None:
+                update = state.precondition(update)
+            state.x_block += update
         state.restarts += 1
-        r = state.b_block - problem.A.matvec(state.x_block)
-        self._start_cycle(state, r)
+        self._start_cycle(state, self._residual(problem, state))
         if not state.active.any():
             state.verified = True
             return

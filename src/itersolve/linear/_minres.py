@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,11 +10,14 @@ import torch
 
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
+from itersolve.linear import _cg_kernels as kernels
+from itersolve.linear import _krylov_kernels as kk
 from itersolve.linear._problem import (
     LinearProblem,
     check_square,
     check_tolerances,
     column_norms,
+    explicit_matrix,
     fast_matvec,
     host_dots,
     make_preconditioner,
@@ -31,28 +34,26 @@ class MINRESState:
     x: torch.Tensor
     r1: torch.Tensor
     r2: torch.Tensor
-    y: torch.Tensor
+    y: torch.Tensor  # M r2, the next (unscaled) Lanczos vector
     w: torch.Tensor
     w2: torch.Tensor
-    # Per-column Lanczos / QR scalars (float64, host).
-    beta: np.ndarray
-    oldb: np.ndarray
-    dbar: np.ndarray
-    epsln: np.ndarray
-    phibar: np.ndarray
-    cs: np.ndarray
-    sn: np.ndarray
-    residual: np.ndarray  # the estimate, rescaled by the last confirmation
-    scale: np.ndarray  # true / estimated residual at the last confirmation
+    v: torch.Tensor
+    # Per-column Lanczos / QR scalars (float64, host), rows named in
+    # _krylov_kernels (BETA, PHIBAR, ...); RESIDUAL is the estimate, rescaled by
+    # SCALE = true / estimated residual at the last confirmation.
+    S: np.ndarray
     threshold: np.ndarray
     bnorm: np.ndarray
     precondition: Any
+    # Single right-hand side on CPU with numba: the fused kernels' numpy views.
+    fused: bool = False
+    csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    dinv: np.ndarray | None = None
+    x_sum: float | None = None
     steps: int = 0
     status: Status | None = None
     verified: bool = False
     failed_checks: int = 0
-    anorm: np.ndarray = field(default_factory=lambda: np.zeros(1))
-    restart_step: int = 0
     last_true: float = float("inf")
     matvec: Any = None
 
@@ -115,10 +116,16 @@ class MINRES(IterativeMethod):
         A, b = problem.A, problem.b
         check_square("MINRES", A)
         precondition = make_preconditioner(self.M, A)
-        x = x0.clone()
+        fused = (
+            kk.HAVE_NUMBA
+            and b.ndim == 1
+            and kernels.use_kernels(b)
+            and (self.M is None or isinstance(self.M, str))
+        )
+        x = x0.contiguous().clone() if fused else x0.clone()
         r1 = problem.residual(x) if bool(x.any()) else b.clone()
         bnorm, threshold = stopping_threshold(b, self.rtol, self.atol)
-        empty = np.zeros(0)
+        k = 1 if b.ndim == 1 else b.shape[1]
         state = MINRESState(
             x=x,
             r1=r1,
@@ -126,27 +133,34 @@ class MINRES(IterativeMethod):
             y=r1,
             w=r1,
             w2=r1,
-            beta=empty,
-            oldb=empty,
-            dbar=empty,
-            epsln=empty,
-            phibar=empty,
-            cs=empty,
-            sn=empty,
-            residual=empty,
-            scale=empty,
+            v=r1,
+            S=kk.minres_scalars(k),
             threshold=_host(threshold),
             bnorm=_host(bnorm),
             precondition=precondition,
+            fused=fused,
         )
         state.matvec = fast_matvec(A)
+        if fused:
+            matrix = explicit_matrix(A)
+            if matrix is not None and matrix.layout == torch.sparse_csr:
+                state.csr = kernels.csr_arrays(matrix)
+            inverse = getattr(precondition, "inverse_diagonal", None)
+            state.dinv = (
+                np.empty(0, dtype=b.numpy().dtype)
+                if inverse is None
+                else inverse.to(b.dtype).contiguous().numpy()
+            )
         self._restart(state, r1)
-        if state.status is None and not (state.residual > state.threshold).any():
+        if state.status is None and not (state.S[kk.RESIDUAL] > state.threshold).any():
             state.verified = True
         return state
 
     def step(self, problem: LinearProblem, state: MINRESState) -> MINRESState:
+        if state.fused:
+            return self._step_fused(problem, state)
         s = state
+        S = s.S
         vec = s.x.ndim == 1
         dev, dt = s.x.device, s.x.dtype
 
@@ -160,61 +174,79 @@ class MINRES(IterativeMethod):
             c = col(a)
             y.add_(x, alpha=c) if vec else y.addcmul_(x, c)
 
-        active = (s.residual > s.threshold) & (s.beta > 0)
+        beta, oldb = S[kk.BETA], S[kk.OLDB]
+        active = (S[kk.RESIDUAL] > s.threshold) & (beta > 0)
         if not active.any():
             # Lanczos ran out (beta = 0) with the rule unmet: A is singular and
             # b is not in its range, or rounding left the estimate behind.
             s.status = Status.BREAKDOWN
             return s
-        inv_beta = np.where(active, 1.0 / np.where(s.beta > 0, s.beta, 1.0), 0.0)
+        inv_beta = np.where(active, 1.0 / np.where(beta > 0, beta, 1.0), 0.0)
         v = s.y * col(inv_beta)
         y = s.matvec(v)
-        if s.steps > s.restart_step:
-            ratio = np.where(s.oldb > 0, s.beta / np.where(s.oldb > 0, s.oldb, 1.0), 0)
-            axpy(y, s.r1, -ratio)
+        axpy(y, s.r1, -np.where(oldb > 0, beta / np.where(oldb > 0, oldb, 1.0), 0))
         alfa = host_dots(v, y)
         axpy(y, s.r2, -alfa * inv_beta)
         s.r1, s.r2 = s.r2, y
         z = y if s.precondition is None else s.precondition(y)
         beta_sq = host_dots(y, z)
-        if (active & (beta_sq < 0)).any():
-            s.status = Status.NOT_POSITIVE_DEFINITE
+        code = kk.lanczos_rotation_block(S, active, alfa, beta_sq, _eps(s.x))
+        if code != kk.OK:
+            s.status = _STATUS[code]
             return s
         s.y = z
-        s.oldb = s.beta
-        s.beta = np.where(active, np.sqrt(np.maximum(beta_sq, 0.0)), 0.0)
-        s.anorm = np.maximum(s.anorm, np.maximum(np.abs(alfa), s.beta))
-        # Lanczos is exhausted when beta vanishes relative to ||A||: an exact
-        # invariant subspace was found, and a rule still unmet means b is not
-        # in the range of A.
-        eps = torch.finfo(s.x.dtype).eps
-        s.beta = np.where(s.beta <= 10 * eps * s.anorm, 0.0, s.beta)
-        oldeps = s.epsln
-        delta = s.cs * s.dbar + s.sn * alfa
-        gbar = s.sn * s.dbar - s.cs * alfa
-        s.epsln = s.sn * s.beta
-        s.dbar = -s.cs * s.beta
-        gamma = np.hypot(gbar, s.beta)
-        singular = active & (gamma == 0)
-        if singular.any():
-            s.status = Status.BREAKDOWN
-            return s
-        gamma = np.where(active, gamma, 1.0)
-        cs, sn = gbar / gamma, s.beta / gamma
-        phi = np.where(active, cs * s.phibar, 0.0)
-        s.phibar = np.where(active, sn * s.phibar, s.phibar)
-        s.cs, s.sn = np.where(active, cs, s.cs), np.where(active, sn, s.sn)
         w1, s.w2 = s.w2, s.w
         # w = (v - oldeps w1 - delta w2) / gamma, written into w1's buffer.
-        w1.mul_(col(-oldeps))
+        w1.mul_(col(-S[kk.OLDEPS]))
         w1.add_(v)
-        axpy(w1, s.w2, -delta)
-        w1.mul_(col(1.0 / gamma))
+        axpy(w1, s.w2, -S[kk.DELTA])
+        w1.mul_(col(S[kk.INV_GAMMA]))
         s.w = w1
-        axpy(s.x, s.w, phi)
+        axpy(s.x, s.w, S[kk.PHI])
         s.steps += 1
-        s.residual = np.where(active, s.phibar * s.scale, s.residual)
-        if not (s.residual > s.threshold).any():
+        if not (S[kk.RESIDUAL] > s.threshold).any():
+            self._verify(problem, s)
+        return s
+
+    def _step_fused(self, problem: LinearProblem, s: MINRESState) -> MINRESState:
+        """One right-hand side: two or three compiled calls per step."""
+        S = s.S
+        if not S[kk.BETA, 0] > 0:
+            s.status = Status.BREAKDOWN
+            return s
+        r1, v = s.r1.numpy(), s.v.numpy()
+        if s.csr is not None:
+            alfa = kk.minres_lanczos(*s.csr, s.y.numpy(), r1, v, S)
+            problem.A.matvecs += 1
+        else:
+            kk.minres_scale(s.y.numpy(), v, S)
+            t = s.matvec(s.v).contiguous()
+            alfa = kk.minres_subtract(t.numpy(), r1, v, S)
+        code, x_sum = kk.minres_finish(
+            alfa,
+            r1,
+            s.r2.numpy(),
+            s.dinv,
+            s.y.numpy(),
+            v,
+            s.w.numpy(),
+            s.w2.numpy(),
+            s.x.numpy(),
+            S,
+            _eps(s.x),
+        )
+        if code != kk.OK:
+            s.status = _STATUS[code]
+            return s
+        # r1 now holds the new Lanczos vector (and y = M r1 was written in place
+        # when preconditioned); w2's buffer holds the new w.
+        s.r1, s.r2 = s.r2, s.r1
+        if s.precondition is None:
+            s.y = s.r2
+        s.w, s.w2 = s.w2, s.w
+        s.x_sum = x_sum
+        s.steps += 1
+        if not S[kk.RESIDUAL, 0] > s.threshold[0]:
             self._verify(problem, s)
         return s
 
@@ -222,7 +254,7 @@ class MINRES(IterativeMethod):
         true_r = problem.residual(state.x)
         true = _host(column_norms(true_r))
         if (true <= state.threshold).all():
-            state.residual = true
+            state.S[kk.RESIDUAL] = true
             state.verified = True
             return
         # The recursive estimate ran ahead of the true residual (rounding, or
@@ -242,19 +274,20 @@ class MINRES(IterativeMethod):
         if (beta_sq < 0).any():
             state.status = Status.NOT_POSITIVE_DEFINITE
             return
-        k = beta_sq.shape[0]
         beta1 = np.sqrt(beta_sq)
         true = _host(column_norms(r1))
-        state.r1, state.r2, state.y = r1, r1.clone(), y.clone()
-        state.w, state.w2 = torch.zeros_like(r1), torch.zeros_like(r1)
-        state.beta, state.oldb = beta1, np.zeros(k)
-        state.dbar, state.epsln = np.zeros(k), np.zeros(k)
-        state.phibar, state.cs, state.sn = beta1.copy(), -np.ones(k), np.zeros(k)
-        state.residual = true
-        state.scale = np.where(beta1 > 0, true / np.maximum(beta1, 1e-300), 1.0)
-        state.restart_step = state.steps
-        if state.anorm.shape != (k,):
-            state.anorm = np.zeros(k)
+        state.r1 = r1.contiguous().clone()
+        state.r2 = r1.contiguous().clone()
+        state.y = state.r2 if state.fused and y is r1 else y.contiguous().clone()
+        state.w, state.w2 = torch.zeros_like(state.r1), torch.zeros_like(state.r1)
+        state.v = torch.zeros_like(state.r1)
+        S = state.S
+        S[[kk.OLDB, kk.DBAR, kk.EPSLN, kk.SN]] = 0.0
+        S[kk.BETA] = beta1
+        S[kk.PHIBAR] = beta1
+        S[kk.CS] = -1.0
+        S[kk.RESIDUAL] = true
+        S[kk.SCALE] = np.where(beta1 > 0, true / np.maximum(beta1, 1e-300), 1.0)
 
     def terminate(
         self, problem: LinearProblem, state: MINRESState
@@ -266,11 +299,22 @@ class MINRES(IterativeMethod):
         return False, Status.SUCCESS
 
     def metrics(self, problem: LinearProblem, state: MINRESState) -> dict[str, float]:
-        relative = state.residual / np.maximum(state.bnorm, np.finfo(float).tiny)
+        residual = state.S[kk.RESIDUAL]
+        relative = residual / np.maximum(state.bnorm, np.finfo(float).tiny)
         return {
-            "residual_norm": float(state.residual.max()),
+            "residual_norm": float(residual.max()),
             "relative_residual": float(relative.max()),
         }
 
     def stats(self, problem: LinearProblem, state: MINRESState) -> dict[str, float]:
         return {"matvecs": problem.A.matvecs, "restarts": state.failed_checks}
+
+
+_STATUS = {
+    kk.NOT_POSITIVE_DEFINITE: Status.NOT_POSITIVE_DEFINITE,
+    kk.BREAKDOWN: Status.BREAKDOWN,
+}
+
+
+def _eps(x: torch.Tensor) -> float:
+    return float(torch.finfo(x.dtype).eps)
