@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -24,11 +25,24 @@ class LinearOperator:
     dense tensors/arrays, torch sparse CSR/COO, scipy.sparse matrices, scipy
     ``LinearOperator`` and callables.
 
+    Structure tags (lineax's ``symmetric_tag``/``positive_semidefinite_tag`` are
+    the model): ``symmetric`` and ``positive_definite`` are ``True``/``False``
+    when the user declared them and ``None`` when unknown. Solvers trust them:
+    ``linear_solve`` picks its default method from them without probing the
+    matrix. ``positive_definite=True`` means symmetric positive definite.
+
+    An operator caches what it learns about its matrix (diagonal, structure
+    verdict, the arrays of compiled kernels, the Jacobi preconditioner), so one
+    operator serves many solves cheaply; after changing the matrix in place,
+    build a new operator.
+
     >>> op = aslinearoperator(torch.eye(3, dtype=torch.float64) * 2)
     >>> op.matvec(torch.ones(3, dtype=torch.float64))
     tensor([2., 2., 2.], dtype=torch.float64)
     >>> op.matvecs
     1
+    >>> op.with_tags(positive_definite=True).symmetric
+    True
     """
 
     def __init__(
@@ -42,6 +56,8 @@ class LinearOperator:
         transpose: Callable[[], LinearOperator] | None = None,
         dense: Callable[[], torch.Tensor] | None = None,
         matrix: torch.Tensor | None = None,
+        symmetric: bool | None = None,
+        positive_definite: bool | None = None,
     ) -> None:
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(
@@ -59,6 +75,29 @@ class LinearOperator:
         self.matrix = matrix
         self._cache: dict[str, Any] = {}
         self.matvecs = 0
+        self.symmetric, self.positive_definite = _check_tags(
+            self.shape, symmetric, positive_definite
+        )
+
+    def with_tags(
+        self,
+        *,
+        symmetric: bool | None = None,
+        positive_definite: bool | None = None,
+    ) -> LinearOperator:
+        """The same operator with declared structure (a new object sharing the
+        matrix and its caches; its ``matvecs`` counter starts at 0).
+
+        Tags not given keep their current value.
+        """
+        out = copy.copy(self)
+        out.matvecs = 0
+        out.symmetric, out.positive_definite = _check_tags(
+            self.shape,
+            self.symmetric if symmetric is None else symmetric,
+            self.positive_definite if positive_definite is None else positive_definite,
+        )
+        return out
 
     def matvec(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] != self.shape[1] or x.ndim not in (1, 2):
@@ -95,7 +134,36 @@ class LinearOperator:
         return self._matvec(eye)
 
     def __repr__(self) -> str:
-        return f"LinearOperator(shape={self.shape}, dtype={self.dtype})"
+        tags = "".join(
+            f", {name}={value}"
+            for name, value in (
+                ("symmetric", self.symmetric),
+                ("positive_definite", self.positive_definite),
+            )
+            if value is not None
+        )
+        return f"LinearOperator(shape={self.shape}, dtype={self.dtype}{tags})"
+
+
+def _check_tags(
+    shape: tuple[int, int], symmetric: bool | None, positive_definite: bool | None
+) -> tuple[bool | None, bool | None]:
+    for name, value in (
+        ("symmetric", symmetric),
+        ("positive_definite", positive_definite),
+    ):
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"{name} must be True, False or None, got {value!r}")
+    if positive_definite and symmetric is False:
+        raise ValueError(
+            "positive_definite=True declares a symmetric positive definite "
+            "operator; it contradicts symmetric=False"
+        )
+    if (symmetric or positive_definite) and shape[0] != shape[1]:
+        raise ValueError(f"only a square operator can be symmetric, got shape {shape}")
+    if positive_definite:
+        symmetric = True
+    return symmetric, positive_definite
 
 
 def _dense_operator(A: torch.Tensor) -> LinearOperator:
@@ -175,6 +243,8 @@ def aslinearoperator(
     shape: tuple[int, int] | None = None,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
+    symmetric: bool | None = None,
+    positive_definite: bool | None = None,
 ) -> LinearOperator:
     """Wrap ``A`` as a :class:`LinearOperator`.
 
@@ -182,8 +252,27 @@ def aslinearoperator(
     arrays, torch sparse CSR/COO tensors, scipy.sparse matrices/arrays (converted
     once to torch CSR), ``scipy.sparse.linalg.LinearOperator`` and a callable
     ``matvec(x)`` together with ``shape`` (and ``dtype``; float64 by default).
-    Integer matrices become float64.
+    Integer matrices become float64. ``symmetric`` / ``positive_definite``
+    declare structure (see :class:`LinearOperator`); they are not checked.
+
+    >>> import scipy.sparse as sp
+    >>> op = aslinearoperator(sp.eye_array(3), positive_definite=True)
+    >>> op.symmetric, op.positive_definite
+    (True, True)
     """
+    op = _wrap(A, shape=shape, dtype=dtype, device=device)
+    if symmetric is None and positive_definite is None:
+        return op
+    return op.with_tags(symmetric=symmetric, positive_definite=positive_definite)
+
+
+def _wrap(
+    A: Any,
+    *,
+    shape: tuple[int, int] | None,
+    dtype: torch.dtype | None,
+    device: torch.device | str | None,
+) -> LinearOperator:
     if isinstance(A, LinearOperator):
         return A
     if isinstance(A, spla.LinearOperator):

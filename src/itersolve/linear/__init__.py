@@ -16,7 +16,7 @@ from itersolve.linear._optimal_omega import jacobi_spectral_radius, optimal_sor_
 from itersolve.linear._problem import BatchedMatrixOperator, LinearProblem
 from itersolve.linear._sequence import SequenceHistory, SequenceSolver
 from itersolve.linear._sketch_project import SketchAndProject
-from itersolve.linear._solve import inner_solve, linear_solve
+from itersolve.linear._solve import LinearSetup, inner_solve, linear_solve, prepare
 from itersolve.linear._sor import SOR
 from itersolve.linear._ssor import SSOR
 from itersolve.linear._ssor_pcg import SSORPCG
@@ -34,6 +34,7 @@ __all__ = [
     "GaussSeidel",
     "Jacobi",
     "LinearProblem",
+    "LinearSetup",
     "NewtonSchulz",
     "RandomizedKaczmarz",
     "SSORPreconditioner",
@@ -46,4 +47,5 @@ __all__ = [
     "newton_schulz_inverse",
     "newton_schulz_lstsq",
     "optimal_sor_omega",
+    "prepare",
 ]

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from itersolve._core.iterate import IterativeMethod
+from itersolve._core.operators import LinearOperator
 from itersolve._core.solution import Status
 from itersolve.linear import _cg_kernels as kernels
 from itersolve.linear._problem import (
@@ -176,7 +177,7 @@ class CG(IterativeMethod):
         check_square("CG", A)
         precondition = make_preconditioner(self.M, A)
         bnorm, threshold = stopping_threshold(b, self.rtol, self.atol)
-        fused = self._fused_matrix(problem)
+        fused = self._fused_matrix(A, b.dtype, b.device)
         if fused is not None:
             return self._init_fused(problem, x0, fused, precondition, bnorm, threshold)
         x = x0.clone()
@@ -192,13 +193,21 @@ class CG(IterativeMethod):
 
     # -- compiled CPU path -----------------------------------------------------
 
-    def _fused_matrix(self, problem: LinearProblem) -> Any:
-        A, b = problem.A, problem.b
+    def setup(self, A: LinearOperator) -> None:
+        """One-off work for many solves with ``A`` (cached on the operator):
+        the preconditioner and the arrays of the compiled kernels."""
+        check_square("CG", A)
+        make_preconditioner(self.M, A)
+        self._fused_matrix(A, A.dtype, A.device)
+
+    def _fused_matrix(
+        self, A: LinearOperator, dtype: torch.dtype, device: torch.device
+    ) -> Any:
         usable = (
             kernels.HAVE_NUMBA
             and self.backend != "torch"
-            and b.device.type == "cpu"
-            and b.dtype in (torch.float32, torch.float64)
+            and device.type == "cpu"
+            and dtype in (torch.float32, torch.float64)
             and (self.M is None or (isinstance(self.M, str) and self.M == "jacobi"))
         )
         matrix = explicit_matrix(A) if usable else None

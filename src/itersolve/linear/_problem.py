@@ -31,7 +31,7 @@ class LinearProblem:
             )
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
-        return self.b - self.A.matvec(x)
+        return self.b - fast_matvec(self.A)(x)
 
 
 class BatchedMatrixOperator(LinearOperator):
@@ -95,6 +95,12 @@ def explicit_matrix(op: LinearOperator) -> torch.Tensor | None:
     """
     if isinstance(op, BatchedMatrixOperator):
         return op.matrices
+    matrix = op.matrix
+    if isinstance(matrix, torch.Tensor) and matrix.layout in (
+        torch.strided,
+        torch.sparse_csr,
+    ):
+        return matrix
     dense = getattr(op, "_dense", None)
     if dense is None:
         return None
@@ -112,10 +118,20 @@ def fast_matvec(op: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
     """``op.matvec``, or a compiled CSR product on CPU when numba is installed.
 
     Same result and the same ``op.matvecs`` count; used inside solver loops,
-    where torch's per-call cost for small CSR products dominates.
+    where torch's per-call cost for small CSR products dominates. Built once
+    per operator (cached on it).
     """
+    cached = op._cache.get("fast_matvec")
+    if cached is None:
+        cached = op._cache["fast_matvec"] = _fast_matvec(op)
+    return cached
+
+
+def _fast_matvec(op: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
     from itersolve.linear import _cg_kernels as kernels
 
+    if isinstance(op, BatchedMatrixOperator):
+        return _batched_matvec(op)
     A = explicit_matrix(op) if kernels.HAVE_NUMBA else None
     if (
         A is None
@@ -127,6 +143,14 @@ def fast_matvec(op: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
     indptr, indices, data = kernels.csr_arrays(A)
 
     def matvec(x: torch.Tensor) -> torch.Tensor:
+        if (
+            x.requires_grad
+            or x.dtype != A.dtype
+            or x.device != A.device
+            or x.ndim not in (1, 2)
+            or x.shape[0] != op.shape[1]
+        ):
+            return op.matvec(x)  # the general product (or its shape error)
         x = x.contiguous()
         out = torch.empty_like(x)
         if x.ndim == 1:
@@ -140,6 +164,38 @@ def fast_matvec(op: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
     return matvec
 
 
+def _batched_matvec(
+    op: BatchedMatrixOperator,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``op.matvec`` through a compiled loop on CPU (3x ``bmm`` for a batch of
+    matrix-vector products); the block keeps the ``(B, n)`` memory layout that
+    :func:`~itersolve.linear_solve` gives it, so nothing is copied."""
+    from itersolve.linear import _cg_kernels as kernels
+
+    A = op.matrices
+    if not kernels.use_kernels(A):
+        return op.matvec
+    matrices = A.contiguous().numpy()
+
+    def matvec(x: torch.Tensor) -> torch.Tensor:
+        if (
+            x.ndim != 2
+            or x.shape[1] != op.batch
+            or x.shape[0] != op.shape[1]
+            or x.requires_grad
+            or x.dtype != A.dtype
+            or x.device != A.device
+        ):
+            return op.matvec(x)  # the general product (or its shape error)
+        rows = x.T.contiguous()
+        out = torch.empty((op.batch, op.shape[0]), dtype=x.dtype)
+        kernels.batched_matvec(matrices, rows.numpy(), out.numpy())
+        op.matvecs += op.batch
+        return out.T
+
+    return matvec
+
+
 def host_dots(x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """Column-wise ``x . y`` as a float64 numpy array of shape ``(k,)``.
 
@@ -149,6 +205,9 @@ def host_dots(x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     from itersolve.linear import _cg_kernels as kernels
 
     if kernels.use_kernels(x):
+        if x.ndim == 2 and x.T.is_contiguous() and y.T.is_contiguous():
+            # A block stored transposed (a batch of systems): no copy.
+            return kernels.row_dots(x.T.numpy(), y.T.numpy())
         a = x.reshape(x.shape[0], -1).contiguous().numpy()
         b = y.reshape(y.shape[0], -1).contiguous().numpy()
         return kernels.column_dots(a, b)
@@ -168,13 +227,33 @@ def dots(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def looks_spd(op: LinearOperator) -> bool:
     """Symmetric with a positive diagonal (a cheap necessary check for SPD).
 
-    ``False`` for matrix-free operators, whose structure is unknown.
+    Declared structure (``op.symmetric``, ``op.positive_definite``) is taken
+    as given; otherwise the explicit matrix is probed once and the verdict
+    cached on the operator (keyed on the matrix's version counter, so a torch
+    in-place change of the matrix is noticed). ``False`` for matrix-free
+    operators, whose structure is unknown.
     """
+    if op.positive_definite is not None:
+        return op.positive_definite
+    if op.symmetric is False:
+        return False
     A = explicit_matrix(op)
     if A is None or op.shape[0] != op.shape[1]:
         return False
+    values = A.values() if A.layout == torch.sparse_csr else A
+    cached = op._cache.get("looks_spd")
+    if cached is not None and cached[0] is A and cached[1] == values._version:
+        return cached[2]
+    verdict = _probe_spd(op, A, declared_symmetric=op.symmetric is True)
+    op._cache["looks_spd"] = (A, values._version, verdict)
+    return verdict
+
+
+def _probe_spd(op: LinearOperator, A: torch.Tensor, declared_symmetric: bool) -> bool:
     if not bool((op.diagonal() > 0).all()):
         return False
+    if declared_symmetric:
+        return True
     if A.layout == torch.sparse_csr:
         AT = A.to_sparse_coo().t().coalesce()
         diff = (A.to_sparse_coo() - AT).coalesce().values()
@@ -224,6 +303,9 @@ def make_preconditioner(M: Any, A: LinearOperator) -> Preconditioner | None:
             raise ValueError(
                 f"M must be None, 'jacobi', an operator or a callable, got {M!r}"
             )
+        cached = A._cache.get("jacobi")
+        if cached is not None:
+            return cached
         diag = A.diagonal()
         if not bool((diag != 0).all()):
             raise ValueError("M='jacobi' needs a diagonal without zeros")
@@ -233,6 +315,7 @@ def make_preconditioner(M: Any, A: LinearOperator) -> Preconditioner | None:
             return r * (inv if r.ndim == inv.ndim else inv[:, None])
 
         jacobi.inverse_diagonal = inv  # type: ignore[attr-defined]
+        A._cache["jacobi"] = jacobi  # like the diagonal it comes from
         return jacobi
     if callable(M) and not isinstance(
         M, (LinearOperator, torch.Tensor, spla.LinearOperator)

@@ -1,7 +1,8 @@
-"""``linear_solve``: the front door for linear systems."""
+"""``linear_solve``: the front door for linear systems, and ``prepare``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from itersolve._core.iterate import (
 )
 from itersolve._core.operators import LinearOperator, aslinearoperator
 from itersolve._core.solution import Solution
-from itersolve._core.tensors import as_tensor, result_dtype, to_output
+from itersolve._core.tensors import as_tensor, is_finite, result_dtype, to_output
 from itersolve.linear._cg import CG
 from itersolve.linear._gmres import GMRES
 from itersolve.linear._problem import (
@@ -32,9 +33,123 @@ def _is_batched_matrix(A: Any) -> bool:
 
 
 def default_method(op: LinearOperator) -> IterativeMethod:
-    """``CG()`` when ``A`` looks SPD (explicit, symmetric, positive diagonal),
-    ``GMRES()`` otherwise (matrix-free operators included)."""
+    """``CG()`` when ``A`` is SPD by its tags (``op.positive_definite``) or, with
+    no tags, looks SPD (explicit, symmetric, positive diagonal; the verdict is
+    cached on the operator), ``GMRES()`` otherwise (matrix-free operators
+    included)."""
     return CG() if looks_spd(op) else GMRES()
+
+
+@dataclass(frozen=True)
+class LinearSetup:
+    """What :func:`prepare` built once for many solves with the same ``A``.
+
+    ``operator`` holds the converted matrix and caches what solvers derive from
+    it (compiled-kernel arrays, diagonal, Jacobi preconditioner, structure and
+    finiteness verdicts); ``method`` is the solver chosen for it.
+    """
+
+    operator: LinearOperator
+    method: IterativeMethod
+    source: Any
+
+
+def prepare(
+    A: Any,
+    method: IterativeMethod | None = None,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    symmetric: bool | None = None,
+    positive_definite: bool | None = None,
+) -> LinearSetup:
+    """Set up ``A`` once for many calls of ``linear_solve(A, b, state=setup)``.
+
+    Converts ``A`` (as :func:`linear_solve` would), applies the declared
+    structure tags, picks the default method when ``method`` is ``None`` and
+    runs the method's one-off setup (for :class:`CG`: the arrays of the
+    compiled kernels and the preconditioner), so each later solve pays only
+    for its right-hand side. ``dtype`` should be that of the right-hand sides
+    (the float64 / input dtype by default); a solve whose ``b`` promotes to
+    another dtype converts ``A`` again.
+
+    Examples
+    --------
+    >>> import numpy as np, itersolve
+    >>> from itersolve.linear import prepare
+    >>> A = itersolve.problems.poisson(8, dim=2)
+    >>> setup = prepare(A, positive_definite=True)
+    >>> type(setup.method).__name__
+    'CG'
+    >>> B = np.eye(64)[:3]
+    >>> xs = [itersolve.linear_solve(A, b, state=setup).x for b in B]
+    >>> bool(np.linalg.norm(A @ xs[1] - B[1]) <= 1e-5)
+    True
+    """
+    if _is_batched_matrix(A):
+        if symmetric is not None or positive_definite is not None:
+            raise ValueError("structure tags apply to one matrix, not a batch")
+        op: LinearOperator = BatchedMatrixOperator(
+            as_tensor(A, "A", dtype=dtype, device=device)[0]
+        )
+    else:
+        op = aslinearoperator(
+            A,
+            dtype=dtype,
+            device=device,
+            symmetric=symmetric,
+            positive_definite=positive_definite,
+        )
+    method = _check_method(default_method(op) if method is None else method)
+    setup = getattr(method, "setup", None)
+    if setup is not None:
+        setup(op)
+    _matrix_is_finite(op)
+    return LinearSetup(op, method, A)
+
+
+def _check_method(method: Any) -> IterativeMethod:
+    if not isinstance(method, IterativeMethod):
+        raise TypeError(
+            f"method must be a solver such as CG(), got {type(method).__name__}"
+        )
+    return method
+
+
+def _matrix_is_finite(op: LinearOperator) -> bool | None:
+    """Whether the explicit matrix is finite, cached on the operator (keyed on
+    the tensor's version counter); ``None`` for matrix-free operators."""
+    matrix = explicit_matrix(op)
+    if matrix is None:
+        return None
+    values = matrix.values() if matrix.layout == torch.sparse_csr else matrix
+    cached = op._cache.get("finite")
+    if cached is None or cached[0] is not matrix or cached[1] != values._version:
+        cached = (matrix, values._version, is_finite(values))
+        op._cache["finite"] = cached
+    return bool(cached[2])
+
+
+def _operator(A: Any, b: torch.Tensor, state: LinearSetup | None) -> LinearOperator:
+    """``A`` as an operator of ``b``'s result dtype (the prepared one if any)."""
+    batched = _is_batched_matrix(A)
+    if state is not None:
+        op = state.operator
+    elif batched:
+        op = BatchedMatrixOperator(as_tensor(A, "A", device=b.device)[0])
+    else:
+        op = aslinearoperator(A, dtype=None, device=b.device)
+    dtype = result_dtype(op.dtype, b.dtype)
+    if op.dtype == dtype:
+        return op
+    if isinstance(op, BatchedMatrixOperator):
+        return BatchedMatrixOperator(op.matrices.to(dtype))
+    converted = aslinearoperator(A, dtype=dtype, device=b.device)
+    if converted is op:  # a LinearOperator cannot change dtype
+        return op
+    return converted.with_tags(
+        symmetric=op.symmetric, positive_definite=op.positive_definite
+    )
 
 
 def linear_solve(
@@ -46,6 +161,7 @@ def linear_solve(
     callback: Callback | None = None,
     record: bool | int = False,
     throw: bool = False,
+    state: LinearSetup | None = None,
 ) -> Solution:
     """Solve ``A x = b`` iteratively.
 
@@ -61,8 +177,10 @@ def linear_solve(
         (or ``(B, n)`` with a batched ``A``).
     method
         A configured solver such as ``CG(rtol=1e-8)``. ``None`` picks ``CG()`` when
-        ``A`` is an explicit matrix that looks SPD (symmetric, positive diagonal)
-        and ``GMRES()`` otherwise (matrix-free operators included).
+        ``A`` is declared SPD (``positive_definite=True``, see
+        :func:`~itersolve.aslinearoperator`) or, undeclared, is an explicit
+        matrix that looks SPD (symmetric, positive diagonal), and ``GMRES()``
+        otherwise (matrix-free operators included).
     x0
         Starting point with the shape of ``b`` (zeros by default).
     callback
@@ -73,6 +191,11 @@ def linear_solve(
     throw
         Raise :class:`~itersolve.ConvergenceError` instead of warning when the run
         does not succeed.
+    state
+        A :class:`LinearSetup` from :func:`prepare` for this ``A``: the
+        converted matrix, its structure verdict, kernel arrays and
+        preconditioner are reused (and ``method=None`` means the prepared
+        method). Same answers as without it.
 
     Returns
     -------
@@ -88,26 +211,26 @@ def linear_solve(
     >>> np.allclose(np.einsum("bij,bj->bi", A, sol.x), 1.0)
     True
     """
-    b_t, info = as_tensor(b, "b")
-    batched = _is_batched_matrix(A)
-    if batched:
-        A_t = as_tensor(A, "A", device=b_t.device)[0]
-        batch_op = BatchedMatrixOperator(A_t)
-        if b_t.shape != (batch_op.batch, batch_op.shape[0]):
-            raise ValueError(
-                f"b must have shape {(batch_op.batch, batch_op.shape[0])} to match "
-                f"a batched A of shape {tuple(A_t.shape)}, got {tuple(b_t.shape)}"
+    if state is not None:
+        if not isinstance(state, LinearSetup):
+            raise TypeError(
+                f"state must come from prepare(A), got {type(state).__name__}"
             )
-        op: LinearOperator = batch_op
-    else:
-        op = aslinearoperator(A, dtype=None, device=b_t.device)
-    dtype = result_dtype(op.dtype, b_t.dtype)
-    if op.dtype != dtype:
-        op = (
-            BatchedMatrixOperator(A_t.to(dtype))
-            if batched
-            else aslinearoperator(A, dtype=dtype, device=b_t.device)
-        )
+        if A is not state.source and A is not state.operator:
+            raise ValueError("state was prepared for another A: call prepare(A)")
+        if method is None:
+            method = state.method
+    b_t, info = as_tensor(b, "b")
+    op = _operator(A, b_t, state)
+    dtype = op.dtype
+    batched = isinstance(op, BatchedMatrixOperator)
+    if isinstance(op, BatchedMatrixOperator):
+        expected_b = (op.batch, op.shape[0])
+        if tuple(b_t.shape) != expected_b:
+            raise ValueError(
+                f"b must have shape {expected_b} to match a batched A of shape "
+                f"{(op.batch, *op.shape)}, got {tuple(b_t.shape)}"
+            )
     b_t = b_t.to(dtype)
     # A batch of systems runs as columns: (B, n) is viewed as (n, B), no copy.
     rhs = b_t.T if batched else b_t
@@ -125,14 +248,11 @@ def linear_solve(
             raise ValueError(f"x0 must have shape {expected}, got {tuple(x0_t.shape)}")
         if batched:
             x0_t = x0_t.T
-    method = default_method(op) if method is None else method
-    if not isinstance(method, IterativeMethod):
-        raise TypeError(
-            f"method must be a solver such as CG(), got {type(method).__name__}"
-        )
-    matrix = explicit_matrix(op)
+    method = _check_method(default_method(op) if method is None else method)
     inputs = [rhs]
-    if matrix is not None:
+    if _matrix_is_finite(op) is False:
+        matrix = explicit_matrix(op)
+        assert matrix is not None
         inputs.append(matrix.values() if matrix.layout == torch.sparse_csr else matrix)
     matvecs_before = op.matvecs
     _, solution = iterate(
