@@ -179,3 +179,19 @@ def test_kleinman_rejects_destabilising_gain_and_battery():
     At = torch.from_numpy(A)
     out = solve_lqr(At, B, np.eye(2), np.eye(1), K0=K0)
     assert isinstance(out.x, torch.Tensor) and out.x.dtype == torch.float64
+
+
+def test_care_above_16_states_refines_with_sign_lyapunov_solves():
+    A, B, Q, R = _random_systems(2, 18, 3, seed=5)
+    sol = care(*(torch.from_numpy(M) for M in (A, B, Q, R)), full_output=True)
+    assert sol.success and sol.stats["lyapunov_solves"] == 2
+    for i in range(2):
+        ref = sla.solve_continuous_are(A[i], B[i], Q[i], R)
+        np.testing.assert_allclose(sol.x[i].numpy(), ref, rtol=1e-10, atol=1e-10)
+    # an uncontrollable unstable mode: no stabilising solution, said plainly
+    A_bad = -np.eye(18)
+    A_bad[0, 0] = 1.0
+    B_bad = B[0].copy()
+    B_bad[0] = 0.0
+    with pytest.raises(ValueError, match="no stabilising solution"):
+        care(*(torch.from_numpy(M) for M in (A_bad, B_bad, Q[0], R)))

@@ -244,9 +244,12 @@ def care(
     solution.x = P
     if not solution.success:
         return _raise_or_return(solution, full_output)
+    method = "kron" if n <= 16 else "sign"
+    if method == "sign" and refine:
+        # the sign-based Lyapunov solves need a stable A - B K: say why not first
+        _check_stabilising(A_t, B_t, R_t, P)
     for _ in range(refine):
         K = torch.linalg.solve(R_t, B_t.mT @ P)
-        method = "kron" if n <= 16 else "sign"
         step = _lyapunov_solution(
             A_t - B_t @ K, Q_t + K.mT @ R_t @ K, method, tol, None
         )
@@ -259,11 +262,17 @@ def care(
     if not bool(torch.isfinite(P).all()):
         solution.status = Status.NONFINITE
         return _raise_or_return(solution, full_output)
-    closed = A_t - B_t @ torch.linalg.solve(R_t, B_t.mT @ P)
+    _check_stabilising(A_t, B_t, R_t, P)
+    return _raise_or_return(solution, full_output)
+
+
+def _check_stabilising(
+    A: torch.Tensor, B: torch.Tensor, R: torch.Tensor, P: torch.Tensor
+) -> None:
+    closed = A - B @ torch.linalg.solve(R, B.mT @ P)
     worst = float(torch.linalg.eigvals(closed).real.max())
     if worst >= 0:
         raise ValueError(
             "care: no stabilising solution (A - B K has an eigenvalue with real "
             f"part {worst:.3g} >= 0): (A, B) is not stabilisable"
         )
-    return _raise_or_return(solution, full_output)
