@@ -133,3 +133,25 @@ def test_read_only_numpy_input_is_accepted():
     t, _ = as_tensor(a, "b")
     assert t.sum() == 3
     assert aslinearoperator(np.diag(DENSE)[None, :].repeat(3, 0)).shape == (3, 3)
+
+
+def test_structure_tags_declared_copied_and_checked():
+    A = sp.csr_array(np.diag([2.0, 3.0]))
+    plain = aslinearoperator(A)
+    assert (plain.symmetric, plain.positive_definite) == (None, None)
+    spd = aslinearoperator(A, positive_definite=True)
+    assert (spd.symmetric, spd.positive_definite) == (True, True)
+    assert "positive_definite=True" in repr(spd)
+    sym = plain.with_tags(symmetric=True)
+    assert (sym.symmetric, sym.positive_definite) == (True, None)
+    assert sym.matrix is plain.matrix and plain.symmetric is None  # a copy
+    assert aslinearoperator(sym) is sym  # tags survive re-wrapping
+    x = torch.ones(2, dtype=torch.float64)
+    torch.testing.assert_close(sym.matvec(x), plain.matvec(x))
+    assert sym.matvecs == 1 and plain.matvecs == 1
+    with pytest.raises(ValueError, match="contradicts symmetric=False"):
+        aslinearoperator(A, symmetric=False, positive_definite=True)
+    with pytest.raises(ValueError, match="only a square operator"):
+        aslinearoperator(np.ones((2, 3)), symmetric=True)
+    with pytest.raises(TypeError, match="symmetric must be True, False or None"):
+        plain.with_tags(symmetric="yes")

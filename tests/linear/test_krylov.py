@@ -449,3 +449,156 @@ def test_fused_path_requirements_and_negative_curvature():
     with pytest.warns(ConvergenceWarning, match="NOT_POSITIVE_DEFINITE"):
         sol = linear_solve(A, np.array([0.0, 1.0, 0.0]), CG(backend="numba"))
     assert sol.status is Status.NOT_POSITIVE_DEFINITE
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("k", [None, 3])
+@pytest.mark.parametrize("M", [None, "jacobi"])
+def test_fused_residual_replacement_matches_torch_path(k, M):
+    A, b = _shifted_poisson(12, 2.0, k, seed=4)
+    runs = {
+        backend: linear_solve(
+            A, b, CG(rtol=1e-10, M=M, residual_replacement=5, backend=backend)
+        )
+        for backend in ("numba", "torch")
+    }
+    fused, plain = runs["numba"], runs["torch"]
+    assert fused.success and plain.success
+    assert fused.num_steps == plain.num_steps
+    assert fused.stats["residual_replacements"] >= fused.num_steps // 5
+    np.testing.assert_allclose(fused.x, plain.x, atol=1e-9)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+def test_fused_path_on_unsorted_int64_csr_tensor():
+    # torch CSR with int64 indices, columns not sorted within rows: the
+    # compiled product reads unsigned 64-bit views and needs no sorting.
+    A = poisson(9, dim=2).tocsr()
+    order = np.concatenate(
+        [np.arange(A.indptr[i], A.indptr[i + 1])[::-1] for i in range(A.shape[0])]
+    )
+    T = torch.sparse_csr_tensor(
+        torch.from_numpy(A.indptr.astype(np.int64)),
+        torch.from_numpy(A.indices[order].astype(np.int64)),
+        torch.from_numpy(A.data[order]),
+        size=A.shape,
+    )
+    for shape in [(81,), (81, 2)]:
+        b = np.random.default_rng(5).standard_normal(shape)
+        sol = linear_solve(T, torch.from_numpy(b), CG(rtol=1e-12, backend="numba"))
+        assert sol.success
+        exact = np.linalg.solve(A.toarray(), b)
+        np.testing.assert_allclose(sol.x.numpy(), exact, atol=1e-9)
+
+
+# -- the inner entry and deferred stopping tests -------------------------------------
+
+_PATHS = ["numba", "torch"] if HAVE_NUMBA else ["torch"]
+
+
+def _shifted_poisson(n: int, shift: float, k: int | None, seed: int) -> Any:
+    """SPD ``poisson(n) + diag(linspace(0, shift))`` and a random ``b``."""
+    A = poisson(n, dim=2) + sp.diags_array(np.linspace(0, shift, n * n))
+    rng = np.random.default_rng(seed)
+    return A, rng.standard_normal(n * n if k is None else (n * n, k))
+
+
+@pytest.mark.parametrize("backend", _PATHS)
+@pytest.mark.parametrize("k", [None, 4])
+@pytest.mark.parametrize("M", [None, "jacobi"])
+def test_inner_solve_gives_the_same_iterates_as_linear_solve(backend, k, M):
+    from itersolve.linear import inner_solve
+
+    A, b_np = _shifted_poisson(14, 1.0, k, seed=6)
+    b = torch.from_numpy(b_np)
+    method = CG(rtol=1e-9, M=M, backend=backend)
+    full = linear_solve(A, b, method)
+    inner = inner_solve(method, aslinearoperator_f64(A), b)
+    assert full.success and inner.status is Status.SUCCESS
+    assert inner.num_steps == full.num_steps
+    assert inner.stats["matvecs"] == full.stats["matvecs"]
+    torch.testing.assert_close(inner.x, full.x, rtol=0, atol=1e-12)
+    # a budget cut short: same status and same iterate on both entries
+    with pytest.warns(ConvergenceWarning, match="MAX_STEPS"):
+        short = linear_solve(A, b, CG(rtol=1e-9, M=M, backend=backend, max_steps=7))
+    cut = inner_solve(method, aslinearoperator_f64(A), b, max_steps=7)
+    assert cut.status is Status.MAX_STEPS and cut.stats["matvecs"] == 7 * (k or 1)
+    torch.testing.assert_close(cut.x, short.x, rtol=0, atol=1e-12)
+
+
+def aslinearoperator_f64(A: Any) -> Any:
+    from itersolve import aslinearoperator
+
+    return aslinearoperator(A, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("backend", _PATHS)
+@pytest.mark.parametrize("k", [None, 5])
+@pytest.mark.parametrize("M", [None, "jacobi"])
+def test_check_every_eight_gives_the_answer_of_check_every_one(backend, k, M):
+    # What a CUDA run does (tests every 8 steps, device-side flags, converged
+    # columns frozen), checked on the CPU against the per-step test.
+    A, b = _shifted_poisson(12, 3.0, k, seed=7)
+    if k is not None:
+        b[:, 1] *= 1e-3  # columns converge at different steps
+        b[:, 3] = 0.0  # solved at the start
+    every = {
+        c: linear_solve(A, b, CG(rtol=1e-10, M=M, backend=backend, check_every=c))
+        for c in (1, 8)
+    }
+    one, eight = every[1], every[8]
+    assert one.success and eight.success
+    assert one.num_steps <= eight.num_steps < one.num_steps + 8
+    assert eight.num_steps % 8 == 0
+    np.testing.assert_allclose(eight.x, one.x, rtol=0, atol=1e-12 * np.abs(one.x).max())
+    assert np.isfinite(eight.x).all()
+    if k is not None:
+        assert (eight.x[:, 3] == 0).all()
+
+
+@pytest.mark.parametrize("backend", _PATHS)
+@pytest.mark.parametrize("k", [None, 2])
+def test_deferred_negative_curvature_is_reported_at_the_check_point(backend, k):
+    A = sp.csr_array(np.diag([1.0, -1.0, 2.0, 3.0]))
+    b = np.array([1.0, 1.0, 1.0, 1.0]) if k is None else np.ones((4, k))
+    with pytest.warns(ConvergenceWarning, match="NOT_POSITIVE_DEFINITE"):
+        sol = linear_solve(A, b, CG(backend=backend, check_every=8))
+    assert sol.status is Status.NOT_POSITIVE_DEFINITE
+    assert np.isfinite(sol.x).all()
+    if backend == "torch":
+        assert sol.num_steps == 8  # found in step 1, reported at the check point
+
+
+@pytest.mark.parametrize(
+    ("k", "check_every", "syncs"), [(3, 8, False), (None, 8, False), (3, 1, True)]
+)
+def test_torch_path_needs_no_host_sync_between_check_points(
+    monkeypatch, k, check_every, syncs
+):
+    # CPU stand-in for torch.cuda.set_sync_debug_mode: with deferred tests a
+    # step never turns a tensor into a Python bool or float (the per-step
+    # test does, which shows that the spy works).
+    from itersolve import aslinearoperator
+    from itersolve.linear._problem import LinearProblem
+
+    A = poisson(8, dim=2)
+    shape = 64 if k is None else (64, k)
+    b = torch.from_numpy(np.random.default_rng(8).standard_normal(shape))
+    method = CG(rtol=1e-8, backend="torch", check_every=check_every)
+
+    problem = LinearProblem(aslinearoperator(A), b)
+    state = method.init(problem, torch.zeros_like(b))
+    calls = []
+    for name in ("__bool__", "__float__", "item"):
+        original = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _original=original, _name=name):
+            calls.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    for _ in range(7):
+        state = method.step(problem, state)
+    monkeypatch.undo()
+    assert bool(calls) is syncs
+    assert state.steps == 7

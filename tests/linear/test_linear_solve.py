@@ -181,3 +181,90 @@ def test_residual_replacement_keeps_answer():
     assert sol.stats["residual_replacements"] >= 1
     if sol.success:
         assert np.linalg.norm(b - A @ sol.x) <= 1e-10 * np.linalg.norm(b) * 1.01
+
+
+# -- structure tags and setup once, solve many -----------------------------------
+
+
+def test_declared_structure_picks_the_method_without_probing(monkeypatch):
+    from itersolve import GMRES, aslinearoperator
+    from itersolve.linear import _problem
+    from itersolve.linear._solve import default_method
+
+    probes = []
+    original = _problem._probe_spd
+    monkeypatch.setattr(
+        _problem, "_probe_spd", lambda *a, **k: probes.append(1) or original(*a, **k)
+    )
+    A = poisson(6, dim=2)
+    assert isinstance(default_method(aslinearoperator(A, positive_definite=True)), CG)
+    assert isinstance(default_method(aslinearoperator(A, symmetric=False)), GMRES)
+    free = aslinearoperator(lambda x: 2 * x, shape=(3, 3), positive_definite=True)
+    assert isinstance(default_method(free), CG)
+    assert probes == []
+    # undeclared: probed once, the verdict cached on the operator ...
+    op = aslinearoperator(A.copy())  # shares memory with its input
+    assert isinstance(default_method(op), CG) and isinstance(default_method(op), CG)
+    assert len(probes) == 1
+    # ... until the matrix changes in place (torch version counter)
+    op.matrix.values().mul_(-1.0)
+    assert isinstance(default_method(op), GMRES) and len(probes) == 2
+    # declared symmetric: only the diagonal is looked at
+    assert isinstance(default_method(aslinearoperator(-A, symmetric=True)), GMRES)
+
+
+@pytest.mark.parametrize("M", [None, "jacobi"])
+@pytest.mark.parametrize("shape", [(144,), (144, 3)])
+def test_prepared_setup_gives_identical_answers(M, shape):
+    from itersolve.linear import LinearSetup, prepare
+
+    A = poisson(12, dim=2) + sp.diags_array(np.linspace(0, 1, 144))
+    setup = prepare(A, CG(rtol=1e-10, M=M), positive_definite=True)
+    assert isinstance(setup, LinearSetup) and setup.operator.positive_definite
+    rng = np.random.default_rng(9)
+    for _ in range(3):
+        b = rng.standard_normal(shape)
+        fresh = linear_solve(A, b, CG(rtol=1e-10, M=M))
+        reused = linear_solve(A, b, state=setup)
+        assert reused.success and reused.num_steps == fresh.num_steps
+        assert reused.stats["matvecs"] == fresh.stats["matvecs"]
+        np.testing.assert_array_equal(reused.x, fresh.x)
+        assert isinstance(reused.x, np.ndarray)
+    # torch right-hand sides and the operator itself work with the same setup
+    b_t = torch.from_numpy(rng.standard_normal(shape))
+    via_op = linear_solve(setup.operator, b_t, state=setup)
+    torch.testing.assert_close(via_op.x, linear_solve(A, b_t, CG(rtol=1e-10, M=M)).x)
+
+
+def test_prepare_default_method_batches_and_errors():
+    from itersolve import GMRES
+    from itersolve.linear import prepare
+
+    A = poisson(5, dim=2)
+    assert isinstance(prepare(A).method, CG)
+    assert isinstance(prepare(A, symmetric=False).method, GMRES)
+    rng = np.random.default_rng(10)
+    Q, _ = np.linalg.qr(rng.standard_normal((3, 6, 6)))
+    batch = Q @ (np.linspace(1, 10, 6)[:, None] * Q.transpose(0, 2, 1))
+    setup = prepare(batch, CG(rtol=1e-12))
+    b = rng.standard_normal((3, 6))
+    sol = linear_solve(batch, b, state=setup)
+    np.testing.assert_allclose(np.einsum("bij,bj->bi", batch, sol.x), b, atol=1e-10)
+    with pytest.raises(ValueError, match="prepared for another A"):
+        linear_solve(poisson(5, dim=2), np.ones(25), state=prepare(A))
+    with pytest.raises(TypeError, match="state must come from prepare"):
+        linear_solve(A, np.ones(25), state={"A": A})
+    with pytest.raises(ValueError, match="structure tags apply to one matrix"):
+        prepare(batch, positive_definite=True)
+
+
+def test_nonfinite_matrix_is_caught_on_a_prepared_operator():
+    from itersolve import Status, aslinearoperator
+
+    A = sp.csr_array(poisson(4, dim=2))
+    A.data[3] = np.nan
+    op = aslinearoperator(A, positive_definite=True)
+    for _ in range(2):  # the verdict is cached, not forgotten
+        with pytest.warns(ConvergenceWarning, match="NONFINITE_INPUT"):
+            sol = linear_solve(op, np.ones(16), CG())
+        assert sol.status is Status.NONFINITE_INPUT

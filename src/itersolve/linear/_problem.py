@@ -237,16 +237,34 @@ def looks_spd(op: LinearOperator) -> bool:
         return op.positive_definite
     if op.symmetric is False:
         return False
-    A = explicit_matrix(op)
+    A = fresh_cache(op)
     if A is None or op.shape[0] != op.shape[1]:
         return False
+    if "looks_spd" not in op._cache:
+        op._cache["looks_spd"] = _probe_spd(
+            op, A, declared_symmetric=op.symmetric is True
+        )
+    return op._cache["looks_spd"]
+
+
+_DERIVED = ("diagonal", "jacobi", "looks_spd", "finite")
+
+
+def fresh_cache(op: LinearOperator) -> torch.Tensor | None:
+    """The explicit matrix of ``op``, after dropping what the operator cached
+    about its entries (diagonal, Jacobi preconditioner, structure and
+    finiteness verdicts) if they changed in place since (torch's version
+    counter of the values)."""
+    A = explicit_matrix(op)
+    if A is None:
+        return None
     values = A.values() if A.layout == torch.sparse_csr else A
-    cached = op._cache.get("looks_spd")
-    if cached is not None and cached[0] is A and cached[1] == values._version:
-        return cached[2]
-    verdict = _probe_spd(op, A, declared_symmetric=op.symmetric is True)
-    op._cache["looks_spd"] = (A, values._version, verdict)
-    return verdict
+    key = (id(A), values._version)
+    if op._cache.get("matrix_version") != key:
+        for name in _DERIVED:
+            op._cache.pop(name, None)
+        op._cache["matrix_version"] = key
+    return A
 
 
 def _probe_spd(op: LinearOperator, A: torch.Tensor, declared_symmetric: bool) -> bool:
@@ -303,6 +321,7 @@ def make_preconditioner(M: Any, A: LinearOperator) -> Preconditioner | None:
             raise ValueError(
                 f"M must be None, 'jacobi', an operator or a callable, got {M!r}"
             )
+        fresh_cache(A)
         cached = A._cache.get("jacobi")
         if cached is not None:
             return cached

@@ -24,6 +24,7 @@ from itersolve.linear._problem import (
     BatchedMatrixOperator,
     LinearProblem,
     explicit_matrix,
+    fresh_cache,
     looks_spd,
 )
 
@@ -119,15 +120,13 @@ def _check_method(method: Any) -> IterativeMethod:
 def _matrix_is_finite(op: LinearOperator) -> bool | None:
     """Whether the explicit matrix is finite, cached on the operator (keyed on
     the tensor's version counter); ``None`` for matrix-free operators."""
-    matrix = explicit_matrix(op)
+    matrix = fresh_cache(op)
     if matrix is None:
         return None
-    values = matrix.values() if matrix.layout == torch.sparse_csr else matrix
-    cached = op._cache.get("finite")
-    if cached is None or cached[0] is not matrix or cached[1] != values._version:
-        cached = (matrix, values._version, is_finite(values))
-        op._cache["finite"] = cached
-    return bool(cached[2])
+    if "finite" not in op._cache:
+        values = matrix.values() if matrix.layout == torch.sparse_csr else matrix
+        op._cache["finite"] = is_finite(values)
+    return bool(op._cache["finite"])
 
 
 def _operator(A: Any, b: torch.Tensor, state: LinearSetup | None) -> LinearOperator:
