@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from itersolve._core.iterate import IterativeMethod
+from itersolve._core.operators import LinearOperator
 from itersolve._core.solution import Status
+from itersolve.linear import CG, inner_solve
+from itersolve.linear import _cg_kernels as kernels
 from itersolve.ot._problem import (
     TransportProblem,
     gibbs_plan,
@@ -21,6 +25,7 @@ from itersolve.ot._problem import (
 from itersolve.ot._sinkhorn import check_common, track_progress
 
 SINKHORN, NEWTON = 0.0, 1.0
+_NEWTON_SOLVER = CG(rtol=1e-2, M="jacobi")
 
 
 @dataclass
@@ -67,8 +72,8 @@ class SinkhornNewtonSparse(IterativeMethod):
     ``lambda = keep_per_row / m``, threshold rho = that order statistic) with the
     diagonal taken from the **full** plan, so the sparsified matrix stays
     diagonally dominant (positive semi-definite). The direction solves
-    ``H_sparse d = grad D`` by Jacobi-preconditioned conjugate gradients
-    (a local vectorized PCG on a torch CSR matrix, see ``_direction``); the
+    ``H_sparse d = grad D`` with ``linear_solver`` (Jacobi-preconditioned
+    conjugate gradients by default, the shared :class:`~itersolve.CG`); the
     null direction ``(1, -1)`` of ``H``, along which ``D`` is constant, is
     projected out of the right-hand side and of ``d``.
     A backtracking line search on ``alpha in {1, 1/2, ...}`` accepts when ``D``
@@ -104,10 +109,15 @@ class SinkhornNewtonSparse(IterativeMethod):
         over a neighbourhood, converge linearly below ~15 (MNIST-like 28x28 at
         ``reg = 1e-3``: 155 Newton steps at 8, 14 at 15), hence the default 16;
         non-unique (L1) costs need more still.
-    cg_rtol
-        Relative residual of the Newton system at which CG stops.
-    cg_max_steps
-        Most CG iterations per Newton step (default ``min(n + m, 500)``).
+    linear_solver
+        The solver of the Newton system ``H_sparse d = grad D``, run through
+        :func:`itersolve.linear.inner_solve` on the explicit sparse matrix
+        (default ``CG(rtol=1e-2, M="jacobi")``: stop at ``||r|| <= 0.01
+        ||grad D||``). Its ``max_steps`` defaults to ``min(n + m, 500)``. Any
+        iterate of CG started from 0 is an ascent direction, so a solve stopped
+        early (``MAX_STEPS``, or ``NOT_POSITIVE_DEFINITE`` from rounding) still
+        gives a usable direction; one that is not an ascent direction triggers
+        the fallback.
     armijo
         Sufficient-increase constant ``c1`` of the line search.
     max_halvings
@@ -138,8 +148,7 @@ class SinkhornNewtonSparse(IterativeMethod):
     tol: float = 1e-10
     n_sinkhorn: int = 20
     keep_per_row: float = 16.0
-    cg_rtol: float = 1e-2
-    cg_max_steps: int | None = None
+    linear_solver: IterativeMethod = _NEWTON_SOLVER
     armijo: float = 1e-4
     max_halvings: int = 30
     fallback: str | None = "sinkhorn"
@@ -154,14 +163,10 @@ class SinkhornNewtonSparse(IterativeMethod):
             )
         if not self.keep_per_row > 0:
             raise ValueError(f"keep_per_row must be > 0, got {self.keep_per_row}")
-        if not 0 < self.cg_rtol < 1:
-            raise ValueError(f"cg_rtol must be in (0, 1), got {self.cg_rtol}")
-        if self.cg_max_steps is not None and (
-            not isinstance(self.cg_max_steps, int) or self.cg_max_steps < 1
-        ):
-            raise ValueError(
-                f"cg_max_steps must be a positive int or None, got "
-                f"{self.cg_max_steps!r}"
+        if not isinstance(self.linear_solver, IterativeMethod):
+            raise TypeError(
+                "linear_solver must be a linear solver such as CG(rtol=1e-2), got "
+                f"{type(self.linear_solver).__name__}"
             )
         if not 0 < self.armijo < 0.5:
             raise ValueError(f"armijo must be in (0, 0.5), got {self.armijo}")
@@ -313,7 +318,7 @@ class SinkhornNewtonSparse(IterativeMethod):
         if not bool(significant.all()):
             values, index = values[significant], index[significant]
         direction, cg_steps = self._direction(
-            state.rows, state.cols, values, index // m, index % m, grad
+            state.rows, state.cols, values, index, grad
         )
         state.newton_steps += 1
         state.cg_steps += cg_steps
@@ -332,22 +337,34 @@ class SinkhornNewtonSparse(IterativeMethod):
         rows: torch.Tensor,
         cols: torch.Tensor,
         values: torch.Tensor,
-        row_index: torch.Tensor,
-        col_index: torch.Tensor,
+        index: torch.Tensor,
         rhs: torch.Tensor,
     ) -> tuple[torch.Tensor, int]:
-        """Solve ``[[diag(rows), P_s], [P_s^T, diag(cols)]] d = rhs`` by Jacobi-PCG.
+        """Solve ``[[diag(rows), P_s], [P_s^T, diag(cols)]] d = rhs``.
 
-        A local PCG loop on a torch CSR matrix: ``itersolve.linear_solve`` with
-        ``CG`` gives the same iterates but its per-iteration driver overhead
-        (finiteness checks, bookkeeping) made the whole SNS solve ~2x slower at
-        n = 500, where a CG iteration is only a few microseconds of arithmetic.
+        ``values`` are the kept plan entries at flat positions ``index``. The
+        operator carries its CSR matrix (the compiled CG kernels use it), its
+        diagonal, known here, so ``M="jacobi"`` costs no extraction, and a
+        compiled product on CPU for the final true-residual check.
         """
-        matrix = _newton_matrix(rows, cols, values, row_index, col_index)
-        diagonal = torch.cat([rows, cols])
-        inverse_diagonal = diagonal.clamp(min=torch.finfo(rows.dtype).tiny).reciprocal()
-        max_steps = self.cg_max_steps or min(rhs.shape[0], 500)
-        return _pcg(matrix, rhs, inverse_diagonal, self.cg_rtol, max_steps)
+        m = cols.shape[0]
+        matrix = _newton_matrix(rows, cols, values, index // m, index % m)
+        # Row sums of the floored plan are positive; the clamp only guards the
+        # Jacobi division against an underflowed one.
+        diagonal = torch.cat([rows, cols]).clamp(min=torch.finfo(rows.dtype).tiny)
+        size = diagonal.shape[0]
+        op = LinearOperator(
+            _csr_matvec(matrix),
+            (size, size),
+            dtype=matrix.dtype,
+            device=matrix.device,
+            diagonal=lambda: diagonal,
+            dense=matrix.to_dense,
+            matrix=matrix,
+        )
+        limit = None if self.linear_solver.max_steps else min(size, 500)
+        solution = inner_solve(self.linear_solver, op, rhs, max_steps=limit)
+        return solution.x, solution.num_steps
 
     def _line_search(
         self,
@@ -443,39 +460,22 @@ def _newton_matrix(
         )
 
 
-def _pcg(
-    matrix: torch.Tensor,
-    rhs: torch.Tensor,
-    inverse_diagonal: torch.Tensor,
-    rtol: float,
-    max_steps: int,
-) -> tuple[torch.Tensor, int]:
-    """Jacobi-preconditioned CG from 0; stops at ``||r|| <= rtol ||rhs||``.
+def _csr_matvec(matrix: torch.Tensor) -> Any:
+    """``x -> matrix @ x``; on CPU the compiled CSR product of the CG kernels
+    (torch's costs several times more per call at these sizes)."""
+    if not kernels.use_kernels(matrix):
+        return matrix.matmul
+    arrays = kernels.csr_arrays(matrix)
 
-    Started from 0 on an SPD matrix every iterate ``x_k`` has ``rhs^T x_k > 0``,
-    so even a truncated solve is an ascent direction.
-    """
-    x = torch.zeros_like(rhs)
-    r = rhs.clone()
-    z = inverse_diagonal * r
-    p = z.clone()
-    rz = torch.dot(r, z)
-    threshold = (rtol * float(torch.linalg.vector_norm(rhs))) ** 2
-    for k in range(1, max_steps + 1):
-        q = matrix @ p
-        pq = torch.dot(p, q)
-        if not float(pq) > 0:  # breakdown: keep the last (ascent) iterate
-            return x, k - 1
-        alpha = rz / pq
-        x.add_(alpha * p)
-        r.sub_(alpha * q)
-        if float(torch.dot(r, r)) <= threshold:
-            return x, k
-        z = inverse_diagonal * r
-        rz_new = torch.dot(r, z)
-        p.mul_(rz_new / rz).add_(z)
-        rz = rz_new
-    return x, max_steps
+    def matvec(x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 1:
+            return matrix @ x
+        x = x.contiguous()
+        out = torch.empty_like(x)
+        kernels.spmv(*arrays, x.numpy(), out.numpy())
+        return out
+
+    return matvec
 
 
 def _project_null(w: torch.Tensor, n: int) -> None:
