@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from itersolve import ConvergenceWarning, Status
+from itersolve.linear import CG, GMRES
 from itersolve.pde.transport import (
     SlabProblem,
     SourceIteration,
@@ -61,8 +62,10 @@ METHODS = {
     "si": SourceIteration(tol=1e-10, max_steps=20_000),
     "dsa": SourceIteration(acceleration="dsa", tol=1e-10),
     "inconsistent-dsa": SourceIteration(acceleration="inconsistent_dsa", tol=1e-10),
-    "gmres-dsa": TransportGMRES(rtol=1e-12),
-    "gmres": TransportGMRES(rtol=1e-12, preconditioner=None),
+    "gmres-dsa": TransportGMRES(linear_solver=GMRES(rtol=1e-12, restart=30)),
+    "gmres": TransportGMRES(
+        linear_solver=GMRES(rtol=1e-12, restart=30), preconditioner=None
+    ),
 }
 
 
@@ -135,15 +138,22 @@ def test_scattering_ratio_above_one_allowed_with_leakage():
     [
         (lambda: SourceIteration(tol=0.0), "tol must be in"),
         (lambda: SourceIteration(acceleration="dsa2"), "acceleration must be"),
-        (lambda: TransportGMRES(restart=0), "restart must be"),
         (lambda: TransportGMRES(preconditioner="ilu"), "preconditioner must be"),
-        (lambda: TransportGMRES(rtol=2.0), "rtol must be"),
+        (
+            lambda: TransportGMRES(linear_solver=GMRES(M="jacobi")),
+            "must not carry M",
+        ),
         (lambda: SourceIteration(max_steps=0), "max_steps"),
     ],
 )
 def test_bad_hyperparameters(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_linear_solver_must_be_gmres():
+    with pytest.raises(TypeError, match="linear_solver must be a GMRES"):
+        TransportGMRES(linear_solver=CG())
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
@@ -259,7 +269,11 @@ def test_spectral_radius_bad_input():
 @pytest.mark.parametrize("name", METHODS)
 def test_max_steps_one(name):
     method = METHODS[name]
-    extra = {"restart": 1} if isinstance(method, TransportGMRES) else {}
+    extra = (
+        {"linear_solver": GMRES(rtol=1e-12, restart=1)}
+        if isinstance(method, TransportGMRES)
+        else {}
+    )
     cfg = type(method)(**{**method.__dict__, "max_steps": 1, **extra})
     p = homogeneous_slab(10.0, 20, c=0.9)
     with pytest.warns(ConvergenceWarning):

@@ -6,59 +6,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse.linalg as spla
 import torch
 
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
+from itersolve.linear import GMRES, inner_solve
 from itersolve.pde.transport._diffusion import dsa_operator
 from itersolve.pde.transport._slab import SlabProblem
 from itersolve.pde.transport._sweep import sweep
 
 PRECONDITIONERS = (None, "dsa", "inconsistent_dsa")
-
-
-def _gmres_cycle(
-    matvec: Callable[[np.ndarray], np.ndarray],
-    b: np.ndarray,
-    x0: np.ndarray,
-    restart: int,
-    rtol: float,
-) -> tuple[np.ndarray, bool, int]:
-    """One restart cycle of GMRES(restart) from ``x0``: (x, converged, inner steps).
-
-    The single place the Krylov kernel is chosen (scipy's gmres today).
-    """
-    n = b.size
-    op = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-    inner = [0]
-
-    def count(_: float) -> None:
-        inner[0] += 1
-
-    x, info = spla.gmres(
-        op,
-        b,
-        x0=x0,
-        rtol=rtol,
-        atol=0.0,
-        restart=restart,
-        maxiter=1,
-        callback=count,
-        callback_type="pr_norm",
-    )
-    return x, info == 0, inner[0]
+_KRYLOV = GMRES(rtol=1e-10, restart=30)
 
 
 @dataclass
 class TransportGMRESState:
     x: torch.Tensor
     apply: Callable[[np.ndarray], np.ndarray]
-    rhs: np.ndarray
+    rhs: torch.Tensor
     counts: dict[str, int]
-    residual: float = float("inf")
     rhs_norm: float = 1.0
-    converged: bool = False
+    verified: bool = False
+    status: Status | None = None
     inner_steps: int = 0
 
 
@@ -74,31 +43,50 @@ class TransportGMRES(IterativeMethod):
     matvec is one sweep plus one tridiagonal solve, and the Richardson iteration
     on this system is exactly DSA-accelerated source iteration). Warsa, Wareing
     & Morel (2004) show the Krylov form stays robust where DSA alone degrades.
-    Each step is one GMRES(``restart``) cycle; the Krylov kernel is
-    ``scipy.sparse.linalg.gmres``.
+    Each step is one restart cycle of ``linear_solver`` (itersolve's
+    :class:`~itersolve.GMRES`, run through :func:`itersolve.linear.inner_solve`
+    on the matrix-free operator, from the current flux).
 
-    Stopping rule (on the preconditioned residual)::
+    Stopping rule (on the preconditioned residual, confirmed by GMRES on a
+    freshly computed residual), with ``rtol = linear_solver.rtol``::
 
         ||P (Sweep(q) - (I - T) phi)||_2 <= rtol * ||P Sweep(q)||_2
 
+    Parameters
+    ----------
+    linear_solver
+        The Krylov solver and its settings (default
+        ``GMRES(rtol=1e-10, restart=30)``); a step runs ``restart`` of its
+        iterations.
+    preconditioner
+        ``"dsa"`` (consistent diffusion synthetic acceleration), ``"inconsistent_dsa"``
+        or ``None``.
+
     Examples
     --------
+    >>> from itersolve.linear import GMRES
     >>> from itersolve.pde.transport import homogeneous_slab, transport_solve
-    >>> sol = transport_solve(homogeneous_slab(20.0, 100, c=0.99), TransportGMRES())
+    >>> method = TransportGMRES(linear_solver=GMRES(rtol=1e-10, restart=30))
+    >>> sol = transport_solve(homogeneous_slab(20.0, 100, c=0.99), method)
     >>> sol.success, sol.stats["sweeps"] < 20
     (True, True)
     """
 
-    rtol: float = 1e-10
-    restart: int = 30
+    linear_solver: GMRES = _KRYLOV
     preconditioner: str | None = "dsa"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 < self.rtol < 1:
-            raise ValueError(f"rtol must be in (0, 1), got {self.rtol}")
-        if not isinstance(self.restart, int) or self.restart < 1:
-            raise ValueError(f"restart must be a positive int, got {self.restart!r}")
+        if not isinstance(self.linear_solver, GMRES):
+            raise TypeError(
+                "linear_solver must be a GMRES(...) instance, got "
+                f"{type(self.linear_solver).__name__}"
+            )
+        if self.linear_solver.M is not None:
+            raise ValueError(
+                "linear_solver must not carry M: the preconditioner is "
+                "TransportGMRES(preconditioner=...)"
+            )
         if self.preconditioner not in PRECONDITIONERS:
             raise ValueError(
                 f"preconditioner must be one of {PRECONDITIONERS}, "
@@ -127,9 +115,10 @@ class TransportGMRES(IterativeMethod):
             return precondition(phi - sweep(problem, problem.sigma_s * phi).phi)
 
         counts["sweeps"] += 1
-        rhs = precondition(sweep(problem, problem.q).phi)
+        rhs = torch.from_numpy(precondition(sweep(problem, problem.q).phi))
         state = TransportGMRESState(x0.clone(), apply, rhs, counts)
-        state.rhs_norm = float(np.linalg.norm(rhs))
+        state.rhs_norm = float(torch.linalg.vector_norm(rhs))
+        state.verified = state.rhs_norm == 0.0 and not bool(x0.any())
         return state
 
     def step(
@@ -137,30 +126,44 @@ class TransportGMRES(IterativeMethod):
     ) -> TransportGMRESState:
         if state.rhs_norm == 0.0:
             state.x = torch.zeros_like(state.x)
-            state.converged = True
+            state.verified = True
             return state
-        x, converged, inner = _gmres_cycle(
-            state.apply, state.rhs, state.x.numpy(), self.restart, self.rtol
+
+        def matvec(phi: torch.Tensor) -> torch.Tensor:
+            # A sweep takes one flux vector (GMRES may pass an (n, 1) block).
+            out = state.apply(phi.reshape(-1).numpy())
+            return torch.from_numpy(out).view(phi.shape)
+
+        solution = inner_solve(
+            self.linear_solver,
+            matvec,
+            state.rhs,
+            x0=state.x,
+            max_steps=self.linear_solver.restart,
         )
-        state.inner_steps += inner
-        state.x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
-        state.residual = float(np.linalg.norm(state.rhs - state.apply(x)))
-        state.converged = converged or state.residual <= self.rtol * state.rhs_norm
+        state.inner_steps += solution.num_steps
+        state.x = solution.x
+        if solution.status is Status.SUCCESS:
+            state.verified = True
+        elif solution.status is not Status.MAX_STEPS:  # breakdown, non-finite
+            state.status = solution.status
         return state
 
-    def terminate(
-        self, problem: SlabProblem, state: TransportGMRESState
-    ) -> tuple[bool, Status]:
-        if state.rhs_norm == 0.0 and not bool(state.x.any()):
-            return True, Status.SUCCESS
-        return state.converged, Status.SUCCESS
+    def converged(self, problem: SlabProblem, state: TransportGMRESState) -> bool:
+        return state.verified
 
     def metrics(
         self, problem: SlabProblem, state: TransportGMRESState
     ) -> dict[str, float]:
+        # Only for traces and callbacks: the sweeps spent here are not counted.
+        sweeps = dict(state.counts)
+        residual = float(
+            np.linalg.norm(state.rhs.numpy() - state.apply(state.x.numpy()))
+        )
+        state.counts.update(sweeps)
         return {
-            "residual_norm": state.residual,
-            "relative_residual": state.residual / max(state.rhs_norm, 1e-300),
+            "residual_norm": residual,
+            "relative_residual": residual / max(state.rhs_norm, 1e-300),
         }
 
     def stats(
