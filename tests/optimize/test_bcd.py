@@ -6,6 +6,7 @@ scipy) and lists the configurations expected to be slow on it (with the reason).
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -599,3 +600,167 @@ def test_forest_message_passing_beats_red_black_on_lattice() -> None:
         assert sol.success
         steps[blocks] = sol.num_steps
     assert steps["lattice"] < steps["red_black"]
+
+
+# -- compiled greedy path, duality-gap rule ------------------------------------------
+
+_HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+needs_numba = pytest.mark.skipif(not _HAVE_NUMBA, reason="numba not installed")
+
+
+def _sparse_lasso(m: int = 60, n: int = 150, seed: int = 8) -> Lasso:
+    A, b, _ = sparse_regression_data(m, n, seed=seed)
+    alpha = 0.1 * float(np.abs(A.T @ b).max()) / m
+    return Lasso(sp.csc_array(A), b, alpha=alpha)
+
+
+def _sparse_nnls(m: int = 50, n: int = 80, seed: int = 9) -> NonNegativeLeastSquaresL1:
+    A, b, _ = sparse_regression_data(m, n, seed=seed)
+    return NonNegativeLeastSquaresL1(A, b, lam=0.05 * float(np.abs(A.T @ b).max()))
+
+
+def _singletons(n: int) -> list[np.ndarray]:
+    """The default partition spelled out: forces the generic (torch) path."""
+    return [np.array([i]) for i in range(n)]
+
+
+def _run(problem: Any, n: int, callback: Any = None, **config: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        method = BlockCoordinateDescent(**config)
+        return minimize(problem, np.zeros(n), method, callback=callback)
+
+
+@needs_numba
+@pytest.mark.parametrize("selection", ["gs", "gsl", "gsd", "vb", "gs-vb"])
+@pytest.mark.parametrize("kind", ["lasso", "nnls-l1"])
+def test_compiled_greedy_path_takes_the_generic_iterates(kind: str, selection: str):
+    p = _sparse_lasso() if kind == "lasso" else _sparse_nnls()
+    n = p.shape[0]
+    common = dict(selection=selection, update="gradient", block_size=1, rtol=0.0)
+    fast = _run(p, n, max_steps=40, updates_per_step=5, **common)
+    slow = _run(p, n, max_steps=200, blocks=_singletons(n), **common)
+    assert fast.stats["coordinate_updates"] == slow.stats["coordinate_updates"] == 200
+    np.testing.assert_allclose(fast.x, slow.x, rtol=1e-10, atol=1e-12)
+    assert fast.stats["support_size"] == slow.stats["support_size"]
+    assert float(p.value(torch.from_numpy(fast.x))) == pytest.approx(
+        float(p.value(torch.from_numpy(slow.x))), rel=1e-12
+    )
+
+
+def test_duality_gap_equals_scikit_learns() -> None:
+    from sklearn.linear_model import Lasso as SkLasso
+
+    p = _sparse_lasso(80, 200)
+    for tol in (1e-2, 1e-4):
+        sk = SkLasso(alpha=p.alpha, fit_intercept=False, tol=tol, max_iter=10**5)
+        sk.fit(p.X, p.y)
+        # sklearn's gap uses its maintained residual: agreement to its drift.
+        assert p.duality_gap(sk.coef_) == pytest.approx(sk.dual_gap_, rel=1e-8)
+    assert p.duality_gap(np.zeros(200)) > 0
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["compiled", "generic"])
+def test_gap_rule_stops_where_scikit_learn_would(fast: bool) -> None:
+    if fast and not _HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    from sklearn.linear_model import Lasso as SkLasso
+
+    p = _sparse_lasso(80, 200)
+    tol = 1e-5
+    blocks = None if fast else _singletons(200)
+    sol = minimize(
+        p,
+        np.zeros(200),
+        BlockCoordinateDescent(
+            selection="gs",
+            update="gradient",
+            block_size=1,
+            blocks=blocks,
+            gap_tol=tol,
+            updates_per_step=10,
+            max_steps=5000,
+        ),
+    )
+    assert sol.success
+    threshold = tol * float(p.y @ p.y) / 80
+    assert p.duality_gap(sol.x) <= threshold
+    # Tested every 10 updates: one test earlier it was not yet met.
+    sk = SkLasso(alpha=p.alpha, fit_intercept=False, tol=tol, max_iter=10**5)
+    sk.fit(p.X, p.y)
+    f = float(p.value(torch.from_numpy(sol.x)))
+    f_sk = float(p.value(torch.from_numpy(sk.coef_)))
+    # Both within the gap of the optimum, so within the gap of each other.
+    assert abs(f - f_sk) <= threshold
+
+
+@needs_numba
+@pytest.mark.parametrize("fast", [True, False], ids=["compiled", "generic"])
+def test_nan_put_in_mid_run_ends_nonfinite(fast: bool) -> None:
+    p = _sparse_lasso()
+    n = p.shape[0]
+
+    def poison(info: Any) -> None:
+        if info.step == 3:
+            info.x[np.flatnonzero(info.x.numpy())[0]] = float("nan")
+
+    blocks = None if fast else _singletons(n)
+    sol = _run(
+        p, n, poison, selection="gs", update="gradient", block_size=1, blocks=blocks,
+        updates_per_step=5, rtol=1e-12, max_steps=100,
+    )  # fmt: skip
+    assert sol.status is Status.NONFINITE and sol.num_steps == 4
+
+
+@needs_numba
+def test_compiled_state_reductions_equal_a_fresh_computation() -> None:
+    from itersolve.optimize._bcd_greedy import greedy_engine
+
+    p = _sparse_lasso()
+    n = p.shape[0]
+    method = BlockCoordinateDescent(selection="gs", update="gradient", block_size=1)
+    engine = greedy_engine(method, p, torch.zeros(n, dtype=torch.float64))
+    assert engine is not None
+    engine.run(300)
+    red = engine.measure()
+    w = engine.w.copy()
+    r = p.X @ w - p.y
+    g = p.X.T @ r / p.n_samples
+    assert red.x_sum == pytest.approx(w.sum(), rel=1e-12)
+    assert red.l1 == pytest.approx(np.abs(w).sum(), rel=1e-12)
+    assert red.r_norm2 == pytest.approx(r @ r, rel=1e-10)
+    assert red.g_max == pytest.approx(np.abs(g).max(), rel=1e-10)
+    np.testing.assert_allclose(engine.g, g, rtol=1e-9, atol=1e-12 * np.abs(g).max())
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (dict(updates_per_step=0), "updates_per_step must be a positive int"),
+        (dict(gap_tol=-1.0), "gap_tol must be > 0 or None"),
+    ],
+)
+def test_bad_new_hyperparameters_raise(config: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BlockCoordinateDescent(**config)
+
+
+def test_gap_rule_needs_a_lasso() -> None:
+    case = CASES["nnls-l1"]
+    with pytest.raises(ValueError, match="gap_tol needs a Lasso problem"):
+        minimize(case.problem, _x0(case), BlockCoordinateDescent(gap_tol=1e-6))
+
+
+def test_updates_per_step_groups_the_same_updates() -> None:
+    case = CASES["least-squares"]
+    one = _run(case.problem, case.x_star.size, selection="gsl", max_steps=60, rtol=0.0)
+    six = _run(
+        case.problem,
+        case.x_star.size,
+        selection="gsl",
+        max_steps=10,
+        updates_per_step=6,
+        rtol=0.0,
+    )
+    assert six.num_steps == 10 and one.num_steps == 60
+    np.testing.assert_allclose(six.x, one.x, rtol=1e-12, atol=1e-14)

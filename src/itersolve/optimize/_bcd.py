@@ -24,6 +24,7 @@ from itersolve.optimize._bcd_forest import (
     partition_sorted_by_lipschitz,
     red_black_partition,
 )
+from itersolve.optimize._bcd_greedy import GreedyL1Engine, Reductions, greedy_engine
 from itersolve.optimize._bcd_models import CoordinateModel, coordinate_model
 from itersolve.optimize._bcd_proximal import (
     L1Penalty,
@@ -38,6 +39,12 @@ from itersolve.optimize._bcd_updates import (
 )
 
 PARTITIONS = ("contiguous", "sorted", "balanced", "red_black", "forest", "lattice")
+
+
+def _lasso_source(source: Any) -> Any:
+    from itersolve.problems.coordinate import Lasso
+
+    return source if isinstance(source, Lasso) else None
 
 
 class Partition:
@@ -211,6 +218,27 @@ class BCDState:
         self.status = Status.NOT_POSITIVE_DEFINITE
 
 
+@dataclass
+class GreedyState:
+    """State of the compiled greedy path (see :mod:`._bcd_greedy`): the iterate
+    lives in ``engine.w``; ``reductions`` are measured after every step."""
+
+    engine: GreedyL1Engine
+    shape: tuple[int, ...]
+    reductions: Reductions
+    threshold: float = 0.0
+    criterion: float = math.inf
+    gap: float = math.inf
+    steps: int = 0
+    x_sum: float | None = None
+    status: Status | None = None
+    support_changed_at: int = 0
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.engine.x.view(self.shape)
+
+
 @dataclass(frozen=True, kw_only=True)
 class BlockCoordinateDescent(IterativeMethod):
     """Block coordinate descent: greedy block selection, matrix/Newton updates,
@@ -235,7 +263,19 @@ class BlockCoordinateDescent(IterativeMethod):
     with ``G = grad f`` (smooth problems) or the proximal-gradient mapping
     ``G_i = L_i (x_i - prox_{h/L_i}(x_i - g_i / L_i))`` (L1 problems). Checked
     every step for greedy rules (the gradient is at hand) and every
-    ``ceil(n / block_size)`` steps (one pass) otherwise.
+    ``ceil(n / block_size)`` steps (one pass) otherwise. With ``gap_tol`` on a
+    :class:`~itersolve.problems.Lasso` the rule is scikit-learn's instead::
+
+        gap(w_k) <= gap_tol * ||y||^2 / m
+
+    (``gap`` the duality gap as scikit-learn computes it,
+    :func:`~itersolve.problems.coordinate.lasso_duality_gap`). Either rule is
+    confirmed on a fresh residual and gradient before ``SUCCESS``.
+
+    Single coordinates (``block_size=1``) with a greedy rule (GS, GSL, GSD, VB)
+    and the proximal-gradient update on a sparse ``Lasso`` or
+    ``NonNegativeLeastSquaresL1`` run compiled (numba): the same iteration, with
+    the gradient maintained through cached Gram columns (:mod:`._bcd_greedy`).
 
     Parameters
     ----------
@@ -264,6 +304,13 @@ class BlockCoordinateDescent(IterativeMethod):
     refresh_every
         Recompute the maintained residual/gradient from scratch every this many
         steps (rounding drift); ``None`` never.
+    updates_per_step
+        Block updates per step: the stopping rule is tested between steps, so
+        a larger value trades up to ``updates_per_step - 1`` extra updates for
+        fewer tests (the compiled path runs them in one call).
+    gap_tol
+        Stop on the duality gap (scikit-learn's ``tol``; ``Lasso`` only) instead
+        of the gradient-mapping rule; ``rtol``/``atol`` are then unused.
 
     References
     ----------
@@ -292,6 +339,8 @@ class BlockCoordinateDescent(IterativeMethod):
     atol: float = 0.0
     seed: int = 0
     refresh_every: int | None = None
+    updates_per_step: int = 1
+    gap_tol: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -309,6 +358,16 @@ class BlockCoordinateDescent(IterativeMethod):
             raise ValueError(
                 f"refresh_every must be >= 1 or None, got {self.refresh_every!r}"
             )
+        if (
+            not isinstance(self.updates_per_step, (int, np.integer))
+            or self.updates_per_step < 1
+        ):
+            raise ValueError(
+                "updates_per_step must be a positive int, got "
+                f"{self.updates_per_step!r}"
+            )
+        if self.gap_tol is not None and not self.gap_tol > 0:
+            raise ValueError(f"gap_tol must be > 0 or None, got {self.gap_tol!r}")
         if isinstance(self.blocks, str) and self.blocks not in PARTITIONS:
             raise ValueError(
                 f"blocks must be one of {PARTITIONS} or a list of index arrays, "
@@ -354,8 +413,16 @@ class BlockCoordinateDescent(IterativeMethod):
             return [b[b >= 0] for b in out if (b >= 0).any()]
         return check_partition(list(blocks), n)
 
-    def init(self, problem: Any, x0: torch.Tensor) -> BCDState:
+    def init(self, problem: Any, x0: torch.Tensor) -> BCDState | GreedyState:
         source = getattr(problem, "source", problem)
+        if self.gap_tol is not None and _lasso_source(source) is None:
+            raise ValueError(
+                "gap_tol needs a Lasso problem (its duality gap), got "
+                f"{type(source).__name__}"
+            )
+        engine = greedy_engine(self, source, x0)
+        if engine is not None:
+            return self._init_greedy(engine, source, tuple(x0.shape))
         model, penalty = coordinate_model(problem, x0)
         rule = as_selection_rule(self.selection)
         updater = as_update_rule(self.update)
@@ -384,15 +451,92 @@ class BlockCoordinateDescent(IterativeMethod):
         state.criterion = self._criterion(state)
         state.threshold = max(self.rtol * state.criterion, self.atol)
         state.converged = state.criterion == 0 or state.criterion <= self.atol
+        if self.gap_tol is not None:
+            state.threshold = self.gap_tol * source.gap_scale
+            state.converged = self._model_gap(state, source) <= state.threshold
         if penalty is not None:
             state.support = model.x != 0
+        return state
+
+    def _init_greedy(
+        self, engine: GreedyL1Engine, source: Any, shape: tuple[int, ...]
+    ) -> GreedyState:
+        state = GreedyState(engine, shape, engine.measure())
+        state.criterion = state.reductions.criterion
+        state.threshold = max(self.rtol * state.criterion, self.atol)
+        if self.gap_tol is not None:
+            state.threshold = self.gap_tol * source.gap_scale
+        state.x_sum = state.reductions.x_sum
         return state
 
     def _criterion(self, state: BCDState) -> float:
         return float(state.greedy_vector().abs().max())
 
+    def _model_gap(self, state: BCDState, source: Any) -> float:
+        """The duality gap from the model's maintained residual and gradient."""
+        from itersolve.problems.coordinate import lasso_duality_gap
+
+        model = state.model
+        r, g, w = model.r, model.gradient(), model.x  # type: ignore[attr-defined]
+        b = model.b  # type: ignore[attr-defined]
+        return lasso_duality_gap(
+            float(r @ r),
+            float(r @ b),
+            float(g.abs().max()),
+            float(w.abs().sum()),
+            source.alpha,
+            source.n_samples,
+        )
+
+    def _greedy_value(self, state: GreedyState, source: Any) -> float:
+        """The stopping rule's quantity from ``state.reductions``."""
+        from itersolve.problems.coordinate import lasso_duality_gap
+
+        red = state.reductions
+        state.criterion = red.criterion
+        if self.gap_tol is None:
+            return red.criterion
+        state.gap = lasso_duality_gap(
+            red.r_norm2, red.r_dot_y, red.g_max, red.l1, source.alpha, source.n_samples
+        )
+        return state.gap
+
     # -- iteration -----------------------------------------------------------------
-    def step(self, problem: Any, state: BCDState) -> BCDState:
+    def step(self, problem: Any, state: Any) -> Any:
+        if isinstance(state, GreedyState):
+            return self._greedy_step(state)
+        for _ in range(self.updates_per_step):
+            state = self._block_step(problem, state)
+            if state.status is not None:
+                break
+        if state.steps % state.check_every < self.updates_per_step:
+            # A check point fell inside this step: decide on the end point.
+            state.criterion = self._criterion(state)
+            state.converged = state.criterion <= state.threshold
+            if self.gap_tol is not None:
+                source = _lasso_source(getattr(problem, "source", problem))
+                state.converged = self._model_gap(state, source) <= state.threshold
+                if state.converged:  # confirm on a fresh residual and gradient
+                    state.model.refresh()
+                    gap = self._model_gap(state, source)
+                    state.converged = gap <= state.threshold
+        return state
+
+    def _greedy_step(self, state: GreedyState) -> GreedyState:
+        engine = state.engine
+        start = engine.updates
+        engine.run(self.updates_per_step)
+        every = self.refresh_every
+        if every and engine.updates // every > start // every:
+            engine.refresh()
+        state.steps += 1
+        if engine.last_support_change > start:
+            state.support_changed_at = state.steps
+        state.reductions = engine.measure(criterion=self.gap_tol is None)
+        state.x_sum = state.reductions.x_sum
+        return state
+
+    def _block_step(self, problem: Any, state: BCDState) -> BCDState:
         model = state.model
         block_id, b = state.rule.select(state)
         g = model.block_gradient(b)
@@ -406,19 +550,33 @@ class BlockCoordinateDescent(IterativeMethod):
                 state.support[b] = now
         if self.refresh_every and state.steps % self.refresh_every == 0:
             model.refresh()
-        if state.steps % state.check_every == 0:
-            state.criterion = self._criterion(state)
-            state.converged = state.criterion <= state.threshold
         return state
 
-    def terminate(self, problem: Any, state: BCDState) -> tuple[bool, Status]:
+    def terminate(self, problem: Any, state: Any) -> tuple[bool, Status]:
         if state.status is not None:
             return True, state.status
+        if isinstance(state, GreedyState):
+            source = getattr(problem, "source", problem)
+            if self._greedy_value(state, source) <= state.threshold:
+                # Confirm on a fresh residual and gradient (no drift in the test).
+                state.engine.refresh()
+                state.reductions = state.engine.measure(self.gap_tol is None)
+                if self._greedy_value(state, source) <= state.threshold:
+                    return True, Status.SUCCESS
+            return False, Status.SUCCESS
         if state.converged:
             return True, Status.SUCCESS
         return False, Status.SUCCESS
 
-    def metrics(self, problem: Any, state: BCDState) -> dict[str, float]:
+    def metrics(self, problem: Any, state: Any) -> dict[str, float]:
+        if isinstance(state, GreedyState):
+            engine = state.engine
+            return {
+                "objective": engine.objective(state.reductions),
+                "criterion": state.criterion,
+                "block_size": 1.0,
+                "support_size": float(engine.support_size),
+            }
         out = {
             "objective": state.objective_value(),
             "criterion": state.criterion,
@@ -428,7 +586,17 @@ class BlockCoordinateDescent(IterativeMethod):
             out["support_size"] = float(state.support.sum())
         return out
 
-    def stats(self, problem: Any, state: BCDState) -> dict[str, float]:
+    def stats(self, problem: Any, state: Any) -> dict[str, float]:
+        if isinstance(state, GreedyState):
+            engine = state.engine
+            return {
+                "coordinate_updates": engine.updates,
+                "coordinate_gradients": engine.updates,
+                "full_gradients": engine.full_gradients,
+                "line_search_evaluations": 0,
+                "support_size": engine.support_size,
+                "active_set_identified_at": state.support_changed_at,
+            }
         model = state.model
         out: dict[str, float] = {
             "coordinate_updates": model.coordinate_updates,

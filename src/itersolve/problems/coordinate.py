@@ -19,6 +19,7 @@ Generators follow the recipes of Nutini, Laradji & Schmidt (2022), datasets A-E
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -79,6 +80,36 @@ def _torch_matrix(A: sp.csr_array | np.ndarray, dtype: torch.dtype) -> Tensor:
     return torch.from_numpy(A).to(dtype)
 
 
+def _index(a: np.ndarray, limit: int) -> np.ndarray:
+    return a.astype(np.uint32 if limit < 2**32 else np.int64)
+
+
+@dataclass(frozen=True)
+class CompressedMatrix:
+    """A sparse matrix as compiled coordinate kernels read it: CSC and CSR arrays
+    ``(pointers, indices, values)`` in float64, unsigned 32-bit indices when they
+    fit (no negative-index test in the gather loops), and the squared column
+    norms."""
+
+    csc: tuple[np.ndarray, np.ndarray, np.ndarray]
+    csr: tuple[np.ndarray, np.ndarray, np.ndarray]
+    column_sq_norms: np.ndarray
+
+    @classmethod
+    def from_sparse(cls, A: Any) -> CompressedMatrix:
+        csr = sp.csr_array(A, dtype=np.float64)
+        csr.sum_duplicates()
+        csc = sp.csc_array(csr)
+        m, n = csr.shape
+        sq = np.zeros(n)
+        np.add.at(sq, csr.indices, csr.data * csr.data)
+        return cls(
+            (_index(csc.indptr, csc.nnz + 1), _index(csc.indices, m), csc.data),
+            (_index(csr.indptr, csr.nnz + 1), _index(csr.indices, n), csr.data),
+            sq,
+        )
+
+
 class _CompositeProblem:
     """Shared parts of the L1 problems (not smooth: no gradient oracle)."""
 
@@ -90,6 +121,12 @@ class _CompositeProblem:
     @cached_property
     def _A_torch(self) -> Tensor:
         return _torch_matrix(self.A, torch.float64)
+
+    @cached_property
+    def compressed(self) -> CompressedMatrix | None:
+        """The sparse data matrix for compiled kernels (built once per problem:
+        the problem's data never changes); ``None`` for a dense matrix."""
+        return CompressedMatrix.from_sparse(self.A) if sp.issparse(self.A) else None
 
     def smooth_value(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -160,8 +197,54 @@ class Lasso(_CompositeProblem):
     def penalty_value(self, x: Tensor) -> Tensor:
         return self.alpha * x.abs().sum()
 
+    @property
+    def gap_scale(self) -> float:
+        """``||y||^2 / m``: scikit-learn's ``tol`` is relative to it (its solver
+        stops once the duality gap is ``<= tol ||y||^2 / m``)."""
+        return float(self.y @ self.y) / self.n_samples
+
+    def duality_gap(self, w: Any) -> float:
+        """scikit-learn's duality gap at ``w``, computed afresh in float64.
+
+        >>> p = Lasso(np.eye(2), [1.0, 0.0], alpha=0.1)
+        >>> round(p.duality_gap(np.array([0.8, 0.0])), 12)
+        0.0
+        """
+        w = np.asarray(w, dtype=np.float64).reshape(-1)
+        r = self.X @ w - self.y
+        g = self.X.T @ r / self.n_samples
+        return lasso_duality_gap(
+            float(r @ r),
+            float(r @ self.y),
+            float(np.abs(g).max()),
+            float(np.abs(w).sum()),
+            self.alpha,
+            self.n_samples,
+        )
+
     def __repr__(self) -> str:
         return f"Lasso(X={self.X.shape}, alpha={self.alpha})"
+
+
+def lasso_duality_gap(
+    r_norm2: float, r_dot_y: float, g_max: float, l1: float, alpha: float, m: int
+) -> float:
+    """The Lasso duality gap from four reductions, as scikit-learn computes it.
+
+    With ``r = X w - y`` and ``g = X^T r / m`` (the gradient of the smooth part),
+    ``P(w) = ||r||^2 / (2m) + alpha ||w||_1``, the dual point is
+    ``theta = -s r`` with ``s = min(1, alpha / ||g||_inf)``, and::
+
+        gap = P(w) - (-s^2 ||r||^2 / (2m) - s r.y / m)
+
+    scikit-learn's ``gap_enet`` (formulation A) divided by ``m``: its solver
+    works on ``m P``. ``g_max`` is ``||g||_inf`` (``max(-g)`` for
+    non-negative coefficients).
+    """
+    primal = 0.5 * r_norm2 / m + alpha * l1
+    s = alpha / g_max if g_max > alpha else 1.0
+    dual = -0.5 * s * s * r_norm2 / m - s * r_dot_y / m
+    return primal - dual
 
 
 class NonNegativeLeastSquaresL1(_CompositeProblem):

@@ -5,7 +5,10 @@ rules, gradient vs matrix updates), datasets D/E label propagation (forest
 blocks with message passing vs red-black, scipy CG anchor), non-negative least
 squares + L1 (active-set identification, superlinear tail; scipy L-BFGS-B
 anchor) and a sparse Lasso against scikit-learn's coordinate descent on the
-identical objective ``(1/2m) ||y - Xw||^2 + alpha ||w||_1``.
+identical objective ``(1/2m) ||y - Xw||^2 + alpha ||w||_1``, every Lasso run
+stopping on scikit-learn's rule: duality gap ``<= LASSO_TOL ||y||^2 / m``, the
+gap computed the same way on both sides
+(:func:`~itersolve.problems.coordinate.lasso_duality_gap`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from itersolve.problems.coordinate import (
 
 ITERATIONS = 300
 TARGET = 1e-10  # relative suboptimality for the label-propagation claim
-LASSO_MATCH = 1e-8  # relative gap to scikit-learn's final objective
+LASSO_TOL = 1e-6  # scikit-learn's `tol`: duality gap <= tol ||y||^2 / m, both sides
 
 
 @contextmanager
@@ -134,10 +137,10 @@ def _lasso(m: int, n: int) -> BCDCase:
     p = Lasso(A, b, alpha=alpha)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sk = SkLasso(alpha=alpha, fit_intercept=False, tol=1e-6, max_iter=10**5)
+        sk = SkLasso(alpha=alpha, fit_intercept=False, tol=1e-12, max_iter=10**5)
         sk.fit(A, b)
-    f_sk = _value(p, sk.coef_)
-    return BCDCase("lasso", p, f_sk, {"f_sklearn": f_sk, "sklearn_epochs": sk.n_iter_})
+    f_star = _value(p, sk.coef_)  # a tight reference for the reported suboptimality
+    return BCDCase("lasso", p, f_star)
 
 
 def cases(scale: str) -> list[Case]:
@@ -196,9 +199,9 @@ def cases(scale: str) -> list[Case]:
 
 
 def _bcd(kind: str, **config: Any) -> Any:
-    """A BCD run on cases of ``kind``; label propagation and Lasso stop on the
-    target objective (measured through a callback), the others after
-    ``ITERATIONS`` steps."""
+    """A BCD run on cases of ``kind``; label propagation stops on the target
+    objective (measured through a callback), Lasso on its own duality-gap rule
+    (``gap_tol``), the others after ``ITERATIONS`` steps."""
 
     def run(case: BCDCase) -> RunOutput:
         problem = case.problem
@@ -207,8 +210,6 @@ def _bcd(kind: str, **config: Any) -> Any:
         target = None
         if kind == "label-propagation":
             target = case.f_star + TARGET * abs(case.f_star)
-        elif kind == "lasso":
-            target = case.f_star + LASSO_MATCH * abs(case.f_star)
         if target is not None:
 
             def callback(info: Any) -> bool:
@@ -224,7 +225,7 @@ def _bcd(kind: str, **config: Any) -> Any:
         status = sol.status.name
         if target is not None:
             status = "SUCCESS" if sol.status.name == "STOPPED_BY_CALLBACK" else status
-        elif sol.status.name == "MAX_STEPS":
+        elif kind != "lasso" and sol.status.name == "MAX_STEPS":
             status = "SUCCESS"  # a fixed budget of iterations is the protocol here
         counters = {
             k: float(v)
@@ -314,17 +315,20 @@ def _sklearn_lasso(selection: str) -> Any:
             sk = SkLasso(
                 alpha=p.alpha,
                 fit_intercept=False,
-                tol=1e-6,
+                tol=LASSO_TOL,
                 max_iter=10**5,
                 selection=selection,
                 random_state=0,
             )
             sk.fit(p.X, p.y)
         n = p.shape[0]
+        # sklearn's own verdict (its gap on its maintained residual), nothing
+        # recomputed inside the timed run.
+        done = sk.n_iter_ < 10**5 and sk.dual_gap_ <= LASSO_TOL * p.gap_scale
         return RunOutput(
             sk.coef_,
             int(sk.n_iter_),
-            "SUCCESS",
+            "SUCCESS" if done else "MAX_STEPS",
             {"coordinate_updates": float(sk.n_iter_ * n)},
         )
 
@@ -486,7 +490,9 @@ def _methods() -> list[Method]:
                 selection="gs",
                 update="gradient",
                 block_size=1,
-                max_steps=20000,
+                updates_per_step=100,
+                gap_tol=LASSO_TOL,
+                max_steps=2000,
             ),
             anchor="sklearn-lasso-cyclic",
             applies=la,
@@ -494,7 +500,12 @@ def _methods() -> list[Method]:
         Method(
             "bcd-vb-newton",
             _bcd(
-                "lasso", selection="vb", update="newton", block_size=100, max_steps=2000
+                "lasso",
+                selection="vb",
+                update="newton",
+                block_size=100,
+                gap_tol=LASSO_TOL,
+                max_steps=2000,
             ),
             anchor="sklearn-lasso-cyclic",
             applies=la,
@@ -629,19 +640,21 @@ def _lasso_updates(results: Results) -> ClaimOutcome:
 
 
 def _lasso_time(results: Results) -> ClaimOutcome:
+    """Greedy GS (compiled path) vs sklearn cyclic, both to the same gap rule."""
     case = _case_named(results, "lasso")
     if case is None:
         return ClaimOutcome(None, None, "no rows")
-    ratios = {}
-    for m in _LASSO_OURS:
-        r = results.ratio(case, m, "sklearn-lasso-cyclic")
-        if r is not None and results.all_succeeded(case, m):
-            ratios[m] = r
-    if not ratios:
-        return ClaimOutcome(None, None, "no successful run")
-    best = min(ratios.values())
-    detail = ", ".join(f"{m} {r:.2f}" for m, r in ratios.items())
-    return ClaimOutcome(best, best <= 1.0, detail)
+    ratios = {m: results.ratio(case, m, "sklearn-lasso-cyclic") for m in _LASSO_OURS}
+    ratio = ratios["bcd-gs-prox"]
+    if ratio is None:
+        return ClaimOutcome(None, None, "no rows for bcd-gs-prox")
+    ok = results.all_succeeded(case, "bcd-gs-prox") and results.all_succeeded(
+        case, "sklearn-lasso-cyclic"
+    )
+    detail = ", ".join(f"{m} {r:.2f}" for m, r in ratios.items() if r is not None)
+    if not ok:
+        detail += "; a run did not reach the gap"
+    return ClaimOutcome(ratio, ok and ratio <= 1.0, detail)
 
 
 SUITES = [
@@ -689,13 +702,17 @@ SUITES = [
                 _active_set_and_superlinear,
             ),
             Claim(
-                f"Lasso: coordinate updates to sklearn's objective (+{LASSO_MATCH:g}), "
-                "ours/sklearn",
+                f"Lasso: coordinate updates to duality gap <= {LASSO_TOL:g} ||y||^2/m, "
+                "ours (best of GS, VB-Newton) / sklearn cyclic (epochs x n, an upper "
+                "bound under its screening)",
                 "< 1",
                 _lasso_updates,
             ),
             Claim(
-                "Lasso: wall time ours/sklearn cyclic (goal)",
+                f"Lasso: wall time to duality gap <= {LASSO_TOL:g} ||y||^2/m "
+                "(sklearn's "
+                "rule and gap formula on both sides): greedy GS BCD (compiled, 100 "
+                "updates per test) / sklearn cyclic",
                 "<= 1.0",
                 _lasso_time,
             ),
