@@ -55,6 +55,9 @@ class GMRESState:
     V2: np.ndarray | None = None
     csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     dinv: np.ndarray | None = None
+    scratch: np.ndarray | None = None
+    # sum(x), the finiteness certificate: x changes only at the end of a cycle.
+    x_sum: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,6 +175,9 @@ class GMRES(IterativeMethod):
                     if inverse is None
                     else inverse.to(b.dtype).contiguous().numpy()
                 )
+                state.scratch = np.empty(
+                    n if inverse is not None else 0, dtype=state.V2.dtype
+                )
         r = self._residual(problem, state) if bool(x.any()) else state.b_block
         self._start_cycle(state, r)
         if not state.active.any():
@@ -193,6 +199,7 @@ class GMRES(IterativeMethod):
         state.g[0] = np.where(state.active, norms, 0.0)
         state.lengths.fill(0)
         state.inner = 0
+        state.x_sum = float(state.x.sum())
 
     def _residual(self, problem: LinearProblem, state: GMRESState) -> torch.Tensor:
         """``b - A x`` as an ``(n, k)`` block (a vector product for one column)."""
@@ -205,13 +212,16 @@ class GMRES(IterativeMethod):
         i, V2 = state.inner, state.V2
         assert V2 is not None
         if state.csr is not None:
-            kk.arnoldi_spmv(*state.csr, state.dinv, V2, i)
+            estimate = kk.arnoldi_csr(
+                *state.csr, state.dinv, state.scratch, V2, i, state.H, state.cs,
+                state.sn, state.g,
+            )  # fmt: skip
             problem.A.matvecs += 1
         else:
             basis = state.V.view(V2.shape)
             v = basis[i] if state.precondition is None else state.precondition(basis[i])
             basis[i + 1].copy_(state.matvec(v))
-        estimate = kk.arnoldi(V2, i, state.H, state.cs, state.sn, state.g)
+            estimate = kk.arnoldi(V2, i, state.H, state.cs, state.sn, state.g)
         state.inner = i + 1
         state.steps += 1
         state.residual[0] = estimate

@@ -115,10 +115,17 @@ def lanczos_rotation_block(S, active, alfa, beta_sq, eps):  # pragma: no cover
 
 
 @jit
-def minres_lanczos(indptr, indices, data, y, r1, v, S):  # pragma: no cover
-    """``v = y / beta``, ``r1 <- A v - (beta / oldb) r1``; returns ``v . r1``.
+def minres_step(Ay, y, r1, r2, v, dinv, w, w2, x, S, eps):  # pragma: no cover
+    """One MINRES step of one right-hand side after the product ``Ay = A y``.
 
-    ``y`` holds ``M r2`` (the preconditioned Lanczos vector).
+    ``y = M r2`` is the unscaled Lanczos vector; with ``v = y / beta``:
+    ``r1 <- A v - (beta / oldb) r1 - (alpha / beta) r2`` with
+    ``alpha = v . (A v - (beta / oldb) r1)`` (the new Lanczos vector),
+    ``y <- D^{-1} r1`` when ``dinv`` has length n (Jacobi; otherwise the caller
+    aliases ``y`` to ``r2``), ``beta^2 = r1 . M r1``; the QR rotation; then
+    ``w2 <- (v - oldeps w2 - delta w) / gamma`` (the new ``w``) and
+    ``x += phi w_new``. ``Ay`` may be ``v``'s buffer. Returns
+    ``(code, sum(x))``.
     """
     n = y.shape[0]
     beta, oldb = S[BETA, 0], S[OLDB, 0]
@@ -126,59 +133,20 @@ def minres_lanczos(indptr, indices, data, y, r1, v, S):  # pragma: no cover
     ratio = beta / oldb if oldb > 0.0 else 0.0
     alfa = 0.0
     for i in range(n):
-        s = 0.0
-        for jj in range(indptr[i], indptr[i + 1]):
-            s += data[jj] * y[indices[jj]]
+        ti = Ay[i] * inv_beta - ratio * r1[i]
         vi = y[i] * inv_beta
         v[i] = vi
-        ti = s * inv_beta - ratio * r1[i]
         r1[i] = ti
         alfa += vi * ti
-    return alfa
-
-
-@jit
-def minres_scale(y, v, S):  # pragma: no cover - compiled
-    """``v = y / beta`` (before a matrix-free product)."""
-    inv_beta = 1.0 / S[BETA, 0]
-    for i in range(y.shape[0]):
-        v[i] = y[i] * inv_beta
-
-
-@jit
-def minres_subtract(t, r1, v, S):  # pragma: no cover - compiled
-    """``r1 <- t - (beta / oldb) r1``; returns ``v . r1``."""
-    beta, oldb = S[BETA, 0], S[OLDB, 0]
-    ratio = beta / oldb if oldb > 0.0 else 0.0
-    alfa = 0.0
-    for i in range(t.shape[0]):
-        ti = t[i] - ratio * r1[i]
-        r1[i] = ti
-        alfa += v[i] * ti
-    return alfa
-
-
-@jit
-def minres_finish(
-    alfa, r1, r2, dinv, z, v, w, w2, x, S, eps
-):  # pragma: no cover - compiled
-    """The rest of a MINRES step after ``r1 = A v - (beta/oldb) r1_old``.
-
-    ``r1 <- r1 - (alpha / beta) r2`` (the new Lanczos vector), ``z = D^{-1} r1``
-    when ``dinv`` has length n, ``beta^2 = r1 . z``; the QR rotation; then
-    ``w2 <- (v - oldeps w2 - delta w) / gamma`` (the new ``w``) and
-    ``x += phi w_new``. Returns ``(code, sum(x))``.
-    """
-    n = r1.shape[0]
     precondition = dinv.shape[0] == n
-    coef = alfa / S[BETA, 0]
+    coef = alfa * inv_beta
     beta_sq = 0.0
     for i in range(n):
         yi = r1[i] - coef * r2[i]
         r1[i] = yi
         if precondition:
             zi = dinv[i] * yi
-            z[i] = zi
+            y[i] = zi
             beta_sq += yi * zi
         else:
             beta_sq += yi * yi
@@ -230,24 +198,6 @@ def givens_block(H, cs, sn, g, i, estimate):  # pragma: no cover - compiled
         estimate[c] = givens_column(H, cs, sn, g, i, c)
 
 
-@jit
-def arnoldi_spmv(indptr, indices, data, dinv, V, i):  # pragma: no cover
-    """``V[i + 1] = A M V[i]`` with ``M`` None or Jacobi (``dinv``)."""
-    src = V[i]
-    dst = V[i + 1]
-    precondition = dinv.shape[0] == src.shape[0]
-    for r in range(dst.shape[0]):
-        s = 0.0
-        if precondition:
-            for jj in range(indptr[r], indptr[r + 1]):
-                j = indices[jj]
-                s += data[jj] * (dinv[j] * src[j])
-        else:
-            for jj in range(indptr[r], indptr[r + 1]):
-                s += data[jj] * src[indices[jj]]
-        dst[r] = s
-
-
 @jit_fast
 def arnoldi(V, i, H, cs, sn, g):  # pragma: no cover - compiled
     """Orthogonalize ``V[i + 1]`` against ``V[:i + 1]`` (modified Gram-Schmidt,
@@ -286,3 +236,31 @@ def combine_into(V, y, x):  # pragma: no cover - compiled
         u = V[j]
         for r in range(x.shape[0]):
             x[r] += c * u[r]
+
+
+if HAVE_NUMBA:
+    # The row product of the CG kernels (one SpMV implementation for every
+    # Krylov method).
+    from itersolve.linear._cg_kernels import spmv
+
+    @jit
+    def minres_step_csr(
+        indptr, indices, data, y, r1, r2, v, dinv, w, w2, x, S, eps
+    ):  # pragma: no cover - compiled
+        """:func:`minres_step` with ``A y`` computed into ``v`` first."""
+        spmv(indptr, indices, data, y, v)
+        return minres_step(v, y, r1, r2, v, dinv, w, w2, x, S, eps)
+
+    @jit
+    def arnoldi_csr(
+        indptr, indices, data, dinv, scratch, V, i, H, cs, sn, g
+    ):  # pragma: no cover - compiled
+        """``V[i + 1] = A M V[i]`` (``M`` None or Jacobi, ``D^{-1}`` in ``dinv``),
+        then :func:`arnoldi`."""
+        src = V[i]
+        if dinv.shape[0] == src.shape[0]:
+            for r in range(src.shape[0]):
+                scratch[r] = dinv[r] * src[r]
+            src = scratch
+        spmv(indptr, indices, data, src, V[i + 1])
+        return arnoldi(V, i, H, cs, sn, g)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,8 @@ class MINRESState:
     csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     dinv: np.ndarray | None = None
     x_sum: float | None = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    eps: float = 0.0
     steps: int = 0
     status: Status | None = None
     verified: bool = False
@@ -141,6 +143,7 @@ class MINRES(IterativeMethod):
             fused=fused,
         )
         state.matvec = fast_matvec(A)
+        state.eps = float(torch.finfo(b.dtype).eps)
         if fused:
             matrix = explicit_matrix(A)
             if matrix is not None and matrix.layout == torch.sparse_csr:
@@ -190,7 +193,7 @@ class MINRES(IterativeMethod):
         s.r1, s.r2 = s.r2, y
         z = y if s.precondition is None else s.precondition(y)
         beta_sq = host_dots(y, z)
-        code = kk.lanczos_rotation_block(S, active, alfa, beta_sq, _eps(s.x))
+        code = kk.lanczos_rotation_block(S, active, alfa, beta_sq, s.eps)
         if code != kk.OK:
             s.status = _STATUS[code]
             return s
@@ -209,41 +212,36 @@ class MINRES(IterativeMethod):
         return s
 
     def _step_fused(self, problem: LinearProblem, s: MINRESState) -> MINRESState:
-        """One right-hand side: two or three compiled calls per step."""
+        """One right-hand side: one compiled call per step (plus the product
+        for a matrix-free operator)."""
         S = s.S
         if not S[kk.BETA, 0] > 0:
             s.status = Status.BREAKDOWN
             return s
-        r1, v = s.r1.numpy(), s.v.numpy()
+        a = s.arrays
         if s.csr is not None:
-            alfa = kk.minres_lanczos(*s.csr, s.y.numpy(), r1, v, S)
+            code, x_sum = kk.minres_step_csr(
+                *s.csr, a["y"], a["r1"], a["r2"], a["v"], s.dinv, a["w"], a["w2"],
+                a["x"], S, s.eps,
+            )  # fmt: skip
             problem.A.matvecs += 1
         else:
-            kk.minres_scale(s.y.numpy(), v, S)
-            t = s.matvec(s.v).contiguous()
-            alfa = kk.minres_subtract(t.numpy(), r1, v, S)
-        code, x_sum = kk.minres_finish(
-            alfa,
-            r1,
-            s.r2.numpy(),
-            s.dinv,
-            s.y.numpy(),
-            v,
-            s.w.numpy(),
-            s.w2.numpy(),
-            s.x.numpy(),
-            S,
-            _eps(s.x),
-        )
+            product = s.matvec(s.y).contiguous().numpy()
+            code, x_sum = kk.minres_step(
+                product, a["y"], a["r1"], a["r2"], a["v"], s.dinv, a["w"], a["w2"],
+                a["x"], S, s.eps,
+            )  # fmt: skip
         if code != kk.OK:
             s.status = _STATUS[code]
             return s
         # r1 now holds the new Lanczos vector (and y = M r1 was written in place
         # when preconditioned); w2's buffer holds the new w.
         s.r1, s.r2 = s.r2, s.r1
+        a["r1"], a["r2"] = a["r2"], a["r1"]
         if s.precondition is None:
-            s.y = s.r2
+            s.y, a["y"] = s.r2, a["r2"]
         s.w, s.w2 = s.w2, s.w
+        a["w"], a["w2"] = a["w2"], a["w"]
         s.x_sum = x_sum
         s.steps += 1
         if not S[kk.RESIDUAL, 0] > s.threshold[0]:
@@ -281,6 +279,12 @@ class MINRES(IterativeMethod):
         state.y = state.r2 if state.fused and y is r1 else y.contiguous().clone()
         state.w, state.w2 = torch.zeros_like(state.r1), torch.zeros_like(state.r1)
         state.v = torch.zeros_like(state.r1)
+        if state.fused:
+            # numpy views of the buffers, swapped with them (no per-step views).
+            state.arrays = {
+                name: getattr(state, name).numpy()
+                for name in ("x", "r1", "r2", "y", "w", "w2", "v")
+            }
         S = state.S
         S[[kk.OLDB, kk.DBAR, kk.EPSLN, kk.SN]] = 0.0
         S[kk.BETA] = beta1
@@ -314,7 +318,3 @@ _STATUS = {
     kk.NOT_POSITIVE_DEFINITE: Status.NOT_POSITIVE_DEFINITE,
     kk.BREAKDOWN: Status.BREAKDOWN,
 }
-
-
-def _eps(x: torch.Tensor) -> float:
-    return float(torch.finfo(x.dtype).eps)
