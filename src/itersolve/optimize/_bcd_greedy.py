@@ -62,11 +62,6 @@ if HAVE_NUMBA:
             for q in range(rowptr[k], rowptr[k + 1]):
                 out[colidx[q]] += a * rowval[q]
 
-    @numba.njit(cache=True, nogil=True, fastmath=True)
-    def _axpy(g, G, c, lo, hi):
-        for j in range(lo, hi):
-            g[j] += c * G[j]
-
     # fmt: off
     @numba.njit(cache=True, nogil=True)
     def _select(
@@ -82,11 +77,11 @@ if HAVE_NUMBA:
         the optimum's boundary most chunks are skipped after the ``axpy``.
         """
         n = g.shape[0]
-        step = abs(c)
+        for j in range(n):
+            g[j] += c * G[j]
+        step = abs(c) * (1.0 + 1e-12)  # inflated: rounding in g stays inside
         for k in range(bound.shape[0]):
-            _axpy(g, G, c, k * CHUNK, min(k * CHUNK + CHUNK, n))
-            # Inflated so that rounding in g never escapes the bound.
-            bound[k] += step * Gmax[k] * (1.0 + 1e-12)
+            bound[k] += step * Gmax[k]
         best = 0.0
         best_j = -1
         for s in range(count):
@@ -229,10 +224,20 @@ if HAVE_NUMBA:
                 for p in range(colptr[j], colptr[j + 1]):
                     r[rowidx[p]] += wj * colval[p]
         for j in range(w.shape[0]):
-            acc = 0.0
-            for p in range(colptr[j], colptr[j + 1]):
-                acc += colval[p] * r[rowidx[p]]
-            g[j] = scale * acc
+            # Four partial sums: the gathers overlap instead of one add chain.
+            a0 = a1 = a2 = a3 = 0.0
+            p = colptr[j]
+            stop = colptr[j + 1]
+            while p + 4 <= stop:
+                a0 += colval[p] * r[rowidx[p]]
+                a1 += colval[p + 1] * r[rowidx[p + 1]]
+                a2 += colval[p + 2] * r[rowidx[p + 2]]
+                a3 += colval[p + 3] * r[rowidx[p + 3]]
+                p += 4
+            while p < stop:
+                a0 += colval[p] * r[rowidx[p]]
+                p += 1
+            g[j] = scale * ((a0 + a1) + (a2 + a3))
 
 
 @dataclass
@@ -290,7 +295,8 @@ class GreedyL1Engine:
         self.support[: nonzero.size] = nonzero
         self.position[nonzero] = np.arange(nonzero.size)
         self.slot = np.full(n, -1, dtype=np.int64)
-        self.cache = np.empty((min(n, 64), n))
+        # Reserved, not touched: pages are committed as columns are cached.
+        self.cache = np.empty((max(1, min(n, GRAM_LIMIT // n, 4096)), n))
         self.gmax = np.empty((self.cache.shape[0], chunks))
         self.scratch = np.empty(n)
         self.scratch_max = np.empty(chunks)
