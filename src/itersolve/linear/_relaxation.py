@@ -70,8 +70,10 @@ class Relaxation(IterativeMethod):
         ||b_j - A x_j|| <= max(rtol * ref_j, atol),
         ref_j = ||b_j||  (norm_ref="b")  or  ||b_j - A x0_j||  (norm_ref="r0"),
 
-    checked on the true residual every ``check_every`` sweeps. ``DIVERGED`` when the
-    residual exceeds ``1e8`` times the reference.
+    checked on the true residual every ``check_every`` sweeps (the residual a
+    checked sweep computes is a fresh ``b - A x``, not an update). ``DIVERGED``
+    when the residual exceeds ``1e8`` times the reference; iterates that
+    overflow end ``NONFINITE`` (the sweep's ``sum(x)`` is the certificate).
     """
 
     omega: float = 1.0

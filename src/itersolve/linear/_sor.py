@@ -19,8 +19,10 @@ class SOR(Relaxation):
     ``x <- x + (D/omega + L)^{-1} (b - A x)`` with ``D`` the diagonal and ``L`` the
     strict lower triangle of ``A`` (the form of the Learning-to-Relax reference
     code). Converges for symmetric positive definite ``A`` and ``0 < omega < 2``;
-    ``omega = 1`` is Gauss–Seidel. On CPU with numba the sweep is compiled and
-    returns the new residual for half a matvec extra.
+    ``omega = 1`` is Gauss–Seidel. On CPU with numba a checked step is one
+    compiled call: the sweep, then the residual of the new iterate, its norm and
+    ``sum(x)`` (the driver's finiteness certificate) in one pass over the
+    non-zeros while they are still in cache.
 
     Equivalent to / compare with ``pyamg.relaxation.relaxation.sor`` (which has
     no stopping rule: it runs a fixed number of sweeps).
