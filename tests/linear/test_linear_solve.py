@@ -268,3 +268,21 @@ def test_nonfinite_matrix_is_caught_on_a_prepared_operator():
         with pytest.warns(ConvergenceWarning, match="NONFINITE_INPUT"):
             sol = linear_solve(op, np.ones(16), CG())
         assert sol.status is Status.NONFINITE_INPUT
+
+
+def test_tagged_copies_count_their_own_matvecs_and_keep_verdicts_apart():
+    from itersolve import GMRES, aslinearoperator
+    from itersolve.linear._solve import default_method
+
+    A = poisson(5, dim=2).tolil()
+    A[0, 1] = 0.5  # not symmetric, positive diagonal
+    op = aslinearoperator(A.tocsr())
+    b = np.ones(25)
+    first = linear_solve(op, b, GMRES(rtol=1e-10))
+    tagged = op.with_tags(symmetric=True)  # a (false) declaration the user owns
+    assert isinstance(default_method(tagged), CG)
+    assert isinstance(default_method(op), GMRES)  # the probe, not the declaration
+    again = linear_solve(tagged, b, GMRES(rtol=1e-10))
+    assert again.stats["matvecs"] == first.stats["matvecs"] > 0
+    assert tagged.matvecs == again.stats["matvecs"]
+    assert op.matvecs == first.stats["matvecs"]

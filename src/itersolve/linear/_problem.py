@@ -121,10 +121,12 @@ def fast_matvec(op: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
     where torch's per-call cost for small CSR products dominates. Built once
     per operator (cached on it).
     """
+    # The product counts on ``op`` itself: a tagged copy (which shares the
+    # cache) builds its own.
     cached = op._cache.get("fast_matvec")
-    if cached is None:
-        cached = op._cache["fast_matvec"] = _fast_matvec(op)
-    return cached
+    if cached is None or cached[0] is not op:
+        cached = op._cache["fast_matvec"] = (op, _fast_matvec(op))
+    return cached[1]
 
 
 def _fast_matvec(op: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -240,14 +242,21 @@ def looks_spd(op: LinearOperator) -> bool:
     A = fresh_cache(op)
     if A is None or op.shape[0] != op.shape[1]:
         return False
-    if "looks_spd" not in op._cache:
-        op._cache["looks_spd"] = _probe_spd(
-            op, A, declared_symmetric=op.symmetric is True
-        )
-    return op._cache["looks_spd"]
+    # Keyed on the declaration: tagged copies share the cache of the original.
+    declared = op.symmetric is True
+    key = "looks_spd_declared_symmetric" if declared else "looks_spd"
+    if key not in op._cache:
+        op._cache[key] = _probe_spd(op, A, declared_symmetric=declared)
+    return op._cache[key]
 
 
-_DERIVED = ("diagonal", "jacobi", "looks_spd", "finite")
+_DERIVED = (
+    "diagonal",
+    "jacobi",
+    "looks_spd",
+    "looks_spd_declared_symmetric",
+    "finite",
+)
 
 
 def fresh_cache(op: LinearOperator) -> torch.Tensor | None:
