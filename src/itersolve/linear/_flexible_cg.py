@@ -123,6 +123,8 @@ class FlexibleCG(IterativeMethod):
     def step(self, problem: LinearProblem, state: FlexibleCGState) -> FlexibleCGState:
         r = state.r
         active = state.residual > state.threshold
+        if not bool(active.any()):
+            return state  # the recursive residuals meet the rule: a check confirms
         z = r if state.precondition is None else state.precondition(r)
         p = z.clone()
         for p_j, q_j, pq_j in state.directions:
@@ -142,9 +144,17 @@ class FlexibleCG(IterativeMethod):
         del state.directions[: -self.truncation]
         state.steps += 1
         state.residual = column_norms(r)
-        if not bool((state.residual > state.threshold).any()):
-            self._verify(problem, state)
         return state
+
+    def converged(self, problem: LinearProblem, state: FlexibleCGState) -> bool:
+        """``||b_j - A x_j|| <= max(rtol ||b_j||, atol)`` for every column: the
+        recursive residuals first, then the true residual (:meth:`_verify`)."""
+        if state.verified:
+            return True
+        if bool((state.residual > state.threshold).any()):
+            return False
+        self._verify(problem, state)
+        return state.verified
 
     def _verify(self, problem: LinearProblem, state: FlexibleCGState) -> None:
         true_r = problem.residual(state.x)
@@ -159,15 +169,6 @@ class FlexibleCG(IterativeMethod):
         state.failed_verification = worst
         state.r = true_r
         state.directions.clear()
-
-    def terminate(
-        self, problem: LinearProblem, state: FlexibleCGState
-    ) -> tuple[bool, Status]:
-        if state.status is not None:
-            return True, state.status
-        if state.verified:
-            return True, Status.SUCCESS
-        return False, Status.SUCCESS
 
     def metrics(
         self, problem: LinearProblem, state: FlexibleCGState

@@ -233,6 +233,8 @@ class GMRES(IterativeMethod):
         return state
 
     def step(self, problem: LinearProblem, state: GMRESState) -> GMRESState:
+        if state.verified:  # between check points: nothing left to do
+            return state
         if state.single:
             return self._step_single(problem, state)
         i = state.inner
@@ -306,14 +308,11 @@ class GMRES(IterativeMethod):
             if state.stalled_cycles >= self.stagnation_cycles:
                 state.status = Status.STAGNATION
 
-    def terminate(
-        self, problem: LinearProblem, state: GMRESState
-    ) -> tuple[bool, Status]:
-        if state.status is not None:
-            return True, state.status
-        if state.verified:
-            return True, Status.SUCCESS
-        return False, Status.SUCCESS
+    def converged(self, problem: LinearProblem, state: GMRESState) -> bool:
+        """``||b_j - A x_j|| <= max(rtol ||b_j||, atol)`` for every column, on
+        the true residual ``b - A x`` that each cycle ends with (a cycle ends
+        early once every estimate ``|g_{i+1}|`` meets the rule)."""
+        return state.verified
 
     def metrics(self, problem: LinearProblem, state: GMRESState) -> dict[str, float]:
         relative = state.residual / np.maximum(state.bnorm, np.finfo(float).tiny)

@@ -180,10 +180,11 @@ class MINRES(IterativeMethod):
         beta, oldb = S[kk.BETA], S[kk.OLDB]
         active = (S[kk.RESIDUAL] > s.threshold) & (beta > 0)
         if not active.any():
-            # Lanczos ran out (beta = 0) with the rule unmet: A is singular and
-            # b is not in its range, or rounding left the estimate behind.
-            s.status = Status.BREAKDOWN
-            return s
+            if (S[kk.RESIDUAL] > s.threshold).any():
+                # Lanczos ran out (beta = 0) with the rule unmet: A is singular
+                # and b is not in its range, or rounding left the estimate behind.
+                s.status = Status.BREAKDOWN
+            return s  # else every estimate meets the rule: the check confirms it
         inv_beta = np.where(active, 1.0 / np.where(beta > 0, beta, 1.0), 0.0)
         v = s.y * col(inv_beta)
         y = s.matvec(v)
@@ -207,14 +208,14 @@ class MINRES(IterativeMethod):
         s.w = w1
         axpy(s.x, s.w, S[kk.PHI])
         s.steps += 1
-        if not (S[kk.RESIDUAL] > s.threshold).any():
-            self._verify(problem, s)
         return s
 
     def _step_fused(self, problem: LinearProblem, s: MINRESState) -> MINRESState:
         """One right-hand side: one compiled call per step (plus the product
         for a matrix-free operator)."""
         S = s.S
+        if not S[kk.RESIDUAL, 0] > s.threshold[0]:
+            return s  # the estimate meets the rule: the next check confirms it
         if not S[kk.BETA, 0] > 0:
             s.status = Status.BREAKDOWN
             return s
@@ -244,9 +245,17 @@ class MINRES(IterativeMethod):
         a["w"], a["w2"] = a["w2"], a["w"]
         s.x_sum = x_sum
         s.steps += 1
-        if not S[kk.RESIDUAL, 0] > s.threshold[0]:
-            self._verify(problem, s)
         return s
+
+    def converged(self, problem: LinearProblem, state: MINRESState) -> bool:
+        """``||b_j - A x_j|| <= max(rtol ||b_j||, atol)`` for every column: the
+        estimates first, then the true residual (:meth:`_verify`)."""
+        if state.verified:
+            return True
+        if (state.S[kk.RESIDUAL] > state.threshold).any():
+            return False
+        self._verify(problem, state)
+        return state.verified
 
     def _verify(self, problem: LinearProblem, state: MINRESState) -> None:
         true_r = problem.residual(state.x)
@@ -292,15 +301,6 @@ class MINRES(IterativeMethod):
         S[kk.CS] = -1.0
         S[kk.RESIDUAL] = true
         S[kk.SCALE] = np.where(beta1 > 0, true / np.maximum(beta1, 1e-300), 1.0)
-
-    def terminate(
-        self, problem: LinearProblem, state: MINRESState
-    ) -> tuple[bool, Status]:
-        if state.status is not None:
-            return True, state.status
-        if state.verified:
-            return True, Status.SUCCESS
-        return False, Status.SUCCESS
 
     def metrics(self, problem: LinearProblem, state: MINRESState) -> dict[str, float]:
         residual = state.S[kk.RESIDUAL]
