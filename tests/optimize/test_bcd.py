@@ -764,3 +764,19 @@ def test_updates_per_step_groups_the_same_updates() -> None:
     )
     assert six.num_steps == 10 and one.num_steps == 60
     np.testing.assert_allclose(six.x, one.x, rtol=1e-12, atol=1e-14)
+
+
+@needs_numba
+def test_compiled_path_with_a_full_gram_cache_takes_the_same_iterates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import itersolve.optimize._bcd_greedy as greedy
+
+    p = _sparse_lasso()
+    n = p.shape[0]
+    common = dict(selection="gs", update="gradient", block_size=1, rtol=0.0)
+    roomy = _run(p, n, max_steps=30, updates_per_step=5, **common)
+    monkeypatch.setattr(greedy, "GRAM_COLUMNS", 2)  # later columns recomputed
+    tight = _run(p, n, max_steps=30, updates_per_step=5, **common)
+    assert roomy.stats["support_size"] > 2
+    np.testing.assert_array_equal(tight.x, roomy.x)

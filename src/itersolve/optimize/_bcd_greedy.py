@@ -37,6 +37,8 @@ CHUNK = 256
 """Coordinates per chunk of the vectorized search (one chunk is rescanned)."""
 GRAM_LIMIT = 2**25
 """Most cached Gram entries (256 MB in float64); past it columns are recomputed."""
+GRAM_COLUMNS = 1024
+"""Most cached Gram columns (greedy rules keep revisiting a small support)."""
 
 if HAVE_NUMBA:
     import numba
@@ -134,25 +136,21 @@ if HAVE_NUMBA:
         """Up to ``budget`` greedy coordinate updates in place.
 
         ``ints`` = ``[next coordinate, support size, cached columns,
-        updates done, update of the last support change]``. Returns 0 when the
-        budget is spent or nothing can improve, 1 when the Gram cache is full
-        (the caller grows it and calls again).
+        updates done, update of the last support change]``. Stops early when
+        nothing can improve. A coordinate that finds the Gram cache full has its
+        column recomputed at each of its updates.
         """
-        n = w.shape[0]
         cap = cache.shape[0]
         for _ in range(budget):
             i = ints[0]
             if i < 0:
-                return 0
-            if slot[i] < 0:
-                if ints[2] < cap:
-                    slot[i] = ints[2]
-                    ints[2] += 1
-                    col = cache[slot[i]]
-                    _gram_column(i, colptr, rowidx, colval, rowptr, colidx, rowval, col)
-                    _chunk_max(col, gmax[slot[i]])
-                elif cap < n and (2 * cap) * n <= GRAM_LIMIT:
-                    return 1
+                return
+            if slot[i] < 0 and ints[2] < cap:
+                slot[i] = ints[2]
+                ints[2] += 1
+                col = cache[slot[i]]
+                _gram_column(i, colptr, rowidx, colval, rowptr, colidx, rowval, col)
+                _chunk_max(col, gmax[slot[i]])
             if slot[i] >= 0:
                 G = cache[slot[i]]
                 Gmax = gmax[slot[i]]
@@ -190,7 +188,6 @@ if HAVE_NUMBA:
                 w, g, L, invL, weight, zw, zmask, lam, sign, nonneg, support, ints[1],
                 G, Gmax, d * scale, bound, wmax,
             )  # fmt: skip
-        return 0
 
     @numba.njit(cache=True, nogil=True)
     def _measure(w, r, g, y, L, invL, lam, nonneg, criterion):
@@ -296,7 +293,7 @@ class GreedyL1Engine:
         self.position[nonzero] = np.arange(nonzero.size)
         self.slot = np.full(n, -1, dtype=np.int64)
         # Reserved, not touched: pages are committed as columns are cached.
-        self.cache = np.empty((max(1, min(n, GRAM_LIMIT // n, 4096)), n))
+        self.cache = np.empty((max(1, min(n, GRAM_LIMIT // n, GRAM_COLUMNS)), n))
         self.gmax = np.empty((self.cache.shape[0], chunks))
         self.scratch = np.empty(n)
         self.scratch_max = np.empty(chunks)
@@ -332,24 +329,13 @@ class GreedyL1Engine:
 
     def run(self, budget: int) -> None:
         """Up to ``budget`` coordinate updates (fewer at an exact optimum)."""
-        target = self.updates + budget
-        while self.updates < target and self.ints[0] >= 0:
-            full = _updates(
-                target - self.updates, *self.csc, *self.csr, self.w,
-                self.r, self.g, self.L, self.invL, self.weight, self.zw, self.zmask,
-                self.lam,
-                self.sign, self.nonneg, self.scale, self.support, self.position,
-                self.ints, self.slot, self.cache, self.gmax, self.scratch,
-                self.scratch_max, self.bound, self.wmax,
-            )  # fmt: skip
-            if not full:
-                return
-            rows = min(2 * self.cache.shape[0], self.w.size)
-            for name in ("cache", "gmax"):
-                old = getattr(self, name)
-                grown = np.empty((rows, old.shape[1]))
-                grown[: old.shape[0]] = old
-                setattr(self, name, grown)
+        _updates(
+            budget, *self.csc, *self.csr, self.w, self.r, self.g, self.L, self.invL,
+            self.weight, self.zw, self.zmask, self.lam, self.sign, self.nonneg,
+            self.scale, self.support, self.position, self.ints, self.slot,
+            self.cache, self.gmax, self.scratch, self.scratch_max, self.bound,
+            self.wmax,
+        )  # fmt: skip
 
     def measure(self, criterion: bool = True) -> Reductions:
         """The reductions of the maintained state (``criterion``: also
