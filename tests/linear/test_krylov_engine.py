@@ -308,3 +308,27 @@ def test_checks_every_few_steps_still_confirm_the_rule(make, k):
     norms = np.linalg.norm(r.reshape(A.shape[0], -1), axis=0)
     bnorms = np.linalg.norm(b.numpy().reshape(A.shape[0], -1), axis=0)
     assert np.all(norms <= 1e-8 * bnorms)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("k", [None, 4], ids=["vector", "block4"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MINRES(rtol=1e-10),
+        lambda: GMRES(rtol=1e-10, restart=20),
+        lambda: FlexibleCG(rtol=1e-10),
+    ],
+    ids=["minres", "gmres", "flexible-cg"],
+)
+def test_cuda_matches_cpu(make, k):
+    """The block paths on CUDA: device kept, CPU's answer, through both entries."""
+    A = poisson(16, dim=2)
+    b = _rhs(A.shape[0], k)
+    cpu = linear_solve(A, b, make())
+    op = aslinearoperator(A, device="cuda")
+    gpu = linear_solve(op, b.cuda(), make())
+    inner = inner_solve(make(), aslinearoperator(A, device="cuda"), b.cuda())
+    for sol in (gpu, inner):
+        assert sol.status is Status.SUCCESS and sol.x.device.type == "cuda"
+        torch.testing.assert_close(sol.x.cpu(), cpu.x, rtol=1e-7, atol=1e-7)
