@@ -92,8 +92,10 @@ class GMRES(IterativeMethod):
         ``Status.STAGNATION`` after this many restart cycles in a row without
         any decrease of the largest relative true residual.
 
-    Classical Gram-Schmidt with one re-orthogonalization (CGS2), which is as
-    stable as modified Gram-Schmidt and needs two block products per step.
+    Orthogonalization: for one right-hand side on CPU (with numba), modified
+    Gram-Schmidt in scipy's order, the whole Arnoldi step (product, MGS, Givens
+    rotation) in one compiled call; for blocks, classical Gram-Schmidt with one
+    re-orthogonalization (CGS2), as stable as MGS with two block products.
     ``Status.BREAKDOWN`` when the rotated Hessenberg matrix is singular (a
     singular ``A`` met an inconsistent ``b``).
 

@@ -78,7 +78,9 @@ class MINRES(IterativeMethod):
     residual; after a failed confirmation the Lanczos process restarts from the
     true residual, and ``Status.STAGNATION`` is returned when a confirmation
     shows no progress (less than 10%) over the previous one. ``b`` of shape
-    ``(n, k)`` runs ``k`` recurrences at once.
+    ``(n, k)`` runs ``k`` recurrences at once. One right-hand side on CPU (with
+    numba, ``M`` None or ``"jacobi"``) takes one compiled call per step: the
+    product, the three-term update, the QR rotation and the ``w``/``x`` updates.
 
     Parameters
     ----------
