@@ -648,6 +648,15 @@ def test_compiled_greedy_path_takes_the_generic_iterates(kind: str, selection: s
     )
 
 
+def _gap_run(p: Lasso, tol: float, blocks: Any = None, record: bool = False) -> Any:
+    """Greedy GS on single coordinates to the duality-gap rule, tested every 10."""
+    method = BlockCoordinateDescent(
+        selection="gs", update="gradient", block_size=1, blocks=blocks,
+        gap_tol=tol, updates_per_step=10, max_steps=5000,
+    )  # fmt: skip
+    return minimize(p, np.zeros(p.shape[0]), method, record=record)
+
+
 def test_duality_gap_equals_scikit_learns() -> None:
     from sklearn.linear_model import Lasso as SkLasso
 
@@ -668,20 +677,7 @@ def test_gap_rule_stops_where_scikit_learn_would(fast: bool) -> None:
 
     p = _sparse_lasso(80, 200)
     tol = 1e-5
-    blocks = None if fast else _singletons(200)
-    sol = minimize(
-        p,
-        np.zeros(200),
-        BlockCoordinateDescent(
-            selection="gs",
-            update="gradient",
-            block_size=1,
-            blocks=blocks,
-            gap_tol=tol,
-            updates_per_step=10,
-            max_steps=5000,
-        ),
-    )
+    sol = _gap_run(p, tol, blocks=None if fast else _singletons(200))
     assert sol.success
     threshold = tol * float(p.y @ p.y) / 80
     assert p.duality_gap(sol.x) <= threshold
@@ -780,3 +776,14 @@ def test_compiled_path_with_a_full_gram_cache_takes_the_same_iterates(
     tight = _run(p, n, max_steps=30, updates_per_step=5, **common)
     assert roomy.stats["support_size"] > 2
     np.testing.assert_array_equal(tight.x, roomy.x)
+
+
+@needs_numba
+def test_compiled_trace_records_the_gap_it_stops_on() -> None:
+    p = _sparse_lasso(80, 200)
+    sol = _gap_run(p, 1e-6, record=True)
+    assert sol.success and sol.trace is not None
+    gaps = np.asarray(sol.trace["criterion"])
+    assert gaps[-1] <= 1e-6 * p.gap_scale < gaps[0]
+    # Maintained during the run, fresh at the end: the same to rounding.
+    assert gaps[-1] == pytest.approx(p.duality_gap(sol.x), rel=1e-6)

@@ -226,6 +226,7 @@ class GreedyState:
     engine: GreedyL1Engine
     shape: tuple[int, ...]
     reductions: Reductions
+    source: Any = None
     threshold: float = 0.0
     criterion: float = math.inf
     gap: float = math.inf
@@ -461,7 +462,7 @@ class BlockCoordinateDescent(IterativeMethod):
     def _init_greedy(
         self, engine: GreedyL1Engine, source: Any, shape: tuple[int, ...]
     ) -> GreedyState:
-        state = GreedyState(engine, shape, engine.measure())
+        state = GreedyState(engine, shape, engine.measure(), source)
         state.criterion = state.reductions.criterion
         state.threshold = max(self.rtol * state.criterion, self.atol)
         if self.gap_tol is not None:
@@ -534,6 +535,7 @@ class BlockCoordinateDescent(IterativeMethod):
             state.support_changed_at = state.steps
         state.reductions = engine.measure(criterion=self.gap_tol is None)
         state.x_sum = state.reductions.x_sum
+        self._greedy_value(state, state.source)  # the trace's criterion column
         return state
 
     def _block_step(self, problem: Any, state: BCDState) -> BCDState:
@@ -571,9 +573,10 @@ class BlockCoordinateDescent(IterativeMethod):
     def metrics(self, problem: Any, state: Any) -> dict[str, float]:
         if isinstance(state, GreedyState):
             engine = state.engine
+            rule = state.criterion if self.gap_tol is None else state.gap
             return {
                 "objective": engine.objective(state.reductions),
-                "criterion": state.criterion,
+                "criterion": rule,
                 "block_size": 1.0,
                 "support_size": float(engine.support_size),
             }
