@@ -70,8 +70,9 @@ class CGState:
     x: torch.Tensor
     r: torch.Tensor
     p: torch.Tensor
-    rz: torch.Tensor
-    residual: torch.Tensor
+    # Tensors of one value per column, or Python floats on the scalar path.
+    rz: Any
+    residual: Any
     threshold: torch.Tensor
     bnorm: torch.Tensor
     precondition: Any
@@ -87,6 +88,11 @@ class CGState:
     # Columns that met p^T A p <= 0 or r^T M r < 0, kept on the device when the
     # stopping test runs only every few steps (no host sync inside ``step``).
     not_positive_definite: torch.Tensor | None = None
+    # One right-hand side tested every step (the inner solves of Newton-type
+    # methods): ``rz``, ``residual`` and ``limit`` live as Python floats, so a
+    # step is the matvec plus five vector operations and no tensor bookkeeping.
+    scalar: bool = False
+    limit: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,7 +193,12 @@ class CG(IterativeMethod):
         state.matvec = fast_matvec(A)
         if (self.check_every or self.default_check_every(problem)) > 1:
             state.not_positive_definite = torch.zeros_like(rz, dtype=torch.bool)
-        if bool((rz < 0).any()):
+        elif b.ndim == 1:
+            state.scalar = True
+            state.rz = float(rz)
+            state.residual = float(state.residual)
+            state.limit = float(threshold)
+        if bool((torch.as_tensor(rz) < 0).any()):
             state.status = Status.NOT_POSITIVE_DEFINITE
         return state
 
@@ -355,6 +366,8 @@ class CG(IterativeMethod):
             return state  # failed between two check points: wait for the test
         if state.fused is not None:
             return self._step_fused(problem, state)
+        if state.scalar:
+            return self._step_scalar(problem, state)
         x, r, p = state.x, state.r, state.p
         # With deferred tests the flags stay on the device: no host sync here.
         flags = state.not_positive_definite
@@ -372,13 +385,8 @@ class CG(IterativeMethod):
             return state
         # ``where`` keeps 0/0 of a frozen column out of x.
         alpha = column_scalars(torch.where(active, state.rz / pq, 0.0), x)
-        if x.ndim > 1 or flags is not None:
-            x.addcmul_(p, alpha)
-            r.addcmul_(q, alpha, value=-1.0)
-        else:
-            step = _item(alpha)
-            x.add_(p, alpha=step)
-            r.sub_(q, alpha=step)
+        x.addcmul_(p, alpha)
+        r.addcmul_(q, alpha, value=-1.0)
         state.steps += 1
         state.true_residual = False
         if self.residual_replacement and state.steps % self.residual_replacement == 0:
@@ -405,6 +413,41 @@ class CG(IterativeMethod):
         state.rz = rz_new
         return state
 
+    def _step_scalar(self, problem: LinearProblem, state: CGState) -> CGState:
+        """One step for a single right-hand side with host scalars (same
+        recurrence as :meth:`step`; the test runs every step, so a failure
+        returns at once with ``x`` as it was before the failing update)."""
+        x, r, p = state.x, state.r, state.p
+        q = state.matvec(p)
+        pq = float(torch.dot(p, q))
+        if not pq > 0:
+            state.status = Status.NOT_POSITIVE_DEFINITE
+            return state
+        alpha = state.rz / pq
+        x.add_(p, alpha=alpha)
+        r.sub_(q, alpha=alpha)
+        state.steps += 1
+        state.true_residual = False
+        if self.residual_replacement and state.steps % self.residual_replacement == 0:
+            r.copy_(problem.residual(x))
+            state.residual_replacements += 1
+            state.true_residual = True
+        if state.precondition is None:
+            rz = float(torch.dot(r, r))
+            residual = math.sqrt(rz)
+            z = r
+        else:
+            z = state.precondition(r)
+            rz = float(torch.dot(r, z))
+            residual = float(torch.linalg.vector_norm(r))
+            if rz < 0:
+                state.status = Status.NOT_POSITIVE_DEFINITE
+                return state
+        p.mul_(rz / state.rz).add_(z)
+        state.rz = rz
+        state.residual = residual
+        return state
+
     # -- stopping rule ------------------------------------------------------------
 
     def terminate(self, problem: LinearProblem, state: CGState) -> tuple[bool, Status]:
@@ -427,6 +470,8 @@ class CG(IterativeMethod):
             return True
         if state.fused is not None:
             recursive = state.fused.converged()
+        elif state.scalar:
+            recursive = state.residual <= state.limit
         else:
             recursive = bool((state.residual <= state.threshold).all())
         if not recursive:
@@ -471,6 +516,9 @@ class CG(IterativeMethod):
             return False
         state.r = true_r
         state.p, state.rz = _first_direction(true_r, state.precondition)
+        if state.scalar:
+            state.rz = float(state.rz)
+            state.residual = float(true_norm)
         return False
 
     def is_finite(self, problem: LinearProblem, state: CGState) -> bool:
@@ -484,6 +532,8 @@ class CG(IterativeMethod):
         residual = state.residual
         if state.fused is not None:
             residual = torch.as_tensor(np.atleast_1d(state.fused.residual))
+        elif state.scalar:
+            residual = torch.tensor([float(residual)], dtype=torch.float64)
         relative = residual.to(state.bnorm.dtype) / state.bnorm.clamp(
             min=torch.finfo(state.bnorm.dtype).tiny
         )
@@ -497,10 +547,6 @@ class CG(IterativeMethod):
             "matvecs": problem.A.matvecs,
             "residual_replacements": state.residual_replacements,
         }
-
-
-def _item(t: torch.Tensor) -> float:
-    return float(t)
 
 
 def _first_direction(
