@@ -76,6 +76,8 @@ def _torch_matrix(A: sp.csr_array | np.ndarray, dtype: torch.dtype) -> Tensor:
                 torch.from_numpy(csr.indices.astype(np.int64)),
                 torch.from_numpy(csr.data).to(dtype),
                 size=csr.shape,
+                # scipy built these arrays: valid by construction, no re-check
+                check_invariants=False,
             )
     return torch.from_numpy(A).to(dtype)
 
