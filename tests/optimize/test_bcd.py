@@ -787,3 +787,22 @@ def test_compiled_trace_records_the_gap_it_stops_on() -> None:
     assert gaps[-1] <= 1e-6 * p.gap_scale < gaps[0]
     # Maintained during the run, fresh at the end: the same to rounding.
     assert gaps[-1] == pytest.approx(p.duality_gap(sol.x), rel=1e-6)
+
+
+def test_adaptive_lipschitz_never_raises_a_composite_objective() -> None:
+    """The sufficient-decrease test compares F(x + d) with F(x), h included."""
+    case = CASES["nnls-l1"]
+    sol = _run(
+        case.problem, 10, selection="gsl", update="lipschitz_adaptive", block_size=3,
+        rtol=1e-11, max_steps=20000,
+    )  # fmt: skip
+    assert sol.success
+    _check_close(case, sol.x)
+    method = BlockCoordinateDescent(
+        selection="gsl", update="lipschitz_adaptive", block_size=3, max_steps=50
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        traced = minimize(case.problem, np.zeros(10), method, record=True)
+    f = np.asarray(traced.trace["objective"])
+    assert np.all(np.diff(f) <= 1e-12 * np.abs(f[:-1]))

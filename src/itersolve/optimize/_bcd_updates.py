@@ -86,7 +86,10 @@ class LipschitzAdaptiveUpdate(UpdateRule):
         model = state.model
         stored = state.adaptive_lipschitz(self.initial)
         L = float(stored[b].max())
-        f0 = float(model.value()) if state.penalty is None else state.objective_value()
+        # Smooth part only: the trial adds the block's change of h, so the test is
+        # F(x + d) <= F(x) - L/2 ||d||^2 (comparing with F(x) itself, h of every
+        # coordinate included, accepted steps that raised F).
+        f0 = float(model.value())
         gg = float(torch.dot(g, g))
         for _ in range(self.max_doublings):
             if state.penalty is not None:
