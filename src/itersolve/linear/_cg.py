@@ -387,12 +387,7 @@ class CG(IterativeMethod):
         alpha = column_scalars(torch.where(active, state.rz / pq, 0.0), x)
         x.addcmul_(p, alpha)
         r.addcmul_(q, alpha, value=-1.0)
-        state.steps += 1
-        state.true_residual = False
-        if self.residual_replacement and state.steps % self.residual_replacement == 0:
-            r.copy_(problem.residual(x))
-            state.residual_replacements += 1
-            state.true_residual = True
+        self._count_step(problem, state)
         if state.precondition is None:
             rz_new = dots(r, r)
             state.residual = rz_new.sqrt()
@@ -413,6 +408,17 @@ class CG(IterativeMethod):
         state.rz = rz_new
         return state
 
+    def _count_step(self, problem: LinearProblem, state: CGState) -> None:
+        """After ``x += alpha p``, ``r -= alpha q``: count the step and, every
+        ``residual_replacement`` steps, replace ``r`` by ``b - A x``."""
+        state.steps += 1
+        state.true_residual = False
+        every = self.residual_replacement
+        if every and state.steps % every == 0:
+            state.r.copy_(problem.residual(state.x))
+            state.residual_replacements += 1
+            state.true_residual = True
+
     def _step_scalar(self, problem: LinearProblem, state: CGState) -> CGState:
         """One step for a single right-hand side with host scalars (same
         recurrence as :meth:`step`; the test runs every step, so a failure
@@ -426,12 +432,7 @@ class CG(IterativeMethod):
         alpha = state.rz / pq
         x.add_(p, alpha=alpha)
         r.sub_(q, alpha=alpha)
-        state.steps += 1
-        state.true_residual = False
-        if self.residual_replacement and state.steps % self.residual_replacement == 0:
-            r.copy_(problem.residual(x))
-            state.residual_replacements += 1
-            state.true_residual = True
+        self._count_step(problem, state)
         if state.precondition is None:
             rz = float(torch.dot(r, r))
             residual = math.sqrt(rz)

@@ -219,17 +219,7 @@ if HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True)
     def spmm(indptr, indices, data, x, y):  # pragma: no cover - compiled
-        n, k = y.shape
-        s = np.empty(k)
-        for i in range(n):
-            s[:] = 0.0
-            for jj in range(indptr[i], indptr[i + 1]):
-                j = indices[jj]
-                a = data[jj]
-                for col in range(k):
-                    s[col] += a * x[j, col]
-            for col in range(k):
-                y[i, col] = s[col]
+        spmm_dot(indptr, indices, data, x, y)
 
     @numba.njit(cache=True, nogil=True, fastmath=True)
     def batched_matvec(A, x, y):  # pragma: no cover - compiled
