@@ -132,7 +132,7 @@ def _run_unit(
 ) -> int:
     suite = get_suites([unit.suite])[0]
     case = suite.cases(unit.scale)[unit.case_index]
-    n_reps = repeats or suite.repeats[unit.scale]
+    n_reps = repeats or case.repeats or suite.repeats[unit.scale]
     path = Path(out) / "results.jsonl"
     problem = None
     written = 0

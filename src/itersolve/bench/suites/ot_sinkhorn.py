@@ -378,7 +378,7 @@ SUITES = [
         ],
         # quick: 2 repeats (plus the warm-up) because the capped POT runs on the
         # two headline cases take tens of seconds each.
-        repeats={"smoke": 1, "quick": 2, "full": 5},
+        repeats={"smoke": 1, "quick": 5, "full": 5},
         estimate_seconds={"smoke": 10, "quick": 240, "full": 1500},
     )
 ]
