@@ -35,6 +35,7 @@ EX1, EX2, CARE_CASE, LQR = (
     "care-batch",
     "lqr",
 )
+CARE_CUDA = "care-batch-cuda"
 
 
 @dataclass
@@ -49,6 +50,7 @@ class CareBatch:
     B: np.ndarray
     Q: np.ndarray
     R: np.ndarray
+    device: str = "cpu"  # where the batched torch solve runs (the loops: CPU)
 
 
 @dataclass
@@ -58,11 +60,12 @@ class LQRCase:
     P: np.ndarray
 
 
-def _care_batch(batch: int, n: int, m: int) -> CareBatch:
+def _care_batch(batch: int, n: int, m: int, device: str = "cpu") -> CareBatch:
     rng = np.random.default_rng(0)
     A = rng.standard_normal((batch, n, n))
     B = rng.standard_normal((batch, n, m))
-    return CareBatch(A, B, np.broadcast_to(np.eye(n), (batch, n, n)).copy(), np.eye(m))
+    Q = np.broadcast_to(np.eye(n), (batch, n, n)).copy()
+    return CareBatch(A, B, Q, np.eye(m), device)
 
 
 def _lqr() -> LQRCase:
@@ -79,12 +82,21 @@ def cases(scale: str) -> list[Case]:
             Case(LQR, _lqr, {}),
         ]
     grid = (5, 7, 9, 11, 13, 15)
-    return [
+    out = [
         Case(EX1, lambda: Sweep(third_order_linear(), grid), {"N": list(grid)}),
         Case(EX2, lambda: Sweep(sin_system(), grid), {"N": list(grid)}),
         Case(CARE_CASE, lambda: _care_batch(1000, 10, 3), {"batch": 1000, "n": 10}),
         Case(LQR, _lqr, {}),
     ]
+    if torch.cuda.is_available():
+        out.append(
+            Case(
+                CARE_CUDA,
+                lambda: _care_batch(1000, 10, 3, "cuda"),
+                {"batch": 1000, "n": 10, "device": "cuda"},
+            )
+        )
+    return out
 
 
 def evaluate(problem: Any, x: Any) -> float:
@@ -92,7 +104,7 @@ def evaluate(problem: Any, x: Any) -> float:
         assert problem.system.w_star is not None
         return float(np.linalg.norm(np.asarray(x) - problem.system.w_star))
     if isinstance(problem, CareBatch):
-        P = torch.as_tensor(np.asarray(x))
+        P = x.cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
         A, B, Q, R = (
             torch.from_numpy(M) for M in (problem.A, problem.B, problem.Q, problem.R)
         )
@@ -132,7 +144,8 @@ def _sweep(quadrature: str):
 
 def _to_torch(b: CareBatch) -> tuple[torch.Tensor, ...]:
     return tuple(
-        torch.from_numpy(np.ascontiguousarray(M)) for M in (b.A, b.B, b.Q, b.R)
+        torch.from_numpy(np.ascontiguousarray(M)).to(b.device)
+        for M in (b.A, b.B, b.Q, b.R)
     )
 
 
@@ -242,15 +255,18 @@ def _kleinman_claim(results: Results) -> ClaimOutcome:
     )
 
 
-def _care_speedup(results: Results) -> ClaimOutcome:
-    r = results.ratio(CARE_CASE, "scipy-care-loop", "itersolve-care-batched")
-    if r is None:
-        return ClaimOutcome(None, None, "no rows")
-    res = results.median(CARE_CASE, "itersolve-care-batched", "objective_value")
-    ok = res is not None and res < 1e-9
-    return ClaimOutcome(
-        r, ok and r >= 5.0, f"max CARE residual {res:.2e}" if res else ""
-    )
+def _care_speedup(case: str) -> Any:
+    def check(results: Results) -> ClaimOutcome:
+        r = results.ratio(case, "scipy-care-loop", "itersolve-care-batched")
+        if r is None:
+            return ClaimOutcome(None, None, "no rows")
+        res = results.median(case, "itersolve-care-batched", "objective_value")
+        ok = res is not None and res < 1e-9
+        return ClaimOutcome(
+            r, ok and r >= 5.0, f"max CARE residual {res:.2e}" if res else ""
+        )
+
+    return check
 
 
 CLAIMS = [
@@ -284,7 +300,13 @@ CLAIMS = [
         "batched torch CARE on 1000 random 10x10 systems: speed-up vs a loop over "
         "scipy solve_continuous_are (goal)",
         ">= 5",
-        _care_speedup,
+        _care_speedup(CARE_CASE),
+    ),
+    Claim(
+        "GPU: batched torch CARE on CUDA, 1000 random 10x10 systems: speed-up vs a "
+        "loop over scipy solve_continuous_are (goal)",
+        ">= 5",
+        _care_speedup(CARE_CUDA),
     ),
 ]
 

@@ -163,6 +163,6 @@ SUITES = [
             for n, case in (("1e3", "n=1e3"), ("1e5", "n=1e5"))
         ],
         repeats={"smoke": 1, "quick": 7, "full": 9},
-        estimate_seconds={"smoke": 2, "quick": 20, "full": 30},
+        estimate_seconds={"smoke": 2, "quick": 5, "full": 30},
     )
 ]

@@ -46,6 +46,7 @@ class PoissonSystem:
 class SPDBatch:
     A: np.ndarray  # (B, n, n)
     b: np.ndarray  # (B, n)
+    device: str = "cpu"  # where our batched solve runs (the scipy loop: CPU)
 
 
 def _poisson(n: int) -> PoissonSystem:
@@ -54,9 +55,10 @@ def _poisson(n: int) -> PoissonSystem:
     )
 
 
-def _batch(count: int, n: int) -> SPDBatch:
+def _batch(count: int, n: int, device: str = "cpu") -> SPDBatch:
     A = random_spd(n, condition_number=BATCH_COND, batch=count, seed=count)
-    return SPDBatch(A, np.random.default_rng(count).standard_normal((count, n)))
+    rhs = np.random.default_rng(count).standard_normal((count, n))
+    return SPDBatch(A, rhs, device)
 
 
 def cases(scale: str) -> list[Case]:
@@ -75,6 +77,14 @@ def cases(scale: str) -> list[Case]:
     out.append(
         Case(f"spd-batch-{count}x{n}", partial(_batch, count, n), {"n": n, "B": count})
     )
+    if scale != "smoke" and torch.cuda.is_available():
+        out.append(
+            Case(
+                f"spd-batch-{count}x{n}-cuda",
+                partial(_batch, count, n, "cuda"),
+                {"n": n, "B": count, "device": "cuda"},
+            )
+        )
     return out
 
 
@@ -141,7 +151,7 @@ def _ours_method(name: str, anchor: str, applies: Any = _is_poisson) -> Method:
 
 
 def _batch_prepare(p: SPDBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(p.A), torch.from_numpy(p.b)
+    return torch.from_numpy(p.A).to(p.device), torch.from_numpy(p.b).to(p.device)
 
 
 def _batch_run(prepared: tuple[torch.Tensor, torch.Tensor]) -> RunOutput:
@@ -452,6 +462,17 @@ SUITES = [
                 ),
             ),
             Claim(
+                f"GPU: {BATCH} SPD {BATCH_N}x{BATCH_N} as one batch on CUDA vs a "
+                "loop of scipy cg: speed-up",
+                ">= 3",
+                _speedup(
+                    f"spd-batch-{BATCH}x{BATCH_N}-cuda",
+                    "itersolve-cg-batch",
+                    "scipy-cg-loop",
+                    3.0,
+                ),
+            ),
+            Claim(
                 "CG + pyamg SA V-cycle vs pyamg solve(accel='cg'), 256^2: time ratio",
                 "<= 1.0",
                 ratio_at_most(
@@ -460,6 +481,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 5, "full": 5},
-        estimate_seconds={"smoke": 5, "quick": 300, "full": 900},
+        estimate_seconds={"smoke": 5, "quick": 70, "full": 900},
     )
 ]

@@ -289,6 +289,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 5, "full": 5},
-        estimate_seconds={"smoke": 2, "quick": 300, "full": 1200},
+        estimate_seconds={"smoke": 2, "quick": 90, "full": 1200},
     )
 ]

@@ -308,6 +308,6 @@ SUITES = [
             ],
         ],
         repeats={"smoke": 1, "quick": 5, "full": 5},
-        estimate_seconds={"smoke": 5, "quick": 60, "full": 600},
+        estimate_seconds={"smoke": 5, "quick": 25, "full": 600},
     )
 ]

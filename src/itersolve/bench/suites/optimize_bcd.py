@@ -726,6 +726,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 3},
-        estimate_seconds={"smoke": 20, "quick": 240, "full": 900},
+        estimate_seconds={"smoke": 20, "quick": 15, "full": 900},
     )
 ]
