@@ -130,3 +130,19 @@ def ratio_at_most(
         return ClaimOutcome(ratio, ok and ratio <= limit, detail)
 
     return check
+
+
+def speedup_at_least(
+    case: str, method: str, anchor: str, at_least: float, column: str = "time"
+) -> Any:
+    """Claim check: median(anchor) / median(method) >= at_least, both successful."""
+
+    def check(results: Results) -> ClaimOutcome:
+        ratio = results.ratio(case, anchor, method, column)
+        if ratio is None:
+            return ClaimOutcome(None, None, f"no rows for {case}")
+        ok = results.all_succeeded(case, method) and results.all_succeeded(case, anchor)
+        detail = "" if ok else "a run did not succeed"
+        return ClaimOutcome(ratio, ok and ratio >= at_least, detail)
+
+    return check

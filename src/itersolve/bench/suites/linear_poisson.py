@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 import torch
 
 import itersolve
-from itersolve.bench.results import Results, ratio_at_most
+from itersolve.bench.anchors import scipy_cg
+from itersolve.bench.results import Results, ratio_at_most, speedup_at_least
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
 from itersolve.problems import poisson
 
@@ -110,17 +110,7 @@ def _ours_trace(prepared: tuple[Any, torch.Tensor]) -> dict[str, list[float]]:
 def _scipy_solve(
     A: sp.csr_array, b: np.ndarray, callback: Any = None
 ) -> tuple[np.ndarray, int, int]:
-    steps = [0]
-
-    def count(xk: np.ndarray) -> None:
-        steps[0] += 1
-        if callback is not None:
-            callback(xk)
-
-    x, info = spla.cg(
-        A, b, rtol=RTOL, atol=0.0, maxiter=10 * A.shape[0], callback=count
-    )
-    return x, info, steps[0]
+    return scipy_cg(A, b, RTOL, callback=callback)
 
 
 def _scipy_run(p: PoissonSystems) -> RunOutput:
@@ -199,19 +189,6 @@ def _ratio_with_bandwidth(case: str, limit: float):
     return check
 
 
-def _speedup(case: str, method: str, anchor: str, at_least: float):
-    def check(results: Results) -> ClaimOutcome:
-        ratio = results.ratio(case, anchor, method)
-        if ratio is None:
-            return ClaimOutcome(None, None, f"no rows for {case}")
-        ok = results.all_succeeded(case, method) and results.all_succeeded(case, anchor)
-        return ClaimOutcome(
-            ratio, ok and ratio >= at_least, "" if ok else "a run failed"
-        )
-
-    return check
-
-
 SUITES = [
     Suite(
         name="linear-poisson",
@@ -260,7 +237,7 @@ SUITES = [
             Claim(
                 f"{BATCH} rhs at once vs {BATCH} scipy solves, 256^2: speed-up",
                 ">= 1.3",
-                _speedup(
+                speedup_at_least(
                     "poisson2d-256",
                     f"itersolve-cg-batch{BATCH}",
                     f"scipy-cg-x{BATCH}",
@@ -280,7 +257,7 @@ SUITES = [
             Claim(
                 f"GPU: {BATCH} rhs at once on CUDA vs {BATCH} scipy solves, 256^2",
                 ">= 20",
-                _speedup(
+                speedup_at_least(
                     "poisson2d-256-cuda",
                     f"itersolve-cg-batch{BATCH}",
                     f"scipy-cg-x{BATCH}",
