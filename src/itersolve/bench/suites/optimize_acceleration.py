@@ -28,6 +28,7 @@ import scipy.optimize as so
 import torch
 
 from itersolve._core.trace import IterInfo
+from itersolve.bench.anchors import torch_lbfgs
 from itersolve.bench.results import Results
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
 from itersolve.optimize import (
@@ -275,32 +276,14 @@ def _torch_sgd_nesterov(bench: Bench) -> RunOutput:
 
 
 def _torch_lbfgs(bench: Bench) -> RunOutput:
+    """Context only (no claim reads it): ``itersolve.bench.anchors.torch_lbfgs``."""
     p = bench.problem
-    w = p.x0().requires_grad_(True)
-    opt = torch.optim.LBFGS(
-        [w],
-        lr=1.0,
-        max_iter=20000,
-        tolerance_grad=1e-11,
-        tolerance_change=0.0,
-        history_size=10,
-        line_search_fn="strong_wolfe",
+    w, iterations, evaluations = torch_lbfgs(
+        p.value_and_grad, p.x0(), gtol=1e-11, max_iter=20000
     )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        f, g = p.value_and_grad(w.detach())
-        w.grad = g
-        return f
-
-    opt.step(closure)
-    state = opt.state[w]
-    ok = float(p.grad(w.detach()).abs().max()) <= 1e-8
+    ok = float(p.grad(w).abs().max()) <= 1e-8
     return RunOutput(
-        w.detach(),
-        int(state.get("n_iter", 0)),
-        "SUCCESS" if ok else "MAX_STEPS",
-        {"grads": float(state.get("func_evals", 0))},
+        w, iterations, "SUCCESS" if ok else "MAX_STEPS", {"grads": float(evaluations)}
     )
 
 

@@ -7,10 +7,42 @@ Objective (``itersolve.problems.Logistic`` / ``Softmax``): mean loss +
 ``fit_intercept=False``, which has the same minimizer. The reported objective is
 the relative suboptimality ``(f(x) - f*) / |f*|`` recomputed in float64, with
 ``f*`` from a damped Newton run to ``||grad|| <= 1e-13``.
+
+One stopping rule for every method: ``||grad f(x)||_2 <= 1e-8`` (itersolve's
+``atol``, ``rtol = 0``). After each run the suite recomputes ``||grad f(x)||_2``
+of the returned point in float64 (column ``grad_norm``; one gradient evaluation,
+inside every method's timed region alike) and the row is ``SUCCESS`` only when
+that meets the rule; a method that stopped on its own rule first is
+``STAGNATION`` (its flag is kept in ``native_status``). How each anchor is
+stopped:
+
+- scipy ``trust-exact`` / ``trust-krylov``: native ``gtol = 1e-8``; their test is
+  ``||g||_2 < gtol``, our rule (up to ``<`` vs ``<=``).
+- scipy ``L-BFGS-B`` and ``Newton-CG``: a callback on our exact rule (raising
+  ``StopIteration``; it reuses the gradient of the last evaluation when that was
+  at the new iterate). The native rules are switched off so they cannot stop
+  first: L-BFGS-B ``gtol = 0, ftol = 0`` (its ``gtol`` is on the inf-norm of the
+  projected gradient), Newton-CG ``xtol = 0`` (it has only a step-length rule).
+- scikit-learn (``lbfgs``, ``newton-cholesky``) and ``torch.optim.LBFGS`` take no
+  callback, and their rule is on the inf-norm: ``max |g_i| <= tol``. Since
+  ``||g||_inf <= ||g||_2``, a point meeting our rule meets ``tol = 1e-8``, so
+  ``tol = 1e-8`` never runs past our rule; any ``tol < 1e-8`` would (a gradient
+  along one coordinate has ``||g||_inf = ||g||_2``). ``tol = 1e-8`` is therefore
+  the tightest native setting not tighter than ours. (The old ``1e-10`` cost
+  L-BFGS-B 32-34% more iterations.) newton-cholesky also asks for half the
+  squared Newton decrement ``g^T H^-1 g / 2 <= tol``, implied at our rule:
+  ``<= ||g||_2^2 / (2 l2) = 5e-14`` with ``l2 = 1e-3``. Because
+  ``||g||_2 <= sqrt(d) ||g||_inf``, these may stop with ``||g||_2`` above 1e-8;
+  such a run is judged by our rule (not ``SUCCESS``) and the claims name it.
+
+The "best anchor" of a claim is the fastest of every anchor run that met the
+rule: scipy trust-exact, trust-krylov, Newton-CG and L-BFGS-B, scikit-learn
+lbfgs and newton-cholesky, and torch.optim.LBFGS.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from functools import partial
@@ -20,6 +52,7 @@ import numpy as np
 import scipy.optimize as so
 import torch
 
+from itersolve.bench.anchors import torch_lbfgs
 from itersolve.bench.results import Results
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
 from itersolve.linear import CG
@@ -113,6 +146,28 @@ def evaluate(fit: Fit, x: Any) -> float:
     return (value - fit.f_star) / abs(fit.f_star)
 
 
+def grad_norm(fit: Fit, x: Any) -> float:
+    """``||grad f(x)||_2`` recomputed in float64 (the suite's stopping rule)."""
+    x64 = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(fit.problem.shape))
+    return float(torch.linalg.vector_norm(fit.problem.grad(x64)))
+
+
+def judged(fit: Fit, out: RunOutput) -> RunOutput:
+    """``out`` with its status set by our rule on the float64 gradient norm.
+
+    ``SUCCESS`` iff ``||grad||_2 <= GTOL``; a run whose own rule said it had
+    converged but which misses ours is ``STAGNATION``; other native statuses
+    (``MAX_STEPS``, ...) are kept.
+    """
+    gnorm = grad_norm(fit, out.x)
+    if math.isfinite(gnorm) and gnorm <= GTOL:
+        status = "SUCCESS"
+    else:
+        status = "STAGNATION" if out.status == "SUCCESS" else out.status
+    extras = {**out.extras, "grad_norm": gnorm, "native_status": out.status}
+    return RunOutput(out.x, out.num_steps, status, out.counters, extras)
+
+
 # -- ours ----------------------------------------------------------------------
 
 
@@ -133,7 +188,8 @@ def _ours(method_factory: Any, gd: bool = False):
             for k in ("grads", "values", "hessians", "factorizations")
             if k in sol.stats
         }
-        return RunOutput(sol.x, sol.num_steps, sol.status.name, counters, extras)
+        out = RunOutput(sol.x, sol.num_steps, sol.status.name, counters, extras)
+        return judged(fit, out)
 
     return run
 
@@ -187,14 +243,49 @@ def _numpy_oracles(p: Logistic | Softmax):
     return fun, hess, hessp
 
 
+class _StopAtRule:
+    """scipy callback stopping a run at ``||g||_2 <= GTOL`` (our exact rule).
+
+    ``oracle`` is the function scipy evaluates; it remembers the last point and
+    gradient so the callback costs no extra evaluation when the new iterate was
+    the last point evaluated (the usual end of a line search).
+    """
+
+    def __init__(self, fun: Any) -> None:
+        self.fun = fun
+        self.x: np.ndarray | None = None
+        self.g: np.ndarray | None = None
+        self.fired = False
+
+    def oracle(self, w: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = self.fun(w)
+        self.x, self.g = w.copy(), g
+        return f, g
+
+    def __call__(self, intermediate_result: so.OptimizeResult) -> None:
+        x = intermediate_result.x
+        if self.x is not None and self.g is not None and np.array_equal(x, self.x):
+            g = self.g
+        else:
+            g = self.oracle(x)[1]
+        if float(np.linalg.norm(g)) <= GTOL:
+            self.fired = True
+            raise StopIteration
+
+
+#: Native options: trust-* stop on ||g||_2 < gtol (our rule); L-BFGS-B and
+#: Newton-CG have their own rules switched off and stop by ``_StopAtRule``.
+_SCIPY_OPTIONS: dict[str, dict[str, float]] = {
+    "L-BFGS-B": {"gtol": 0.0, "ftol": 0.0, "maxiter": 20000},
+    "trust-exact": {"gtol": GTOL, "maxiter": 1000},
+    "trust-krylov": {"gtol": GTOL, "maxiter": 1000},
+    "Newton-CG": {"xtol": 0.0, "maxiter": 1000},
+}
+_BY_CALLBACK = ("L-BFGS-B", "Newton-CG")
+
+
 def _scipy(method: str):
-    options = {
-        "L-BFGS-B": {"gtol": 1e-10, "ftol": 0.0, "maxiter": 20000},
-        "trust-exact": {"gtol": GTOL, "maxiter": 1000},
-        "trust-krylov": {"gtol": GTOL, "maxiter": 1000},
-        "Newton-CG": {"xtol": 1e-12, "maxiter": 1000},
-        "CG": {"gtol": GTOL, "maxiter": 20000},
-    }[method]
+    options = _SCIPY_OPTIONS[method]
 
     def run(fit: Fit) -> RunOutput:
         p = fit.problem
@@ -204,21 +295,25 @@ def _scipy(method: str):
             kwargs["hess"] = hess
         elif method in ("trust-krylov", "Newton-CG"):
             kwargs["hessp"] = hessp
+        stop = _StopAtRule(fun)
+        if method in _BY_CALLBACK:
+            kwargs["callback"] = stop
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = so.minimize(
-                fun,
+                stop.oracle,
                 np.zeros(int(np.prod(p.shape))),
                 jac=True,
                 method=method,
                 options=options,
                 **kwargs,
             )
-        status = "SUCCESS" if res.success else "MAX_STEPS"
+        status = "SUCCESS" if (res.success or stop.fired) else "MAX_STEPS"
         counters = {"grads": float(getattr(res, "njev", 0) or res.nfev)}
         if getattr(res, "nhev", None):
             counters["hessians"] = float(res.nhev)
-        return RunOutput(res.x.reshape(p.shape), int(res.nit), status, counters)
+        out = RunOutput(res.x.reshape(p.shape), int(res.nit), status, counters)
+        return judged(fit, out)
 
     return run
 
@@ -236,7 +331,8 @@ def _sklearn(solver: str):
             C=fit.problem.C,
             fit_intercept=False,
             solver=solver,
-            tol=1e-10,
+            # max |g_i| <= tol: the tightest setting not tighter than ours.
+            tol=GTOL,
             max_iter=10000,
         )
         with warnings.catch_warnings(record=True) as caught:
@@ -245,42 +341,23 @@ def _sklearn(solver: str):
         failed = any(issubclass(w.category, ConvergenceWarning) for w in caught)
         coef = model.coef_
         x = coef[0] if isinstance(fit.problem, Logistic) else coef.T
-        return RunOutput(
+        out = RunOutput(
             x, int(np.max(model.n_iter_)), "MAX_STEPS" if failed else "SUCCESS"
         )
+        return judged(fit, out)
 
     return prepare, run
 
 
 def _torch_lbfgs(fit: Fit) -> RunOutput:
     p = fit.problem
-    w = p.x0().requires_grad_(True)
-    opt = torch.optim.LBFGS(
-        [w],
-        lr=1.0,
-        max_iter=5000,
-        tolerance_grad=1e-10,
-        tolerance_change=0.0,
-        history_size=10,
-        line_search_fn="strong_wolfe",
+    # torch stops at max |g_i| <= tolerance_grad: GTOL is the tightest setting
+    # not tighter than ours (module docstring).
+    w, iterations, evaluations = torch_lbfgs(
+        p.value_and_grad, p.x0(), gtol=GTOL, max_iter=5000
     )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        f, g = p.value_and_grad(w.detach())
-        w.grad = g
-        return f
-
-    opt.step(closure)
-    state = opt.state[w]
-    g = p.grad(w.detach())
-    ok = float(g.abs().max()) <= 1e-8
-    return RunOutput(
-        w.detach(),
-        int(state.get("n_iter", 0)),
-        "SUCCESS" if ok else "MAX_STEPS",
-        {"grads": float(state.get("func_evals", 0))},
-    )
+    native = "SUCCESS" if float(p.grad(w).abs().max()) <= GTOL else "MAX_STEPS"
+    return judged(fit, RunOutput(w, iterations, native, {"grads": evaluations}))
 
 
 # -- claims --------------------------------------------------------------------
@@ -304,9 +381,12 @@ OURS = (
 )
 ANCHORS = (
     "scipy-trust-exact",
+    "scipy-trust-krylov",
+    "scipy-newton-cg",
     "scipy-lbfgsb",
     "sklearn-lbfgs",
     "sklearn-newton-cholesky",
+    "torch-lbfgs",
 )
 
 
@@ -367,6 +447,7 @@ def _gd_iterations(results: Results) -> ClaimOutcome:
 def _best(
     results: Results, case: str, names: tuple[str, ...]
 ) -> tuple[str, float] | None:
+    """The fastest (median time) of ``names`` whose every run met the rule."""
     best = None
     for m in names:
         t = results.median(case, m)
@@ -376,29 +457,53 @@ def _best(
     return best
 
 
+def _missed_rule(results: Results, case: str, names: tuple[str, ...]) -> list[str]:
+    """``name (status, ||g||_2 = ...)`` for each method run that missed the rule."""
+    out = []
+    for m in names:
+        rows = results.select(case, m)
+        if rows and not results.all_succeeded(case, m):
+            worst = max(
+                (r for r in rows), key=lambda r: float(r.get("grad_norm") or math.inf)
+            )
+            g = worst.get("grad_norm")
+            shown = f"{float(g):.2g}" if g is not None else "n/a"
+            out.append(f"{m} ({worst['status']}, ||g||_2 = {shown})")
+    return out
+
+
 def _same_objective(results: Results) -> ClaimOutcome:
-    worst, notes = 0.0, []
+    worst, notes, missed = 0.0, [], []
     cases = _present(results, TIMING_CASES)
     if not cases:
         return ClaimOutcome(None, None, "no rows")
     for case in cases:
         ours = _best(results, case, OURS)
         if ours is None:
-            return ClaimOutcome(None, False, f"{case}: none of ours succeeded")
+            return ClaimOutcome(None, False, f"{case}: none of ours met the rule")
         mine = results.median(case, ours[0], "objective_value")
+        compared = 0
         for anchor in ANCHORS:
             theirs = results.median(case, anchor, "objective_value")
             if mine is None or theirs is None:
                 continue
+            if not results.all_succeeded(case, anchor):
+                continue  # it has no answer at our rule; listed below
+            compared += 1
             gap = abs(mine - theirs)
             if gap > worst:
                 worst = gap
                 notes = [f"largest gap: {case} {ours[0]} vs {anchor}"]
+        if not compared:
+            return ClaimOutcome(None, False, f"{case}: no anchor met the rule")
+        missed += [f"{case}: {m}" for m in _missed_rule(results, case, ANCHORS)]
+    if missed:
+        notes.append("missed the rule, not compared: " + "; ".join(missed))
     return ClaimOutcome(worst, worst <= 1e-10, "; ".join(notes))
 
 
 def _time_ratio(results: Results) -> ClaimOutcome:
-    worst, notes = 0.0, []
+    worst, notes, missed = 0.0, [], []
     cases = _present(results, TIMING_CASES)
     if not cases:
         return ClaimOutcome(None, None, "no rows")
@@ -406,10 +511,13 @@ def _time_ratio(results: Results) -> ClaimOutcome:
         ours = _best(results, case, OURS)
         anchor = _best(results, case, ANCHORS)
         if ours is None or anchor is None:
-            return ClaimOutcome(None, False, f"{case}: a side has no successful run")
+            return ClaimOutcome(None, False, f"{case}: a side has no run at the rule")
         ratio = ours[1] / anchor[1]
         notes.append(f"{case}: {ours[0]} / {anchor[0]} = {ratio:.2f}")
         worst = max(worst, ratio)
+        missed += [f"{case}: {m}" for m in _missed_rule(results, case, ANCHORS)]
+    if missed:
+        notes.append("anchors that missed the rule: " + "; ".join(missed))
     return ClaimOutcome(worst, worst <= 1.0, "; ".join(notes))
 
 
@@ -425,7 +533,10 @@ SUITES = [
         name="optimize-newton",
         description=(
             "L2-regularised logistic (breast_cancer, synthetic ill-conditioned) and "
-            "softmax (digits) regression, l2 = 1e-3, x0 = 0, to ||grad|| <= 1e-8: "
+            "softmax (digits) regression, l2 = 1e-3, x0 = 0, every method judged on "
+            "||grad||_2 <= 1e-8 recomputed in float64 (anchors: trust-* native, "
+            "L-BFGS-B / Newton-CG by callback, sklearn and torch at tol = 1e-8 on "
+            "the inf-norm): "
             "RegularizedNewton (Semenov-Jaggi-Doikov Alg. 1; exact, Gauss-Newton and "
             "Hessian-free CG), damped Newton (Cholesky and Hessian-free CG), "
             "gradient descent vs scipy (trust-exact, trust-krylov, Newton-CG, "
@@ -500,14 +611,14 @@ SUITES = [
                 _gd_iterations,
             ),
             Claim(
-                "same final objective as scipy trust-exact / L-BFGS-B and sklearn "
-                "(max |relative gap|, our best method)",
+                "same final objective as every anchor that met ||grad||_2 <= 1e-8 "
+                "(max |relative gap|, our fastest method)",
                 "<= 1e-10",
                 _same_objective,
             ),
             Claim(
-                "wall time, our best method / best anchor (max over digits, "
-                "breast_cancer, synthetic 20000x100)",
+                "wall time to ||grad||_2 <= 1e-8, our fastest method / fastest of "
+                "all 7 anchors (max over digits, breast_cancer, synthetic 20000x100)",
                 "<= 1.0",
                 _time_ratio,
             ),
