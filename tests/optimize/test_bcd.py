@@ -806,3 +806,81 @@ def test_adaptive_lipschitz_never_raises_a_composite_objective() -> None:
         traced = minimize(case.problem, np.zeros(10), method, record=True)
     f = np.asarray(traced.trace["objective"])
     assert np.all(np.diff(f) <= 1e-12 * np.abs(f[:-1]))
+
+
+# -- the optimize-bcd benchmark's claims (issue 12) -----------------------------
+
+
+def test_bench_nnls_reference_equals_scipy_active_set_nnls() -> None:
+    """The suite's NNLS + L1 optimum against an exact reformulation.
+
+    With ``A`` of full column rank, ``t = -A (A^T A)^{-1} lam 1`` has
+    ``A^T t = -lam 1``, so ``0.5 ||Ax - b||^2 + lam 1^T x`` equals
+    ``0.5 ||Ax - (b + t)||^2`` up to a constant: scipy's active-set ``nnls`` on
+    ``(A, b + t)`` solves the same problem by another algorithm.
+    """
+    from itersolve.bench.suites.optimize_bcd import nnls_l1_reference
+
+    rng = _rng(21)
+    A = rng.standard_normal((60, 25))
+    b = rng.standard_normal(60)
+    lam = 0.2 * float(np.abs(A.T @ b).max())
+    t = -A @ np.linalg.solve(A.T @ A, np.full(25, lam))
+    exact, _ = so.nnls(A, b + t)
+    x = nnls_l1_reference(NonNegativeLeastSquaresL1(A, b, lam=lam))
+    assert 0 < np.count_nonzero(exact) < 25  # some bounds are active
+    np.testing.assert_array_equal(np.flatnonzero(x), np.flatnonzero(exact))
+    np.testing.assert_allclose(x, exact, rtol=1e-10, atol=1e-12)
+
+
+def _claim_rows(case: str, method: str, **columns: Any) -> dict[str, Any]:
+    return {"dataset_name": case, "solver_name": method, "status": "SUCCESS", **columns}
+
+
+@pytest.mark.parametrize(
+    ("stable_from", "mismatch", "passed"),
+    [(17, 0, True), (59, 0, False), (17, 1, False), (31, 0, False)],
+)
+def test_bench_identification_claim_needs_an_early_and_correct_support(
+    stable_from: int, mismatch: int, passed: bool
+) -> None:
+    """A support that changed one step before the end (the old check passed it)
+    or that differs from the reference fails the claim."""
+    from itersolve.bench.results import Results
+    from itersolve.bench.suites.optimize_bcd import _active_set_and_superlinear
+
+    row = _claim_rows(
+        "nnls-l1-60x150",
+        "bcd-vb-tmp-newton",
+        num_steps=60,
+        support_stable_from=stable_from,
+        support_mismatch=mismatch,
+        reference_support_size=19,
+        curve={"objective": [1e-2, 1e-3, 1e-5, 1e-9, 0.0]},
+    )
+    outcome = _active_set_and_superlinear(Results([row]))
+    assert outcome.passed is passed
+    assert outcome.measured == pytest.approx(1e-4)
+
+
+def test_bench_matrix_claim_needs_gsq_and_vb() -> None:
+    from itersolve.bench.results import Results
+    from itersolve.bench.suites.optimize_bcd import (
+        _LS_GRADIENT,
+        _matrix_beats_gradient,
+    )
+
+    def rows(gsq: float) -> Results:
+        case = "dataset-a-60x200"
+        out = [
+            _claim_rows(case, f"bcd-{r}-gradient", objective_value=100.0)
+            for r in _LS_GRADIENT
+        ]
+        out.append(_claim_rows(case, "bcd-vb-matrix", objective_value=1.0))
+        out.append(_claim_rows(case, "bcd-gsq-matrix", objective_value=gsq))
+        return Results(out)
+
+    assert _matrix_beats_gradient(rows(50.0)).passed is True
+    # VB + matrix alone beating every gradient rule is not enough
+    failed = _matrix_beats_gradient(rows(200.0))
+    assert failed.passed is False and failed.measured == pytest.approx(0.5)

@@ -9,6 +9,23 @@ identical objective ``(1/2m) ||y - Xw||^2 + alpha ||w||_1``, every Lasso run
 stopping on scikit-learn's rule: duality gap ``<= LASSO_TOL ||y||^2 / m``, the
 gap computed the same way on both sides
 (:func:`~itersolve.problems.coordinate.lasso_duality_gap`).
+
+Reference optima ``f*`` (none comes from an itersolve solver):
+
+* dataset A: ``scipy.sparse.linalg.lsqr`` to ``atol = btol = 1e-15``
+  (underdetermined systems are consistent: ``f* = 0``);
+* label propagation: the problem's direct sparse solve ``x*``;
+* NNLS + L1: :func:`nnls_l1_reference` (scipy L-BFGS-B with bounds, then an
+  exact solve on its support, accepted only if the KKT conditions hold);
+* Lasso: scikit-learn's coordinate descent at ``tol = 1e-12``.
+
+The label-propagation target is relative: ``(f - f*) / |f*| <= 1e-10``. The spec
+asks for ``f - f* < 1e-10``, but with ``w_ij = 1e5`` the lattice's optimum is
+``f* ~ -6.8e8`` (50 x 50), and float64 resolves ``f`` there only to about
+``eps |f*| = 2.2e-16 * 6.8e8 ~ 1.5e-7``: an absolute ``1e-10`` is below the
+rounding floor and no method could reach it. The relative target sits about
+``4.5e5`` roundings above that floor; each claim prints ``f*`` and the absolute
+gap it stands for.
 """
 
 from __future__ import annotations
@@ -42,7 +59,8 @@ from itersolve.problems.coordinate import (
 )
 
 ITERATIONS = 300
-TARGET = 1e-10  # relative suboptimality for the label-propagation claim
+TARGET = 1e-10  # relative suboptimality (f - f*)/|f*| for label propagation
+IDENTIFIED_BY = 0.5  # NNLS + L1: the support must be final by this share of the run
 LASSO_TOL = 1e-6  # scikit-learn's `tol`: duality gap <= tol ||y||^2 / m, both sides
 
 
@@ -110,22 +128,49 @@ def _nnls_l1(m: int, n: int) -> BCDCase:
     A, b, _ = sparse_regression_data(m, n, seed=1)
     lam = 0.05 * float(np.abs(A.T @ b).max())
     p = NonNegativeLeastSquaresL1(A, b, lam=lam)
-    with warnings.catch_warnings(), _one_thread():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        sol = minimize(
-            p,
-            np.zeros(n),
-            BlockCoordinateDescent(
-                selection="vb",
-                update="newton",
-                block_size=n // 4,
-                rtol=1e-14,
-                max_steps=2000,
-            ),
+    x_ref = nnls_l1_reference(p)
+    return BCDCase(
+        "nnls-l1", p, _value(p, x_ref), {"support": np.flatnonzero(x_ref > 0)}
+    )
+
+
+def nnls_l1_reference(p: NonNegativeLeastSquaresL1) -> np.ndarray:
+    """The NNLS + L1 minimiser computed without any itersolve solver.
+
+    SciPy's L-BFGS-B with the bounds ``x >= 0`` (``ftol=1e-15``, ``gtol=1e-12``)
+    finds the support ``S = {i : x_i > 0}``; the minimiser restricted to ``S``
+    then solves ``A_S^T A_S x_S = A_S^T b - lam 1`` exactly (``numpy.linalg.lstsq``
+    on the normal equations, one step of iterative refinement). The answer is
+    accepted only if it satisfies the KKT conditions of the full problem:
+    ``x_S > 0``, ``|grad_S| <= 1e-9 lam`` and ``grad_i >= -1e-9 lam`` off ``S``
+    (``grad = A^T (A x - b) + lam``); otherwise this raises, the case is an
+    ERROR row and every claim on it fails.
+    """
+    A, b, lam = p.A, np.asarray(p.b, dtype=np.float64), float(p.lam)
+    x = _lbfgsb_nnls(p)
+    support = np.flatnonzero(x > 0)
+    A_S = sp.csc_array(A)[:, support].toarray()
+    G = A_S.T @ A_S
+    rhs = A_S.T @ b - lam
+    x_S = np.linalg.lstsq(G, rhs, rcond=None)[0]
+    x_S += np.linalg.lstsq(G, rhs - G @ x_S, rcond=None)[0]
+    polished = np.zeros_like(x)
+    polished[support] = x_S
+    grad = A.T @ (A @ polished - b) + lam
+    off = np.ones(x.size, dtype=bool)
+    off[support] = False
+    kkt = (
+        bool((x_S > 0).all())
+        and float(np.abs(grad[support]).max(initial=0.0)) <= 1e-9 * lam
+        and float(grad[off].min(initial=0.0)) >= -1e-9 * lam
+    )
+    if not kkt:
+        raise RuntimeError(
+            "NNLS + L1 reference: the polished L-BFGS-B point fails the KKT "
+            f"conditions (support {support.size}, min x_S {x_S.min():.3g}, "
+            f"min grad off S {grad[off].min(initial=0.0):.3g})"
         )
-    ref = _lbfgsb_nnls(p)
-    f_star = min(_value(p, sol.x), _value(p, ref))
-    return BCDCase("nnls-l1", p, f_star)
+    return polished
 
 
 def _lasso(m: int, n: int) -> BCDCase:
@@ -216,12 +261,20 @@ def _bcd(kind: str, **config: Any) -> Any:
         n = problem.shape[0]
         callback = None
         target = None
+        supports: list[np.ndarray] = []
         if kind == "label-propagation":
             target = case.f_star + TARGET * abs(case.f_star)
         if target is not None:
 
             def callback(info: Any) -> bool:
                 return info.metrics["objective"] <= target
+
+        elif kind == "nnls-l1":
+            # the support after every step, read off the iterate itself (not
+            # the solver's own bookkeeping), for the identification claim
+            def callback(info: Any) -> bool:
+                supports.append(np.flatnonzero(info.x.numpy() > 0))
+                return False
 
         settings = dict(config)
         if "iterations" in case.extra:
@@ -245,9 +298,29 @@ def _bcd(kind: str, **config: Any) -> Any:
             for k in ("active_set_identified_at", "support_size")
             if k in sol.stats
         }
+        if kind == "label-propagation":
+            extras["f_star"] = case.f_star
+        if supports:
+            extras.update(_support_history(supports, case.extra["support"]))
         return RunOutput(sol.x, sol.num_steps, status, counters, extras)
 
     return run
+
+
+def _support_history(supports: list[np.ndarray], reference: np.ndarray) -> dict:
+    """When the support stopped changing and how it compares with the reference.
+
+    ``support_stable_from`` is the first step ``k`` (1-based) after which every
+    iterate has the final support; ``support_mismatch`` counts the coordinates in
+    exactly one of the final and the reference support.
+    """
+    final = supports[-1]
+    changed = [k + 1 for k, s in enumerate(supports) if not np.array_equal(s, final)]
+    return {
+        "support_stable_from": float(max(changed, default=0) + 1),
+        "support_mismatch": float(np.setxor1d(final, reference).size),
+        "reference_support_size": float(reference.size),
+    }
 
 
 def _bcd_trace(**config: Any) -> Any:
@@ -558,15 +631,20 @@ def _greedy_vs_random(results: Results) -> ClaimOutcome:
 
 
 def _matrix_beats_gradient(results: Results) -> ClaimOutcome:
+    """Both matrix-update rules asked (GSQ and VB) beat every gradient rule."""
     case = _case_named(results, "dataset-a")
     matrix = grads = None
     if case is not None:
-        matrix = _medians(results, case, ["bcd-vb-matrix"])
+        matrix = _medians(results, case, [f"bcd-{r}-matrix" for r in _LS_MATRIX])
         grads = _medians(results, case, [f"bcd-{r}-gradient" for r in _LS_GRADIENT])
     if matrix is None or grads is None:
         return ClaimOutcome(None, None, "missing rows")
-    ratio = min(grads) / max(matrix[0], 1e-300)
-    detail = f"VB + matrix {matrix[0]:.3g}, best gradient rule {min(grads):.3g}"
+    ratio = min(grads) / max(max(matrix), 1e-300)
+    detail = ", ".join(
+        f"{r.upper()} + matrix {v:.3g}" for r, v in zip(_LS_MATRIX, matrix, strict=True)
+    )
+    best = _LS_GRADIENT[int(np.argmin(grads))]
+    detail += f"; best gradient rule ({best}) {min(grads):.3g}"
     return ClaimOutcome(ratio, ratio > 1.0, detail)
 
 
@@ -585,42 +663,63 @@ def _forest_vs_red_black(prefix: str, forest: str) -> Any:
         rb_text = f"{rb_steps:.0f}" if rb_ok else f">= {rb_steps:.0f} (cap)"
         passed = forest_ok and f_steps < 50 and rb_steps >= 2 * f_steps
         forest_text = f"{f_steps:.0f}" if forest_ok else f"> {f_steps:.0f} (cap)"
+        f_star = results.median(case, forest, "f_star")
+        scale = (
+            f"; f* = {f_star:.3g}, so f - f* <= {TARGET * abs(f_star):.2g} absolute"
+            if f_star is not None
+            else ""
+        )
         return ClaimOutcome(
             f_steps if forest_ok else None,
             passed,
-            f"forest {forest_text} iterations, red-black {rb_text} (to {TARGET:g})",
+            f"forest {forest_text} iterations, red-black {rb_text} "
+            f"(to (f - f*)/|f*| <= {TARGET:g}{scale})",
         )
 
     return check
 
 
 def _active_set_and_superlinear(results: Results) -> ClaimOutcome:
+    """Finite identification, then a superlinear tail (TMP-Newton, VB blocks).
+
+    Identified means: the support of the iterate (``x_i > 0``, read off every
+    iterate) is constant from step ``k`` on with ``k <= IDENTIFIED_BY`` of the
+    run, and that final support equals the support of the independent
+    reference minimiser (:func:`nnls_l1_reference`). The superlinear part is
+    the last ratio ``e_{k+1}/e_k`` of the relative suboptimality above 1e-13.
+    """
     case = _case_named(results, "nnls-l1")
     if case is None:
         return ClaimOutcome(None, None, "no rows")
     method = "bcd-vb-tmp-newton"
     rows = results.select(case, method)
     curve = next((r.get("curve") for r in rows if r.get("curve")), None)
-    ident = results.median(case, method, "active_set_identified_at")
+    stable = results.median(case, method, "support_stable_from")
+    mismatch = results.median(case, method, "support_mismatch")
+    size = results.median(case, method, "reference_support_size")
     steps = results.median(case, method, "num_steps")
-    if curve is None or ident is None or steps is None:
-        return ClaimOutcome(None, None, "missing rows")
+    if curve is None or stable is None or mismatch is None or steps is None:
+        return ClaimOutcome(None, False, "missing rows (an ERROR row fails this claim)")
+    window = steps - stable + 1
+    identified = stable <= IDENTIFIED_BY * steps and mismatch == 0
+    support_text = (
+        f"support constant from step {stable:.0f} of {steps:.0f} (trailing window "
+        f"{window:.0f} steps, needs >= {(1 - IDENTIFIED_BY) * steps:.0f}), "
+        f"{mismatch:.0f} coordinates off the reference support of {size or 0:.0f}"
+    )
     e = np.asarray(curve["objective"], dtype=float)
-    keep = e > 1e-13
-    e = e[keep]
+    e = e[e > 1e-13]
     if e.size < 3:
         return ClaimOutcome(
-            None, False, "too few iterations above 1e-13 to fit a ratio"
+            None, False, support_text + "; too few iterations above 1e-13 for a ratio"
         )
     ratios = e[1:] / e[:-1]
     last = float(ratios[-1])
-    identified = ident < steps
     passed = bool(identified and last <= 0.1)
     return ClaimOutcome(
         last,
         passed,
-        f"support fixed after step {ident:.0f} of {steps:.0f}; last ratios "
-        + ", ".join(f"{r:.2g}" for r in ratios[-4:]),
+        support_text + "; last ratios " + ", ".join(f"{r:.2g}" for r in ratios[-4:]),
     )
 
 
@@ -688,24 +787,28 @@ SUITES = [
                 _greedy_vs_random,
             ),
             Claim(
-                "A, LS: best gradient-update suboptimality / VB + matrix update",
+                "A, LS: best gradient-update suboptimality / worse of GSQ + matrix "
+                "and VB + matrix update (both must beat every gradient rule)",
                 "> 1",
                 _matrix_beats_gradient,
             ),
             Claim(
-                f"lattice: comb-forest message passing iterations to {TARGET:g} "
-                "(< 50; red-black >= 2x as many)",
+                f"lattice: comb-forest message passing iterations to the relative "
+                f"target (f - f*)/|f*| <= {TARGET:g} (< 50; red-black >= 2x as many)",
                 "< 50",
                 _forest_vs_red_black("lattice", "bcd-lattice-comb-message-passing"),
             ),
             Claim(
-                f"two moons: forest message passing iterations to {TARGET:g} "
-                "(< 50; red-black >= 2x as many)",
+                f"two moons: forest message passing iterations to the relative "
+                f"target (f - f*)/|f*| <= {TARGET:g} (< 50; red-black >= 2x as many)",
                 "< 50",
                 _forest_vs_red_black("two-moons", "bcd-forest-message-passing"),
             ),
             Claim(
-                "NNLS + L1: support identified; last e_{k+1}/e_k (TMP-Newton, VB)",
+                "NNLS + L1 (TMP-Newton, VB): support constant over the last "
+                f"{1 - IDENTIFIED_BY:.0%} or more of the run and equal to the "
+                "reference minimiser's (scipy L-BFGS-B + exact solve on its "
+                "support); last e_{k+1}/e_k",
                 "<= 0.1",
                 _active_set_and_superlinear,
             ),
