@@ -6,6 +6,7 @@ Not a suite (no ``SUITES``): the registry imports it and finds nothing to run.
 from __future__ import annotations
 
 import functools
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,16 +126,86 @@ def train(
 # -- claim helpers ------------------------------------------------------------------
 
 
+def _cases(results: Results, prefix: str) -> list[str]:
+    return sorted(
+        {
+            r["dataset_name"]
+            for r in results.rows
+            if r["dataset_name"].startswith(prefix)
+        }
+    )
+
+
 def values(results: Results, prefix: str, method: str, column: str) -> list[float]:
-    """``column`` of every (non-skipped) row of ``method`` on cases ``prefix*``."""
-    return [
-        float(r[column])
-        for r in results.rows
-        if r["dataset_name"].startswith(prefix)
-        and r["solver_name"] == method
-        and not r.get("skipped")
-        and r.get(column) is not None
-    ]
+    """``column`` of every (non-skipped) row of ``method`` on cases ``prefix*``.
+
+    Rows without the column (ERROR rows) are left out here, but the lookups go
+    through ``Results.select``, so the report FAILs a claim that needed them.
+    For per-seed figures use :func:`per_seed`, which counts failed seeds.
+    """
+    out = []
+    for case in _cases(results, prefix):
+        for r in results.select(case, method):
+            if r.get(column) is not None:
+                out.append(float(r[column]))
+    return out
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """One figure per seed of a method; a failed seed is counted, never dropped.
+
+    ``values`` has an entry for every seed run, a diverged or crashed seed as
+    the ``worst`` value given to :func:`per_seed` (``inf`` for a loss, ``0`` for
+    an accuracy), so means over seeds include it.
+    """
+
+    values: list[float]
+    diverged: int
+    errors: int
+
+    @property
+    def failed(self) -> int:
+        return self.diverged + self.errors
+
+    def mean(self) -> float:
+        return statistics.fmean(self.values) if self.values else math.nan
+
+    def describe(self) -> str:
+        text = f"{len(self.values)} seeds"
+        if self.diverged:
+            text += f", {self.diverged} diverged"
+        if self.errors:
+            text += f", {self.errors} crashed"
+        return text
+
+
+def diverged(row: dict[str, Any], column: str) -> bool:
+    """A row whose objective or ``column`` is non-finite, or marked DIVERGED."""
+    value = row.get(column)
+    return (
+        row.get("finite") is False
+        or row.get("status") == "DIVERGED"
+        or (value is not None and not math.isfinite(float(value)))
+    )
+
+
+def per_seed(
+    results: Results, prefix: str, method: str, column: str, worst: float
+) -> Seeds:
+    """``column`` of ``method`` on every case ``prefix*`` (one seed per case)."""
+    out, n_diverged, n_errors = [], 0, 0
+    for case in _cases(results, prefix):
+        for r in results.select(case, method):
+            if r.get("status") == "ERROR" or r.get(column) is None:
+                n_errors += 1
+                out.append(worst)
+            elif diverged(r, column):
+                n_diverged += 1
+                out.append(worst)
+            else:
+                out.append(float(r[column]))
+    return Seeds(out, n_diverged, n_errors)
 
 
 def mean_std(xs: list[float]) -> tuple[float, float]:
