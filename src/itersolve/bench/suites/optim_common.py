@@ -209,6 +209,10 @@ def per_seed(
 
 
 def mean_std(xs: list[float]) -> tuple[float, float]:
+    """Mean and sample std; with a non-finite value (a diverged seed counted as
+    ``inf``) the mean is that value and the std is NaN."""
+    if not all(math.isfinite(x) for x in xs):
+        return statistics.fmean(xs), math.nan
     return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
