@@ -12,8 +12,27 @@ Two parts, as in the paper (Khodak et al., ICLR 2024):
   comparator only, never an input).
 * The 2-D heat equation (Crank–Nicolson, time-varying diffusion) solved step by
   step with SSOR-preconditioned CG through :class:`SequenceSolver` (warm starts),
-  fixed omega vs Tsallis-INF vs ChebCB (context: the diffusion coefficient), against
-  unpreconditioned CG (scipy and ours) and a sparse direct solve.
+  the reference code's fixed omegas ``HEAT_OMEGAS`` vs Tsallis-INF vs ChebCB
+  (context: the diffusion coefficient), against unpreconditioned CG (scipy and
+  ours) and a sparse direct solve.
+
+Seeds: 20 at quick (the count issue 12 asked for), 40 at full (the paper's 40
+trials).
+
+The heat claims are what spec 08 asks of SSOR-PCG: omega is tuned "the same way"
+as for SOR, so the SOR criteria carry over (Tsallis-INF within 10% of the best
+fixed omega in hindsight, ChebCB below it, both over the last half of the
+sequence, as the shift cases' last 1000 of 2000 rounds), plus wall time vs
+unpreconditioned CG (the spec's metric; the direct solve's time is shown beside
+it). The old claim "SSOR-PCG iterations / unpreconditioned CG iterations <= 1" is
+gone: SSOR preconditioning of these Laplacian-type systems always cuts CG
+iterations, so it could not fail. A bandit over 20 arms needs rounds to learn,
+so quick runs four periods of the diffusion (1000 steps, the paper runs 5000)
+rather than one period of 250 steps; at 250 steps the two tuner claims measured
+1.34 and 1.16 (the tuners still exploring), at 1000 steps 1.08 and 0.78. The
+wall-time claim's three methods run again on a ``-timed`` twin of the heat case
+with 5 repeats (median); every other heat figure is an iteration count, which
+does not vary between repeats.
 """
 
 from __future__ import annotations
@@ -26,7 +45,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from itersolve.bench.results import Results
+from itersolve.bench.anchors import scipy_cg
+from itersolve.bench.results import Results, ratio_at_most
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
 from itersolve.linear import CG, SSORPCG, SequenceSolver, optimal_sor_omega
 from itersolve.linear._relaxation_kernels import sor_count
@@ -44,15 +64,20 @@ EPS = 1e-8
 CAP = 10_000
 SHIFT = {  # scale -> (instances T, seeds)
     "smoke": (30, 2),
-    "quick": (2000, 10),
+    "quick": (2000, 20),
     "full": (5000, 40),
 }
-HEAT = {  # scale -> (nx, steps, stoptime): one period of the diffusion at quick
+HEAT = {  # scale -> (nx, steps, stoptime): four periods of the diffusion at quick
     "smoke": (8, 10, 1.0),
-    "quick": (40, 250, 1.0),
+    "quick": (40, 1000, 4.0),
     "full": (100, 5000, 5.0),
 }
-HEAT_OMEGAS = (1.0, 1.5)
+HEAT_OMEGAS = (1.0, 1.3, 1.5, 1.75, 1.95)
+"""Fixed comparators of the reference code's heat study (``scripts/h2d.m``)."""
+TIMED = ("scipy-spsolve", "scipy-cg", "ssor-pcg-chebcb")
+"""The methods of the wall-time claim: they run again on a ``-timed`` twin of the
+heat case with 5 repeats (the others' iteration counts are deterministic)."""
+TIMED_REPEATS = {"smoke": 1, "quick": 5, "full": 5}
 NUMBA = ("numba",)  # the cost table is built with the compiled SOR count
 
 
@@ -158,13 +183,21 @@ def _build_heat(nx: int, steps: int, stoptime: float) -> HeatProblem:
 
 
 def _simulate(p: HeatProblem, solve: Any) -> RunOutput:
-    u, total, ok = p.heat.initial, 0, True
+    u, per_step, ok = p.heat.initial, [], True
     for k in range(p.steps):
         A, b, kappa = p.heat.system(k, u)
         u, iterations, success = solve(A, b, u, kappa)
-        total += iterations
+        per_step.append(iterations)
         ok &= success
-    return RunOutput(u, total, "SUCCESS" if ok else "MAX_STEPS")
+    # Tuners are judged on the second half, once they have had time to learn
+    # (as the shift cases' last-half cost).
+    last_half = int(sum(per_step[p.steps // 2 :]))
+    return RunOutput(
+        u,
+        int(sum(per_step)),
+        "SUCCESS" if ok else "MAX_STEPS",
+        {"last_half_iterations": last_half},
+    )
 
 
 def _heat_direct(p: HeatProblem) -> RunOutput:
@@ -173,13 +206,8 @@ def _heat_direct(p: HeatProblem) -> RunOutput:
 
 def _heat_scipy_cg(p: HeatProblem) -> RunOutput:
     def solve(A: Any, b: np.ndarray, u: np.ndarray, c: float) -> tuple:
-        count = [0]
-
-        def tick(_: Any) -> None:
-            count[0] += 1
-
-        x, info = spla.cg(A, b, x0=u, rtol=EPS, atol=0.0, maxiter=CAP, callback=tick)
-        return x, count[0], info == 0
+        x, info, steps = scipy_cg(A, b, EPS, x0=u, maxiter=CAP)
+        return x, steps, info == 0
 
     return _simulate(p, solve)
 
@@ -222,13 +250,12 @@ def cases(scale: str) -> list[Case]:
         for dist in ("high-variance", "low-variance")
     ]
     nx, steps, stoptime = HEAT[scale]
-    out.append(
-        Case(
-            f"heat2d-nx{nx}",
-            partial(_build_heat, nx, steps, stoptime),
-            {"n": (nx - 1) ** 2, "steps": steps, "stoptime": stoptime},
-        )
-    )
+    params = {"n": (nx - 1) ** 2, "steps": steps, "stoptime": stoptime}
+    build = partial(_build_heat, nx, steps, stoptime)
+    out += [
+        Case(f"heat2d-nx{nx}", build, params),
+        Case(f"heat2d-nx{nx}-timed", build, params, repeats=TIMED_REPEATS[scale]),
+    ]
     return out
 
 
@@ -247,7 +274,16 @@ def _is_shift(case: Case) -> bool:
 
 
 def _is_heat(case: Case) -> bool:
-    return case.name.startswith("heat")
+    return case.name.startswith("heat") and not case.name.endswith("-timed")
+
+
+def _heat_applies(method: str):
+    """The heat case for every heat method; its ``-timed`` twin for ``TIMED``."""
+
+    def applies(case: Case) -> bool:
+        return _is_heat(case) or (case.name.startswith("heat") and method in TIMED)
+
+    return applies
 
 
 def _last_half(results: Results, case: str, method: str) -> float | None:
@@ -286,7 +322,7 @@ def _claims() -> list[Claim]:
         claims += [
             Claim(
                 f"{dist}: Tsallis-INF mean cost over the last half / best fixed omega "
-                "(seeds: 10 at quick, 40 at full)",
+                f"(seeds: {SHIFT['quick'][1]} at quick, {SHIFT['full'][1]} at full)",
                 "<= 1.10",
                 _ratio_claim(case, "tsallis-inf", "best-fixed-omega", 1.10),
             ),
@@ -309,31 +345,85 @@ def _claims() -> list[Claim]:
     return claims
 
 
+def _heat_case(results: Results, timed: bool = False) -> str | None:
+    names = {
+        str(r["dataset_name"])
+        for r in results.rows
+        if str(r["dataset_name"]).startswith("heat")
+        and str(r["dataset_name"]).endswith("-timed") == timed
+    }
+    return min(names) if names else None
+
+
+def _heat_vs_best_fixed(tuned: str, limit: float, strict: bool = False):
+    """Last-half CG iterations of a tuned run / the best fixed omega's (post hoc)."""
+
+    def check(results: Results) -> ClaimOutcome:
+        case = _heat_case(results)
+        if case is None:
+            return ClaimOutcome(None, None, "no heat rows")
+        column = "last_half_iterations"
+        fixed = {
+            omega: results.median(case, f"ssor-pcg-omega-{omega}", column)
+            for omega in HEAT_OMEGAS
+        }
+        found = {o: v for o, v in fixed.items() if v is not None}
+        ours = results.median(case, tuned, column)
+        if ours is None or len(found) < len(HEAT_OMEGAS):
+            return ClaimOutcome(None, None, f"no rows for {case}")
+        best = min(found, key=lambda o: found[o])
+        names = [tuned] + [f"ssor-pcg-omega-{o}" for o in HEAT_OMEGAS]
+        ok = all(results.all_succeeded(case, m) for m in names)
+        ratio = ours / found[best] if found[best] else float("inf")
+        passed = ratio < limit if strict else ratio <= limit
+        detail = f"{int(ours)} vs best fixed omega = {best}: {int(found[best])}" + (
+            "" if ok else "; a run did not succeed"
+        )
+        return ClaimOutcome(ratio, ok and passed, detail)
+
+    return check
+
+
+def _heat_time(method: str, anchor: str, limit: float):
+    def check(results: Results) -> ClaimOutcome:
+        case = _heat_case(results, timed=True)
+        if case is None:
+            return ClaimOutcome(None, None, "no heat rows")
+        outcome = ratio_at_most(case, method, anchor, limit)(results)
+        direct = results.median(case, "scipy-spsolve")
+        extra = f"direct solve {direct:.3g} s" if direct is not None else ""
+        return ClaimOutcome(
+            outcome.measured,
+            outcome.passed,
+            "; ".join(part for part in (outcome.detail, extra) if part),
+        )
+
+    return check
+
+
 def _heat_claims() -> list[Claim]:
-    def check(method: str, anchor: str, limit: float):
-        def run(results: Results) -> ClaimOutcome:
-            cases_ = [
-                c
-                for c in {r["dataset_name"] for r in results.rows}
-                if c.startswith("heat")
-            ]
-            if not cases_:
-                return ClaimOutcome(None, None, "no heat rows")
-            return _steps_ratio(cases_[0], method, anchor, limit)(results)
-
-        return run
-
+    fixed = ", ".join(map(str, HEAT_OMEGAS))
     return [
         Claim(
-            "heat 2-D: total CG iterations, SSOR-PCG tuned by Tsallis-INF / "
-            "unpreconditioned CG",
-            "<= 1.0",
-            check("ssor-pcg-tsallis-inf", "itersolve-cg", 1.0),
+            "heat 2-D: CG iterations over the last half of the steps, SSOR-PCG "
+            f"tuned by Tsallis-INF / best fixed omega in hindsight ({fixed}); "
+            "one tuner seed",
+            "<= 1.10",
+            _heat_vs_best_fixed("ssor-pcg-tsallis-inf", 1.10),
         ),
         Claim(
-            "heat 2-D: total CG iterations, SSOR-PCG tuned by ChebCB / fixed omega = 1",
+            "heat 2-D: CG iterations over the last half of the steps, SSOR-PCG "
+            f"tuned by ChebCB / best fixed omega in hindsight ({fixed}); one tuner "
+            "seed",
+            "< 1.0",
+            _heat_vs_best_fixed("ssor-pcg-chebcb", 1.0, strict=True),
+        ),
+        Claim(
+            "heat 2-D: wall time of the whole simulation (median of 5 at quick), "
+            "SSOR-PCG tuned by ChebCB (tuner included) / scipy cg unpreconditioned, "
+            "both warm-started, ||r|| <= 1e-8 ||b|| per step",
             "<= 1.0",
-            check("ssor-pcg-chebcb", "ssor-pcg-omega-1.0", 1.0),
+            _heat_time("ssor-pcg-chebcb", "scipy-cg", 1.0),
         ),
     ]
 
@@ -379,8 +469,8 @@ def _methods() -> list[Method]:
             requires=NUMBA,
             applies=_is_shift,
         ),
-        Method("scipy-spsolve", _heat_direct, applies=_is_heat),
-        Method("scipy-cg", _heat_scipy_cg, applies=_is_heat),
+        Method("scipy-spsolve", _heat_direct, applies=_heat_applies("scipy-spsolve")),
+        Method("scipy-cg", _heat_scipy_cg, applies=_heat_applies("scipy-cg")),
         Method("itersolve-cg", _heat_cg, anchor="scipy-cg", applies=_is_heat),
     ]
     for omega in HEAT_OMEGAS:
@@ -397,8 +487,8 @@ def _methods() -> list[Method]:
             Method(
                 f"ssor-pcg-{name}",
                 partial(_heat_sequence, SSORPCG(rtol=EPS), name),
-                anchor="itersolve-cg",
-                applies=_is_heat,
+                anchor="scipy-cg",
+                applies=_heat_applies(f"ssor-pcg-{name}"),
             )
         )
     return methods
@@ -421,6 +511,6 @@ SUITES = [
         methods=_methods(),
         claims=_claims() + _heat_claims(),
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 5, "quick": 200, "full": 3600},
+        estimate_seconds={"smoke": 5, "quick": 180, "full": 3600},
     )
 ]
