@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 
 from itersolve.bench.results import Results
@@ -13,6 +14,7 @@ from itersolve.bench.suite import RunOutput
 from itersolve.bench.suites import (
     optim_last_iterate,
     optim_mfac,
+    optim_schedules,
     optim_training,
     optimize_newton,
 )
@@ -144,3 +146,22 @@ def test_newton_scipy_anchors_stop_on_our_rule(method: str) -> None:
     assert (out.status == "SUCCESS") == (gnorm <= optimize_newton.GTOL)
     if method != "Newton-CG":
         assert out.status == "SUCCESS"
+
+
+def test_schedules_lr_is_chosen_on_the_tuning_seeds_only() -> None:
+    problem = optim_schedules._build("breast_cancer", "sgd", 1, seeds=2, tune=1)
+    losses = np.full((len(problem.lrs), 3), 1.0)
+    losses[0] = [0.1, 0.9, 0.9]  # best on the tuning seed
+    losses[1] = [0.5, 0.2, 0.2]  # best on the evaluated seeds: not to be picked
+    assert optim_schedules._chosen(problem, losses) == 0
+
+
+def test_schedules_claims_name_diverged_runs() -> None:
+    rows = [
+        row("digits/sgd", name, 0.3 - 0.01 * i)
+        for i, name in enumerate(optim_schedules.SCHEDULES)
+    ]
+    rows[-1].update(objective_value=math.inf, finite=False, diverged_seeds=3)
+    out = optim_schedules._refined(Results(rows))
+    assert out.passed is False  # refined diverged: it loses to linear
+    assert "refined: 3 seeds diverged" in out.detail
