@@ -281,21 +281,103 @@ def test_update_each_reuses_the_estimate() -> None:
     assert not torch.equal(diags[2], diags[3])
 
 
-@pytest.mark.parametrize("abs_mode", ["elementwise", "block"])
+# -- the probe and averaging options against exact quantities ------------------
+
+
+def _dense_hessian(n: int = 12) -> torch.Tensor:
+    """A fixed symmetric indefinite H: a large mixed-sign diagonal, small
+    off-diagonal couplings (so Gaussian and Rademacher variances differ ~10x)."""
+    gen = torch.Generator().manual_seed(3)
+    off = 0.3 * torch.randn(n, n, generator=gen, dtype=torch.float64)
+    off = (off + off.T) / 2
+    off.fill_diagonal_(0.0)
+    sign = torch.tensor([1.0, -1.0, 1.0, 1.0] * (n // 4), dtype=torch.float64)
+    return off + torch.diag(sign * torch.linspace(2.0, 4.0, n, dtype=torch.float64))
+
+
+def _quadratic_loss(H: torch.Tensor, W: torch.Tensor):
+    q = torch.linspace(-1.0, 1.0, H.shape[0], dtype=torch.float64)
+
+    def loss() -> torch.Tensor:
+        w = W.reshape(-1)
+        return 0.5 * w @ H @ w + q @ w
+
+    return loss
+
+
+def _probe_variance(H: torch.Tensor, distribution: str) -> torch.Tensor:
+    """Var(z_i (Hz)_i): sum_{j != i} H_ij^2, plus 2 H_ii^2 for Gaussian z
+    (E z^4 = 3 against 1 for +-1 entries)."""
+    diag = torch.diagonal(H)
+    off = (H * H).sum(1) - diag**2
+    return off + 2 * diag**2 if distribution == "gaussian" else off
+
+
 @pytest.mark.parametrize("distribution", ["rademacher", "gaussian"])
-def test_options_decrease_loss(abs_mode: str, distribution: str) -> None:
-    x, y = _data()
-    model = _conv_net()
-    opt = Adahessian(
-        model.parameters(),
-        lr=0.05,
-        abs_mode=abs_mode,
-        distribution=distribution,
-        n_samples=2,
-        block_size=4,
-        seed=1,
-    )
-    start = F.cross_entropy(model(x), y).item()
-    for _ in range(30):
-        loss = opt.step(lambda: F.cross_entropy(model(x), y))
-    assert loss.item() < 0.7 * start
+def test_hutchinson_mean_and_variance_match_the_exact_hessian(
+    distribution: str,
+) -> None:
+    H = _dense_hessian()
+    W = torch.zeros(2, 6, dtype=torch.float64, requires_grad=True)
+    loss = _quadratic_loss(H, W)
+    gen = torch.Generator().manual_seed(0)
+    batches, per_batch = 200, 50
+    means = torch.stack([
+        hutchinson_diagonal(loss, [W], n_samples=per_batch, generator=gen,
+                            distribution=distribution)[0].reshape(-1)
+        for _ in range(batches)
+    ])  # fmt: skip
+    variance = _probe_variance(H, distribution)
+    total = batches * per_batch
+    # unbiased: within 5 standard errors of the exact diagonal, per entry
+    error = (means.mean(0) - torch.diagonal(H)).abs()
+    assert bool((error <= 5 * (variance / total).sqrt()).all())
+    # and the probes have the distribution's variance (+-40% is ~4 standard
+    # deviations of a variance estimated from 200 batch means)
+    ratio = means.var(0) * per_batch / variance
+    assert bool(((ratio > 0.6) & (ratio < 1.4)).all()), ratio
+
+
+@pytest.mark.parametrize("abs_mode", ["elementwise", "block"])
+def test_block_averaging_equals_exact_block_means(abs_mode: str) -> None:
+    """A separable loss has a diagonal Hessian, which Rademacher probes recover
+    exactly: the optimizer's averaged diagonal and first step are exact."""
+    rows = [[3.0, -1.0, 2.0, -6.0, 5.0, 1.0], [-2.0, -2.0, 4.0, 8.0, -3.0, 7.0]]
+    c = torch.tensor(rows, dtype=torch.float64)
+    d = torch.tensor([-1.5, 2.5], dtype=torch.float64)
+    W = nn.Parameter(torch.ones(2, 6, dtype=torch.float64))
+    bias = nn.Parameter(torch.ones(2, dtype=torch.float64))
+    W0, b0 = W.detach().clone(), bias.detach().clone()
+    opt = Adahessian([W, bias], lr=0.1, abs_mode=abs_mode, block_size=4, seed=2)
+    opt.step(lambda: 0.5 * (c * W**2).sum() + 0.5 * (d * bias**2).sum())
+    # blocks of 4 along each row, the trailing 2 entries a block of their own
+    blocks = (slice(0, 4), slice(4, 6))
+    expected = torch.empty_like(c)
+    for cols in blocks:
+        part = c[:, cols]
+        mean = part.abs().mean(1) if abs_mode == "elementwise" else part.mean(1).abs()
+        expected[:, cols] = mean[:, None]
+    torch.testing.assert_close(opt.state[W]["hessian_diag"], expected, rtol=0, atol=0)
+    torch.testing.assert_close(opt.state[bias]["hessian_diag"], d.abs(), rtol=0, atol=0)
+    # step 1 with k = 1: m_hat = g and sqrt(v_hat) = D, so w <- w - lr g / (D + eps)
+    for p, p0, g, D in ((W, W0, c * W0, expected), (bias, b0, d * b0, d.abs())):
+        torch.testing.assert_close(p.detach(), p0 - 0.1 * g / (D + 1e-4))
+
+
+def test_gaussian_probes_in_the_optimizer_average_to_the_block_means() -> None:
+    """With many Gaussian probes the optimizer's block-mode diagonal is
+    |block mean of diag(H)| of a dense H, within the Monte-Carlo error."""
+    H = _dense_hessian()
+    W = nn.Parameter(torch.zeros(2, 6, dtype=torch.float64))
+    samples = 16000
+    opt = Adahessian([W], abs_mode="block", block_size=3, distribution="gaussian",
+                     n_samples=samples, seed=7)  # fmt: skip
+    opt.step(_quadratic_loss(H, W))
+    diag = torch.diagonal(H).reshape(2, 6)
+    exact = diag.unflatten(1, (2, 3)).mean(2).abs().repeat_interleave(3, dim=1)
+    # a block mean's standard error is at most the largest entry's
+    bound = 5 * (_probe_variance(H, "gaussian").max() / samples).sqrt()
+    assert float((opt.state[W]["hessian_diag"] - exact).abs().max()) <= float(bound)
+    # the tolerance is below half the smallest block mean: a zero, halved or
+    # doubled diagonal fails
+    assert float(bound) < 0.5 * float(exact.min())
