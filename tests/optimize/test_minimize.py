@@ -292,8 +292,6 @@ def test_real_failure_reports_its_status(case, config):
 def test_float32_converges_loosely(config):
     if config.name in ("regnewton-gn", "regnewton-fisher"):
         problem = _logistic().to(torch.float32)
-        if config.name == "regnewton-fisher":
-            pytest.skip("the constant Böhning bound converges linearly: float64 only")
     else:
         problem = quadratic_logspaced(12, 50.0, dtype=torch.float32)
     method = config.make()
