@@ -7,6 +7,28 @@ Schulz on S = X^T X needs about 2 log2 cond(S) + log2 log(1/eps) iterations, gra
 descent (eta = 1/L) about cond(S) log(1/eps). Anchors: numpy / torch lstsq, torch
 pinv, scipy lsqr. A second group compares randomized Kaczmarz and block
 sketch-and-project with scipy lsqr on consistent overdetermined systems.
+
+Growth of gradient descent with kappa, from the spec's table (GD iterations to
+1e-8 at kappa = 1, 10, 100: 476, 2024, 23252): GD(100) / GD(10) = 23252 / 2024 =
+11.49. The spec suggests a +-10% band on each count (the draw of X moves them);
+if both counts lie in their bands, the ratio lies in
+[11.49 * 0.9 / 1.1, 11.49 * 1.1 / 0.9] = [9.40, 14.04], the claim's band (the
+suite used ">= 5" before, which no kappa-linear method could miss). The table
+itself follows GD ~ 17 cond(S) (476 / 29, 2024 / 121, 23252 / 1369 = 16.4, 16.7,
+17.0), so the ratio is cond(S)'s growth on the sampled X: 11.3 on the spec's draw,
+7.5 on ours (seed 0, cond(S) 124 -> 932), and over seeds 0..19 of this sampler
+GD(100) / GD(10) ranged 8.1..12.3 (median 9.6), i.e. the spec's draw sits high and
+about a third of draws fall below 9.40.
+
+Newton–Schulz vs gradient descent is timed, not counted: the old "per flop"
+claim divided two operation-count models driven by the iteration counts, so it
+could not fail beside the iteration claim (the model's ratio is still shown as
+context). Now each side's wall time to relative error 1e-8 (median of 5, one
+thread) is compared at kappa = 10 and 100: ours is ``newton_schulz_lstsq`` with
+its own stopping rule, as a user calls it; the anchor is the faster of the GD
+loops a user writes in numpy or torch (Gram product and ``L = lambda_max(S)``
+inside the timed region), run for exactly the number of steps that reaches 1e-8
+(found untimed beforehand), so GD pays for no stopping test at all.
 """
 
 from __future__ import annotations
@@ -29,6 +51,15 @@ D, N = 20, 40
 KAPPAS = (1, 10, 100, 1000)
 SPEC_NEWTON = {1: 15, 100: 26}
 """Spec 01 quick-check table: Newton iterations to 1e-8 at d = 20, n = 40."""
+SPEC_GD = {1: 476, 10: 2024, 100: 23252}
+"""Spec 01 quick-check table: gradient-descent iterations (eta = 1/L) to 1e-8."""
+GD_GROWTH = SPEC_GD[100] / SPEC_GD[10]
+"""11.49: the spec table's growth of GD iterations from kappa = 10 to 100."""
+GD_GROWTH_BAND = (GD_GROWTH * 0.9 / 1.1, GD_GROWTH * 1.1 / 0.9)
+"""(9.40, 14.04): the spec's suggested +-10% band on each count, carried to
+their ratio (low count high, high count low, and the reverse)."""
+TIMED_KAPPAS = (10, 100)
+"""Where Newton–Schulz and GD are timed against each other (5 repeats)."""
 BATCH = 256
 GD_MAX_STEPS = 1_000_000
 SKETCH_RTOL = 1e-8
@@ -91,6 +122,8 @@ def cases(scale: str) -> list[Case]:
             f"lstsq-d{D}-n{N}-kappa{k}",
             partial(_build_lstsq, float(k)),
             {"d": D, "n": N, "kappa": k},
+            # the wall-time claims take a median of 5
+            repeats=5 if k in TIMED_KAPPAS and scale != "smoke" else None,
         )
         for k in kappas
     ]
@@ -236,6 +269,55 @@ def _gradient_descent_trace(p: LeastSquares) -> dict[str, list[float]]:
     return {"step": [100.0 * (i + 1) for i in range(len(curve))], "objective": curve}
 
 
+@dataclass(frozen=True)
+class FixedSteps:
+    """A least-squares problem and the gradient-descent steps it needs to reach
+    ``TARGET`` (found untimed by :func:`_gradient_descent`)."""
+
+    X: Any
+    y: Any
+    steps: int
+    problem: LeastSquares
+
+
+def _fixed_steps_prepare(framework: str):
+    def prepare(p: LeastSquares) -> FixedSteps:
+        steps = _gradient_descent(p).num_steps
+        if framework == "torch":
+            return FixedSteps(torch.from_numpy(p.X), torch.from_numpy(p.y), steps, p)
+        return FixedSteps(p.X, p.y, steps, p)
+
+    return prepare
+
+
+def _gd_fixed_numpy(f: FixedSteps) -> RunOutput:
+    """GD as a user writes it in numpy, for exactly the steps it needs: Gram
+    product, ``L = lambda_max(S)``, then ``w <- w - (S w - X^T y) / L``; no
+    stopping test inside the loop (the oracle count favours GD)."""
+    S, Xy = f.X.T @ f.X, f.X.T @ f.y
+    step = 1.0 / np.linalg.eigvalsh(S)[-1]
+    w = np.zeros(f.X.shape[1])
+    for _ in range(f.steps):
+        w -= step * (S @ w - Xy)
+    return _fixed_steps_output(w, f)
+
+
+def _gd_fixed_torch(f: FixedSteps) -> RunOutput:
+    """The same loop in torch (float64), for a user whose data live in torch."""
+    S, Xy = f.X.T @ f.X, f.X.T @ f.y
+    step = 1.0 / torch.linalg.eigvalsh(S)[-1]
+    w = torch.zeros(f.X.shape[1], dtype=f.X.dtype)
+    for _ in range(f.steps):
+        w -= step * (S @ w - Xy)
+    return _fixed_steps_output(w, f)
+
+
+def _fixed_steps_output(w: Any, f: FixedSteps) -> RunOutput:
+    w = w.numpy() if isinstance(w, torch.Tensor) else w
+    ok = _relative_error(w, f.problem.reference) <= TARGET
+    return RunOutput(w, f.steps, "SUCCESS" if ok else "MAX_STEPS")
+
+
 # -- direct and Krylov anchors ------------------------------------------------------
 
 
@@ -344,7 +426,13 @@ def _gd_linear_growth(results: Results) -> ClaimOutcome:
     low, high = _steps(results, 10, GD), _steps(results, 100, GD)
     if not low or high is None:
         return ClaimOutcome(None, None, "needs kappa 10 and 100 (quick scale)")
-    return ClaimOutcome(high / low, high / low >= 5.0, f"GD {int(low)} -> {int(high)}")
+    ratio = high / low
+    lo, hi = GD_GROWTH_BAND
+    detail = (
+        f"GD {int(low)} -> {int(high)}; spec table {SPEC_GD[10]} -> {SPEC_GD[100]} "
+        f"({GD_GROWTH:.2f}x)"
+    )
+    return ClaimOutcome(ratio, lo <= ratio <= hi, detail)
 
 
 def _gd_vs_newton(results: Results) -> ClaimOutcome:
@@ -356,17 +444,43 @@ def _gd_vs_newton(results: Results) -> ClaimOutcome:
     )
 
 
-def _flops_ratio(results: Results) -> ClaimOutcome:
-    ratios = {}
-    for k in KAPPAS:
-        newton = results.median(_case(k), NEWTON, "flops")
-        gd = results.median(_case(k), GD, "flops")
-        if newton and gd is not None:
-            ratios[k] = gd / newton
-    if 100 not in ratios:
-        return ClaimOutcome(None, None, "no rows for kappa=100")
-    detail = ", ".join(f"kappa {k}: {r:.2g}" for k, r in ratios.items())
-    return ClaimOutcome(ratios[100], ratios[100] >= 1.0, f"GD/Newton flops {detail}")
+GD_TIMED = ("gd-numpy-fixed-steps", "gd-torch-fixed-steps")
+OWN = "itersolve-newton-schulz"
+
+
+def _worst_error(results: Results, case: str, method: str) -> float:
+    spread = results.spread(case, method, "objective_value")
+    return spread[2] if spread is not None else float("inf")
+
+
+def _time_vs_gd(kappa: int):
+    """Wall time of the fastest GD anchor / Newton–Schulz's, both to TARGET."""
+
+    def check(results: Results) -> ClaimOutcome:
+        case = _case(kappa)
+        ours = results.median(case, OWN, "time")
+        times = {m: results.median(case, m, "time") for m in GD_TIMED}
+        found = {m: t for m, t in times.items() if t is not None}
+        if ours is None or not found:
+            return ClaimOutcome(None, None, f"no rows for kappa={kappa}")
+        best = min(found, key=lambda m: found[m])
+        # the same accuracy: every run of both reached TARGET vs lstsq
+        accurate = all(
+            results.all_succeeded(case, m) and _worst_error(results, case, m) <= TARGET
+            for m in (OWN, *found)
+        )
+        detail = f"{best} {found[best] * 1e3:.3g} ms vs {ours * 1e3:.3g} ms"
+        # the operation-count model, for context only: it cannot fail
+        gd_flops = results.median(case, GD, "flops")
+        newton_flops = results.median(case, NEWTON, "flops")
+        if gd_flops and newton_flops:
+            detail += f"; flop model GD/Newton {gd_flops / newton_flops:.2g}"
+        ratio = found[best] / ours
+        if not accurate:
+            detail += f"; a run did not reach relative error {TARGET:g}"
+        return ClaimOutcome(ratio, accurate and ratio >= 1.0, detail)
+
+    return check
 
 
 def _own_rule_accuracy(results: Results) -> ClaimOutcome:
@@ -393,7 +507,9 @@ SUITES = [
             f"(kappa {', '.join(map(str, KAPPAS))}), y = Xw: iterations of Newton–"
             f"Schulz and of gradient descent (eta = 1/L) to relative error {TARGET:g} "
             "vs the float64 lstsq solution, with numpy/torch lstsq, torch pinv and "
-            f"scipy lsqr as anchors; {BATCH} systems at once; randomized Kaczmarz and "
+            "scipy lsqr as anchors; wall time of Newton–Schulz vs GD loops in numpy "
+            f"and torch run for the steps they need; {BATCH} systems at once; "
+            "randomized Kaczmarz and "
             f"block sketch-and-project vs scipy lsqr to ||b - Ax|| <= {SKETCH_RTOL:g}"
             " ||b|| on consistent overdetermined systems."
         ),
@@ -428,7 +544,21 @@ SUITES = [
                 applies=_is_lstsq,
             ),
             Method(
-                "itersolve-newton-schulz",
+                "gd-numpy-fixed-steps",
+                _gd_fixed_numpy,
+                prepare=_fixed_steps_prepare("numpy"),
+                anchor=OWN,
+                applies=_is_lstsq,
+            ),
+            Method(
+                "gd-torch-fixed-steps",
+                _gd_fixed_torch,
+                prepare=_fixed_steps_prepare("torch"),
+                anchor=OWN,
+                applies=_is_lstsq,
+            ),
+            Method(
+                OWN,
                 _newton_own_rule,
                 prepare=_torch_prepare(),
                 anchor="numpy-lstsq",
@@ -485,8 +615,10 @@ SUITES = [
                 _newton_log_growth,
             ),
             Claim(
-                "gradient descent iterations grow like kappa: GD(kappa=100)/GD(10)",
-                ">= 5",
+                "gradient descent iterations grow like kappa: GD(kappa=100)/GD(10) "
+                f"(spec table {SPEC_GD[100]}/{SPEC_GD[10]} = {GD_GROWTH:.2f}, its "
+                "+-10% per count carried to the ratio)",
+                f"in [{GD_GROWTH_BAND[0]:.2f}, {GD_GROWTH_BAND[1]:.2f}]",
                 _gd_linear_growth,
             ),
             Claim(
@@ -494,12 +626,17 @@ SUITES = [
                 ">= 100",
                 _gd_vs_newton,
             ),
-            Claim(
-                "per flop too (2 d^3 per Newton step vs 2 d^2 per GD step): GD "
-                "flops / Newton flops at kappa=100",
-                ">= 1",
-                _flops_ratio,
-            ),
+            *[
+                Claim(
+                    f"wall time to relative error {TARGET:g}, kappa={k} (median of "
+                    "5): fastest GD (numpy or torch, eta = 1/L, Gram product and "
+                    "L included, run for exactly the steps it needs, no test) / "
+                    "itersolve Newton-Schulz (own stopping rule)",
+                    ">= 1",
+                    _time_vs_gd(k),
+                )
+                for k in TIMED_KAPPAS
+            ],
             Claim(
                 "Newton-Schulz with its own stopping rule (||I - S M||_F <= "
                 "sqrt(d eps)) reaches lstsq accuracy, kappa <= 100: worst rel. error",
@@ -508,6 +645,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 3, "full": 5},
-        estimate_seconds={"smoke": 5, "quick": 150, "full": 400},
+        estimate_seconds={"smoke": 5, "quick": 170, "full": 400},
     )
 ]
