@@ -165,3 +165,25 @@ def test_schedules_claims_name_diverged_runs() -> None:
     out = optim_schedules._refined(Results(rows))
     assert out.passed is False  # refined diverged: it loses to linear
     assert "refined: 3 seeds diverged" in out.detail
+
+
+def test_newton_time_claim_counts_native_convergence_as_a_lower_bound() -> None:
+    rows = []
+    for case in optimize_newton.TIMING_CASES:
+        rows.append(row(case, "itersolve-newton", 0.0, time=1.0))
+        rows.append(row(case, "scipy-trust-exact", 0.0, time=2.0, grad_norm=1e-9))
+        # Gave up (not converged by any rule): never the best anchor.
+        rows.append(
+            row(case, "scipy-trust-krylov", 0.0, time=0.1, status="STAGNATION")
+            | {"native_status": "STAGNATION", "grad_norm": 6e-8}
+        )
+        # Converged by its inf-norm rule, short of ours: a lower bound, counted.
+        rows.append(
+            row(case, "sklearn-lbfgs", 0.0, time=0.8, status="STAGNATION")
+            | {"native_status": "SUCCESS", "grad_norm": 3e-8}
+        )
+    out = optimize_newton._time_ratio(Results(rows))
+    assert out.measured == pytest.approx(1.0 / 0.8)
+    assert out.passed is False
+    assert "sklearn-lbfgs (lower bound)" in out.detail
+    assert "scipy-trust-krylov (STAGNATION" in out.detail
