@@ -380,6 +380,6 @@ SUITES = [
         evaluate=evaluate,
         claims=CLAIMS,
         repeats={"smoke": 1, "quick": 1, "full": 3},
-        estimate_seconds={"smoke": 10, "quick": 180, "full": 600},
+        estimate_seconds={"smoke": 10, "quick": 20, "full": 600},
     )
 ]

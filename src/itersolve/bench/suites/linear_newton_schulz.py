@@ -645,6 +645,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 3, "full": 5},
-        estimate_seconds={"smoke": 5, "quick": 170, "full": 400},
+        estimate_seconds={"smoke": 5, "quick": 15, "full": 400},
     )
 ]

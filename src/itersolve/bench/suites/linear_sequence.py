@@ -511,6 +511,6 @@ SUITES = [
         methods=_methods(),
         claims=_claims() + _heat_claims(),
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 5, "quick": 180, "full": 3600},
+        estimate_seconds={"smoke": 5, "quick": 150, "full": 3600},
     )
 ]

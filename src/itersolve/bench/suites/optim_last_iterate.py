@@ -329,6 +329,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 10, "quick": 150, "full": 500},
+        estimate_seconds={"smoke": 10, "quick": 50, "full": 500},
     )
 ]

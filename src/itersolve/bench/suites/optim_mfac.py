@@ -517,6 +517,6 @@ SUITES = [
         repeats={"smoke": 1, "quick": 1, "full": 1},
         # quick: 200 s before tuning, + 16 s of tuning runs (12 x 0.5-1.5 s) and
         # + 12 s for the two added pruning seeds, measured on one core.
-        estimate_seconds={"smoke": 10, "quick": 230, "full": 450},
+        estimate_seconds={"smoke": 10, "quick": 75, "full": 450},
     )
 ]

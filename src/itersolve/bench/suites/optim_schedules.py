@@ -388,6 +388,6 @@ SUITES = [
         repeats={"smoke": 1, "quick": 1, "full": 1},
         # quick: 7 seeds trained per LR instead of 5 cost ~20% more per run
         # (digits/Adam linear: 2.0-3.1 s -> 2.3-2.5 s, per-step overhead dominates).
-        estimate_seconds={"smoke": 10, "quick": 290, "full": 700},
+        estimate_seconds={"smoke": 10, "quick": 105, "full": 700},
     )
 ]

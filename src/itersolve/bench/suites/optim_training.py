@@ -335,6 +335,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 10, "quick": 270, "full": 300},
+        estimate_seconds={"smoke": 10, "quick": 170, "full": 300},
     )
 ]

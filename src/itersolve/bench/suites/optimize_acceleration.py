@@ -439,6 +439,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 3},
-        estimate_seconds={"smoke": 10, "quick": 240, "full": 600},
+        estimate_seconds={"smoke": 10, "quick": 15, "full": 600},
     )
 ]

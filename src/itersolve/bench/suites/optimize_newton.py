@@ -647,6 +647,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 3, "full": 5},
-        estimate_seconds={"smoke": 20, "quick": 270, "full": 400},
+        estimate_seconds={"smoke": 20, "quick": 60, "full": 400},
     )
 ]

@@ -281,6 +281,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 2, "full": 5},
-        estimate_seconds={"smoke": 10, "quick": 270, "full": 900},
+        estimate_seconds={"smoke": 10, "quick": 40, "full": 900},
     )
 ]

@@ -295,6 +295,6 @@ SUITES = [
         evaluate=evaluate,
         claims=CLAIMS,
         repeats={"smoke": 1, "quick": 3, "full": 5},
-        estimate_seconds={"smoke": 5, "quick": 150, "full": 300},
+        estimate_seconds={"smoke": 5, "quick": 10, "full": 300},
     )
 ]
