@@ -228,6 +228,8 @@ def test_headline_plan_and_summary_table(tmp_path):
     assert len(every) >= 3
     only = plan([replace(suite, headline="256$")], "quick", headline=True)
     assert [u.case_name for u in only] == ["poisson2d-256"]
+    smoke = plan([replace(suite, headline="256$")], "smoke", headline=True)
+    assert smoke == plan([suite], "smoke")  # headline subsets are quick-scale only
     assert plan([suite], "quick", cases="-64$") == [every[0]]
     run_benchmarks([SUITE], scale="smoke", out=tmp_path, repeats=1)
     build_report(tmp_path)
@@ -260,3 +262,17 @@ def test_cli_list_fits_the_terminal(capsys, monkeypatch):
     assert lines and max(len(line) for line in lines) <= 80
     assert main(["list", "-v"]) == 0
     assert len(capsys.readouterr().out.splitlines()) > len(lines)
+
+
+def test_claim_on_a_left_out_case_says_why(tmp_path):
+    rows = [
+        _row("poisson2d-64", "scipy-cg", 1.0),
+        _row("poisson2d-64", "itersolve-cg", 0.5, anchor="scipy-cg"),
+    ]
+    (tmp_path / "left_out.json").write_text(
+        json.dumps({SUITE: {"poisson2d-256": "not a headline case (make bench-full)"}})
+    )
+    claims = _claims_for(tmp_path, rows)
+    claim = claims[CLAIM_256]
+    assert claim["verdict"] == "NOT RUN"
+    assert "poisson2d-256: not a headline case" in claim["detail"]

@@ -25,7 +25,9 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def evaluate_claims(suite: Suite, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def evaluate_claims(
+    suite: Suite, rows: list[dict[str, Any]], left_out: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Each claim's outcome and verdict.
 
     The verdict is the check's PASS/FAIL, except: a claim resting on an ERROR row
@@ -52,6 +54,9 @@ def evaluate_claims(suite: Suite, rows: list[dict[str, Any]]) -> list[dict[str, 
             passed = False
             notes.append("ERROR " + "; ".join(errors))
         verdict = _verdict(passed)
+        skipped = sorted({c for c, _, _ in results.touched if c in (left_out or {})})
+        if verdict == "NOT RUN" and skipped:
+            notes.append(f"{', '.join(skipped)}: {(left_out or {})[skipped[0]]}")
         busy = [r for r in results.rows_touched("time") if r.get("contended")]
         if busy and verdict in ("PASS", "FAIL"):
             verdict = "PROVISIONAL"
@@ -213,6 +218,8 @@ def build_report(out: str | Path) -> Path:
     out = Path(out)
     rows = load_rows(out / "results.jsonl")
     suites = all_suites()
+    left_path = out / "left_out.json"
+    left_out = json.loads(left_path.read_text()) if left_path.exists() else {}
     by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_suite[r["suite"]].append(r)
@@ -239,7 +246,8 @@ def build_report(out: str | Path) -> Path:
         )
         md += [info, ""]
         body.append(f"<p><code>{html.escape(info)}</code></p>")
-        suite_claims = evaluate_claims(suite, suite_rows) if suite else []
+        left = left_out.get(name, {})
+        suite_claims = evaluate_claims(suite, suite_rows, left) if suite else []
         claims += suite_claims
         if suite_claims:
             md += ["| claim | measured | threshold | verdict |", "|---|---|---|---|"]

@@ -249,6 +249,29 @@ def _timed_runs(
         }
 
 
+def _record_left_out(
+    out: Path,
+    suites: Iterable[Suite],
+    scale: str,
+    units: list[Unit],
+    cases: str | None,
+    headline: bool,
+) -> None:
+    """Write ``out/left_out.json``: the cases of the chosen suites this run
+    leaves out and why, so the report can say why a claim was NOT RUN."""
+    kept = {(u.suite, u.case_name) for u in units}
+    why = (
+        "not a headline case (make bench-full runs it)"
+        if headline
+        else f"case filter --cases {cases!r}"
+    )
+    left = {
+        s.name: {c.name: why for c in s.cases(scale) if (s.name, c.name) not in kept}
+        for s in suites
+    }
+    (out / "left_out.json").write_text(json.dumps(left, indent=1))
+
+
 # -- contention ------------------------------------------------------------------
 
 CONTENTION_MARGIN = 0.5
@@ -342,13 +365,15 @@ def plan(
     """Every (suite, case) to run.
 
     ``cases`` is a regular expression searched in the case names (e.g. ``"cuda"``
-    for the GPU cases only); ``headline`` keeps only the cases each suite's
-    headline claims need (:attr:`Suite.headline`).
+    for the GPU cases only); ``headline`` keeps, at quick scale, only the cases
+    each suite's headline claims need (:attr:`Suite.headline`).
     """
     pattern = re.compile(cases) if cases else None
     units = []
     for s in suites:
-        keep = re.compile(s.headline) if headline and s.headline else None
+        # The headline subset is a quick-scale notion (make bench).
+        use = headline and s.headline and scale == "quick"
+        keep = re.compile(s.headline) if use else None
         for i, case in enumerate(s.cases(scale)):
             if pattern is not None and not pattern.search(case.name):
                 continue
@@ -380,6 +405,7 @@ def run_benchmarks(
     drop_partial_tail(out / "results.jsonl")
     done = frozenset(row_key(r) for r in load_rows(out / "results.jsonl"))
     units = plan(suites, scale, cases, headline)
+    _record_left_out(out, suites, scale, units, cases, headline)
     env = environment(threads)
     wrap = progress or (lambda it, total: it)
     if jobs <= 1 and executor is None:

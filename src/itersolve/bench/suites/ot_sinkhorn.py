@@ -307,6 +307,9 @@ def _emd_gap_decreasing(results: Results) -> ClaimOutcome:
 SUITES = [
     Suite(
         name="ot-sinkhorn",
+        # make bench: the random-assignment headline, per-iteration cost and the
+        # reg -> 0 sweep; the MNIST-like case runs in make bench-full.
+        headline="^(assignment|per-iteration|gmm)",
         description=(
             "Entropic OT to L1 marginal error 1e-10: Sinkhorn-Newton-Sparse vs "
             "POT sinkhorn_log (random assignment n=500 at reg=1/1200, MNIST-like "
@@ -381,6 +384,6 @@ SUITES = [
         # quick: 2 repeats (plus the warm-up) because the capped POT runs on the
         # two headline cases take tens of seconds each.
         repeats={"smoke": 1, "quick": 5, "full": 5},
-        estimate_seconds={"smoke": 10, "quick": 185, "full": 1500},
+        estimate_seconds={"smoke": 10, "quick": 185, "full": 1500, "headline": 95},
     )
 ]
