@@ -372,8 +372,8 @@ def plan(
     units = []
     for s in suites:
         # The headline subset is a quick-scale notion (make bench).
-        use = headline and s.headline and scale == "quick"
-        keep = re.compile(s.headline) if use else None
+        pick = s.headline if headline and scale == "quick" else None
+        keep = re.compile(pick) if pick else None
         for i, case in enumerate(s.cases(scale)):
             if pattern is not None and not pattern.search(case.name):
                 continue
