@@ -130,6 +130,12 @@ class IterativeMethod:
     def stats(self, problem: Any, state: Any) -> dict[str, float]:
         return {}
 
+    def advice(self, status: Status) -> str | None:
+        """What to change for *this* method after a run that ended in ``status``
+        (``None``: the status's generic advice). Shown in ``Solution.message``
+        and in the warning, after what happened."""
+        return None
+
 
 def _sync(x: torch.Tensor) -> None:
     if x.is_cuda:
@@ -219,7 +225,10 @@ def iterate(
     if trace is not None and k > 0 and (len(trace) == 0 or trace["step"][-1] != k):
         trace.append({"step": k, "time": elapsed, **method.metrics(problem, state)})
     stats = {**method.stats(problem, state), "time": elapsed}
-    return state, Solution(state.x, status, k, stats, trace)
+    solution = Solution(state.x, status, k, stats, trace)
+    if not solution.success:
+        solution.advice = method.advice(status)
+    return state, solution
 
 
 def run_inner(
@@ -258,7 +267,10 @@ def run_inner(
             break
         state = step(problem, state)
         k += 1
-    return state, Solution(state.x, status, k, method.stats(problem, state))
+    solution = Solution(state.x, status, k, method.stats(problem, state))
+    if not solution.success:
+        solution.advice = method.advice(status)
+    return state, solution
 
 
 def finish(solution: Solution, *, throw: bool, stacklevel: int = 3) -> Solution:

@@ -51,6 +51,31 @@ class Status(enum.Enum):
     def message(self) -> str:
         return self.value
 
+    @property
+    def outcome(self) -> str:
+        """What happened, without the generic advice (a method supplies its own,
+        see :meth:`IterativeMethod.advice <itersolve.IterativeMethod.advice>`)."""
+        return _OUTCOMES.get(self, self.value)
+
+
+_OUTCOMES = {
+    Status.MAX_STEPS: "Stopped at max_steps before the stopping rule was met",
+    Status.TIME_LIMIT: (
+        "Stopped at the wall-clock time_limit before the stopping rule was met"
+    ),
+    Status.STAGNATION: (
+        "Stagnated: the iterates stopped making progress before the tolerance was "
+        "reached"
+    ),
+    Status.DIVERGED: "Diverged: the error grew without bound",
+    Status.BREAKDOWN: "Breakdown: a division by (near) zero inside the method",
+    Status.NOT_POSITIVE_DEFINITE: (
+        "The operator (or preconditioner) is not positive definite: non-positive "
+        "curvature was found"
+    ),
+    Status.NONFINITE: "An iterate became NaN or infinite; the run was stopped",
+}
+
 
 @dataclass
 class Solution:
@@ -71,6 +96,9 @@ class Solution:
         Per-step record when the run asked for ``record``; ``None`` otherwise.
     extras
         Method-specific results (dual potentials, transport cost, ...).
+    advice
+        What to change for this method when the run did not succeed (``None``:
+        the status's generic advice applies). ``message`` combines the two.
     """
 
     x: Any
@@ -79,6 +107,7 @@ class Solution:
     stats: dict[str, float] = field(default_factory=dict)
     trace: Trace | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    advice: str | None = None
 
     @property
     def success(self) -> bool:
@@ -86,6 +115,10 @@ class Solution:
 
     @property
     def message(self) -> str:
+        """What happened and what to try: the method's advice when it gave one,
+        the status's generic sentence otherwise."""
+        if self.advice and self.status in _OUTCOMES:
+            return f"{self.status.outcome}; {self.advice}"
         return self.status.value
 
     def __repr__(self) -> str:

@@ -118,6 +118,20 @@ class Kleinman(IterativeMethod):
     def stats(self, problem: LQRProblem, state: KleinmanState) -> dict[str, float]:
         return {"lyapunov_solves": state.steps}
 
+    def advice(self, status: Status) -> str | None:
+        if status is Status.DIVERGED:
+            return (
+                "a gain stopped stabilizing A - B K (Kleinman has no step size): "
+                "start from a stabilizing K0, or let solve_lqr pick one"
+            )
+        if status is Status.MAX_STEPS:
+            return (
+                "raise max_steps or loosen tol: from a stabilizing K0 Kleinman "
+                "converges quadratically, so a long run means K0 barely stabilizes "
+                "the system or tol is below the rounding level"
+            )
+        return None
+
 
 def solve_lqr(
     A: Any,

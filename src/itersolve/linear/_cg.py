@@ -549,6 +549,21 @@ class CG(IterativeMethod):
             "residual_replacements": state.residual_replacements,
         }
 
+    def advice(self, status: Status) -> str | None:
+        if status is Status.MAX_STEPS:
+            return (
+                "raise max_steps, loosen rtol or precondition (M='jacobi', "
+                "SSORPreconditioner, an AMG V-cycle); CG needs A symmetric positive "
+                "definite: for a nonsymmetric A use GMRES"
+            )
+        if status is Status.STAGNATION:
+            return (
+                "the true residual stopped falling near rtol: loosen rtol (float32 "
+                "resolves about 1e-7 relative) or precondition; a nonsymmetric A "
+                "also stalls CG: use GMRES"
+            )
+        return None
+
 
 def _first_direction(
     r: torch.Tensor, precondition: Any

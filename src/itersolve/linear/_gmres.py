@@ -326,6 +326,19 @@ class GMRES(IterativeMethod):
     def stats(self, problem: LinearProblem, state: GMRESState) -> dict[str, float]:
         return {"matvecs": problem.A.matvecs, "restarts": state.restarts}
 
+    def advice(self, status: Status) -> str | None:
+        if status is Status.MAX_STEPS:
+            return (
+                "raise max_steps, raise restart (restarted GMRES can stall on "
+                "indefinite systems) or use a preconditioner"
+            )
+        if status is Status.STAGNATION:
+            return (
+                "restart cycles stopped reducing the residual: raise restart or "
+                "precondition; near rtol, loosen it or use float64"
+            )
+        return None
+
 
 def _orthogonalize(V: torch.Tensor, count: int, w: torch.Tensor) -> np.ndarray:
     """One classical Gram-Schmidt pass of ``w`` against ``V[:count]`` (in place)."""

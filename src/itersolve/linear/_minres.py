@@ -315,6 +315,16 @@ class MINRES(IterativeMethod):
     def stats(self, problem: LinearProblem, state: MINRESState) -> dict[str, float]:
         return {"matvecs": problem.A.matvecs, "restarts": state.failed_checks}
 
+    def advice(self, status: Status) -> str | None:
+        if status is Status.MAX_STEPS:
+            return (
+                "raise max_steps, loosen rtol or use an SPD preconditioner; MINRES "
+                "needs A symmetric: for a nonsymmetric A use GMRES"
+            )
+        if status is Status.STAGNATION:
+            return "the residual stopped falling near rtol: loosen rtol or use float64"
+        return None
+
 
 _STATUS = {
     kk.NOT_POSITIVE_DEFINITE: Status.NOT_POSITIVE_DEFINITE,

@@ -235,6 +235,21 @@ class Newton(IterativeMethod):
             "line_search_evaluations": state.line_search_evaluations,
         }
 
+    def advice(self, status: Status) -> str | None:
+        if status is Status.MAX_STEPS:
+            return (
+                "raise max_steps or start closer to a minimizer: Newton's fast "
+                "local convergence needs a start near one; on a nonconvex problem "
+                "try RegularizedNewton"
+            )
+        if status is Status.STAGNATION:
+            return (
+                "the line search found no decrease: the gradient is at the "
+                "rounding level of f (loosen tol, or use float64) or the Hessian "
+                "model is poor here (try RegularizedNewton)"
+            )
+        return None
+
 
 def phi_last(cache: dict[float, tuple[Tensor, Tensor]]) -> float:
     """``inf`` when no finite trial was seen (every trial was non-finite)."""

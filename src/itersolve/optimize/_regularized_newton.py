@@ -243,3 +243,17 @@ class RegularizedNewton(IterativeMethod):
             "krylov_steps": state.krylov_steps,
             "matvecs": state.matvecs,
         }
+
+    def advice(self, status: Status) -> str | None:
+        if status is Status.MAX_STEPS:
+            return (
+                "raise max_steps; with hessian='gauss_newton' or 'fisher' the "
+                "model drops curvature and converges linearly: use hessian='exact' "
+                "for the fast local rate"
+            )
+        if status is Status.STAGNATION:
+            return (
+                "no accepted step: the gradient is at the rounding level of f "
+                "(loosen tol, or use float64)"
+            )
+        return None

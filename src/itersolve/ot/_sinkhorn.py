@@ -146,3 +146,17 @@ class Sinkhorn(IterativeMethod):
         self, problem: TransportProblem, state: SinkhornState
     ) -> dict[str, float]:
         return {"logsumexp_fallbacks": state.exact_passes}
+
+    def advice(self, status: Status) -> str | None:
+        if status is Status.STAGNATION:
+            return (
+                "the marginal error stopped falling: at small reg Sinkhorn "
+                "needs very many sweeps (use SinkhornNewtonSparse, or a larger "
+                "reg); only an error near the dtype's resolution calls for float64"
+            )
+        if status is Status.MAX_STEPS:
+            return (
+                "raise max_steps; at small reg use SinkhornNewtonSparse, which "
+                "converges in far fewer iterations"
+            )
+        return None
