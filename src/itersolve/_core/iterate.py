@@ -21,7 +21,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 
@@ -58,6 +58,9 @@ class IterativeMethod:
     max_steps: int | None = None
     time_limit: float | None = None
     check_every: int | None = None
+
+    #: Advice for this method per non-success status (see :meth:`advice`).
+    ADVICE: ClassVar[dict[Status, str]] = {}
 
     def __post_init__(self) -> None:
         if self.max_steps is not None and (
@@ -132,9 +135,10 @@ class IterativeMethod:
 
     def advice(self, status: Status) -> str | None:
         """What to change for *this* method after a run that ended in ``status``
-        (``None``: the status's generic advice). Shown in ``Solution.message``
-        and in the warning, after what happened."""
-        return None
+        (``None``: the status's generic advice), from the class's ``ADVICE``
+        table. Shown in ``Solution.message`` and in the warning, after what
+        happened."""
+        return self.ADVICE.get(status)
 
 
 def _sync(x: torch.Tensor) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -69,6 +69,18 @@ class Kleinman(IterativeMethod):
     (True, True)
     """
 
+    ADVICE: ClassVar[dict[Status, str]] = {
+        Status.DIVERGED: (
+            "a gain stopped stabilizing A - B K (Kleinman has no step size): "
+            "start from a stabilizing K0, or let solve_lqr pick one"
+        ),
+        Status.MAX_STEPS: (
+            "raise max_steps or loosen tol: from a stabilizing K0 Kleinman "
+            "converges quadratically, so a long run means K0 barely stabilizes "
+            "the system or tol is below the rounding level"
+        ),
+    }
+
     tol: float = 1e-12
 
     def __post_init__(self) -> None:
@@ -117,20 +129,6 @@ class Kleinman(IterativeMethod):
 
     def stats(self, problem: LQRProblem, state: KleinmanState) -> dict[str, float]:
         return {"lyapunov_solves": state.steps}
-
-    def advice(self, status: Status) -> str | None:
-        if status is Status.DIVERGED:
-            return (
-                "a gain stopped stabilizing A - B K (Kleinman has no step size): "
-                "start from a stabilizing K0, or let solve_lqr pick one"
-            )
-        if status is Status.MAX_STEPS:
-            return (
-                "raise max_steps or loosen tol: from a stabilizing K0 Kleinman "
-                "converges quadratically, so a long run means K0 barely stabilizes "
-                "the system or tol is below the rounding level"
-            )
-        return None
 
 
 def solve_lqr(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -150,6 +150,19 @@ class CG(IterativeMethod):
     >>> sol.success, np.allclose(A @ sol.x, [1.0, 2.0])
     (True, True)
     """
+
+    ADVICE: ClassVar[dict[Status, str]] = {
+        Status.MAX_STEPS: (
+            "raise max_steps, loosen rtol or precondition (M='jacobi', "
+            "SSORPreconditioner, an AMG V-cycle); CG needs A symmetric positive "
+            "definite: for a nonsymmetric A use GMRES"
+        ),
+        Status.STAGNATION: (
+            "the true residual stopped falling near rtol: loosen rtol (float32 "
+            "resolves about 1e-7 relative) or precondition; a nonsymmetric A "
+            "also stalls CG: use GMRES"
+        ),
+    }
 
     rtol: float = 1e-5
     atol: float = 0.0
@@ -548,21 +561,6 @@ class CG(IterativeMethod):
             "matvecs": problem.A.matvecs,
             "residual_replacements": state.residual_replacements,
         }
-
-    def advice(self, status: Status) -> str | None:
-        if status is Status.MAX_STEPS:
-            return (
-                "raise max_steps, loosen rtol or precondition (M='jacobi', "
-                "SSORPreconditioner, an AMG V-cycle); CG needs A symmetric positive "
-                "definite: for a nonsymmetric A use GMRES"
-            )
-        if status is Status.STAGNATION:
-            return (
-                "the true residual stopped falling near rtol: loosen rtol (float32 "
-                "resolves about 1e-7 relative) or precondition; a nonsymmetric A "
-                "also stalls CG: use GMRES"
-            )
-        return None
 
 
 def _first_direction(

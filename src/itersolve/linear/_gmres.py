@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -113,6 +113,17 @@ class GMRES(IterativeMethod):
     >>> sol.success, np.allclose(A @ sol.x, 1.0)
     (True, True)
     """
+
+    ADVICE: ClassVar[dict[Status, str]] = {
+        Status.MAX_STEPS: (
+            "raise max_steps, raise restart (restarted GMRES can stall on "
+            "indefinite systems) or use a preconditioner"
+        ),
+        Status.STAGNATION: (
+            "restart cycles stopped reducing the residual: raise restart or "
+            "precondition; near rtol, loosen it or use float64"
+        ),
+    }
 
     rtol: float = 1e-5
     atol: float = 0.0
@@ -325,19 +336,6 @@ class GMRES(IterativeMethod):
 
     def stats(self, problem: LinearProblem, state: GMRESState) -> dict[str, float]:
         return {"matvecs": problem.A.matvecs, "restarts": state.restarts}
-
-    def advice(self, status: Status) -> str | None:
-        if status is Status.MAX_STEPS:
-            return (
-                "raise max_steps, raise restart (restarted GMRES can stall on "
-                "indefinite systems) or use a preconditioner"
-            )
-        if status is Status.STAGNATION:
-            return (
-                "restart cycles stopped reducing the residual: raise restart or "
-                "precondition; near rtol, loosen it or use float64"
-            )
-        return None
 
 
 def _orthogonalize(V: torch.Tensor, count: int, w: torch.Tensor) -> np.ndarray:

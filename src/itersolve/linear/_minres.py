@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -104,6 +104,16 @@ class MINRES(IterativeMethod):
     >>> sol.success, np.allclose(A @ sol.x, 1.0)
     (True, True)
     """
+
+    ADVICE: ClassVar[dict[Status, str]] = {
+        Status.MAX_STEPS: (
+            "raise max_steps, loosen rtol or use an SPD preconditioner; MINRES "
+            "needs A symmetric: for a nonsymmetric A use GMRES"
+        ),
+        Status.STAGNATION: (
+            "the residual stopped falling near rtol: loosen rtol or use float64"
+        ),
+    }
 
     rtol: float = 1e-5
     atol: float = 0.0
@@ -314,16 +324,6 @@ class MINRES(IterativeMethod):
 
     def stats(self, problem: LinearProblem, state: MINRESState) -> dict[str, float]:
         return {"matvecs": problem.A.matvecs, "restarts": state.failed_checks}
-
-    def advice(self, status: Status) -> str | None:
-        if status is Status.MAX_STEPS:
-            return (
-                "raise max_steps, loosen rtol or use an SPD preconditioner; MINRES "
-                "needs A symmetric: for a nonsymmetric A use GMRES"
-            )
-        if status is Status.STAGNATION:
-            return "the residual stopped falling near rtol: loosen rtol or use float64"
-        return None
 
 
 _STATUS = {

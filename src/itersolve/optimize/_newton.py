@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -98,6 +98,19 @@ class Newton(IterativeMethod):
     >>> sol.success, round(float(sol.x[0]), 6)
     (True, 1.0)
     """
+
+    ADVICE: ClassVar[dict[Status, str]] = {
+        Status.MAX_STEPS: (
+            "raise max_steps or start closer to a minimizer: Newton's fast "
+            "local convergence needs a start near one; on a nonconvex problem "
+            "try RegularizedNewton"
+        ),
+        Status.STAGNATION: (
+            "the line search found no decrease: the gradient is at the "
+            "rounding level of f (loosen tol, or use float64) or the Hessian "
+            "model is poor here (try RegularizedNewton)"
+        ),
+    }
 
     rtol: float = 1e-8
     atol: float = 0.0
@@ -234,21 +247,6 @@ class Newton(IterativeMethod):
             "modified_hessians": state.modified,
             "line_search_evaluations": state.line_search_evaluations,
         }
-
-    def advice(self, status: Status) -> str | None:
-        if status is Status.MAX_STEPS:
-            return (
-                "raise max_steps or start closer to a minimizer: Newton's fast "
-                "local convergence needs a start near one; on a nonconvex problem "
-                "try RegularizedNewton"
-            )
-        if status is Status.STAGNATION:
-            return (
-                "the line search found no decrease: the gradient is at the "
-                "rounding level of f (loosen tol, or use float64) or the Hessian "
-                "model is poor here (try RegularizedNewton)"
-            )
-        return None
 
 
 def phi_last(cache: dict[float, tuple[Tensor, Tensor]]) -> float:

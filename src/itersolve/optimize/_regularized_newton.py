@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -111,6 +111,18 @@ class RegularizedNewton(IterativeMethod):
     >>> sol.success, sol.num_steps < 30
     (True, True)
     """
+
+    ADVICE: ClassVar[dict[Status, str]] = {
+        Status.MAX_STEPS: (
+            "raise max_steps; with hessian='gauss_newton' or 'fisher' the "
+            "model drops curvature and converges linearly: use hessian='exact' "
+            "for the fast local rate"
+        ),
+        Status.STAGNATION: (
+            "no accepted step: the gradient is at the rounding level of f "
+            "(loosen tol, or use float64)"
+        ),
+    }
 
     rtol: float = 0.0
     atol: float = 1e-8
@@ -243,17 +255,3 @@ class RegularizedNewton(IterativeMethod):
             "krylov_steps": state.krylov_steps,
             "matvecs": state.matvecs,
         }
-
-    def advice(self, status: Status) -> str | None:
-        if status is Status.MAX_STEPS:
-            return (
-                "raise max_steps; with hessian='gauss_newton' or 'fisher' the "
-                "model drops curvature and converges linearly: use hessian='exact' "
-                "for the fast local rate"
-            )
-        if status is Status.STAGNATION:
-            return (
-                "no accepted step: the gradient is at the rounding level of f "
-                "(loosen tol, or use float64)"
-            )
-        return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -95,6 +95,18 @@ class Sinkhorn(IterativeMethod):
     (True, True)
     """
 
+    ADVICE: ClassVar[dict[Status, str]] = {
+        Status.STAGNATION: (
+            "the marginal error stopped falling: at small reg Sinkhorn "
+            "needs very many sweeps (use SinkhornNewtonSparse, or a larger "
+            "reg); only an error near the dtype's resolution calls for float64"
+        ),
+        Status.MAX_STEPS: (
+            "raise max_steps; at small reg use SinkhornNewtonSparse, which "
+            "converges in far fewer iterations"
+        ),
+    }
+
     tol: float = 1e-9
     patience: int = 100
 
@@ -146,17 +158,3 @@ class Sinkhorn(IterativeMethod):
         self, problem: TransportProblem, state: SinkhornState
     ) -> dict[str, float]:
         return {"logsumexp_fallbacks": state.exact_passes}
-
-    def advice(self, status: Status) -> str | None:
-        if status is Status.STAGNATION:
-            return (
-                "the marginal error stopped falling: at small reg Sinkhorn "
-                "needs very many sweeps (use SinkhornNewtonSparse, or a larger "
-                "reg); only an error near the dtype's resolution calls for float64"
-            )
-        if status is Status.MAX_STEPS:
-            return (
-                "raise max_steps; at small reg use SinkhornNewtonSparse, which "
-                "converges in far fewer iterations"
-            )
-        return None
