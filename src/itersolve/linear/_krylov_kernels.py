@@ -3,14 +3,14 @@
 A Krylov step on one right-hand side does a few microseconds of arithmetic at
 small sizes, so a step here is one or two compiled calls:
 
-* MINRES: ``minres_lanczos`` forms ``v = y / beta``, ``t = A v - (beta/oldb) r1``
-  and ``alpha = v . t`` in one pass over the CSR rows (``v`` is read where the
-  stencil needs it); ``minres_finish`` then does the rest of the step in two
-  passes (the three-term update with ``y . M y``, the QR rotation on scalars,
-  and ``w``, ``x`` with ``sum(x)`` as the finiteness certificate).
-* GMRES: ``arnoldi_spmv`` writes ``A M v_i`` into the next basis row;
+* MINRES: ``minres_step`` takes ``A y`` (``minres_step_csr`` computes it
+  first with the CG kernels' SpMV), forms ``v = y / beta``, the new Lanczos
+  vector and ``alpha``, the three-term update with ``y . M y``, the QR rotation
+  on scalars, and ``w``, ``x`` with ``sum(x)`` as the finiteness certificate.
+* GMRES: ``arnoldi_csr`` writes ``A M v_i`` into the next basis row;
   ``arnoldi`` orthogonalizes it by modified Gram-Schmidt (scipy's order), scales
-  it and applies the Givens rotations to the new Hessenberg column.
+  it and applies the Givens rotations to the new Hessenberg column;
+  ``combine_into`` adds the cycle's update ``sum_j y_j v_j`` to ``x``.
 
 ``lanczos_rotation`` and ``givens_column`` are the scalar recurrences, written
 once and used by the single-vector kernels and by the block paths (column by
