@@ -153,14 +153,17 @@ def iterate(
     *,
     callback: Callback | None = None,
     record: bool | int = False,
-    check_finite: Sequence[torch.Tensor] = (),
+    check_finite: Sequence[torch.Tensor] | None = (),
+    max_steps: int | None = None,
 ) -> tuple[Any, Solution]:
     """Run ``method`` on ``problem`` from ``x0``.
 
     Returns the final state and a :class:`Solution` whose ``x`` is still a torch
     tensor (front doors convert it and call :func:`finish`). ``check_finite`` lists
-    the inputs to validate first: any NaN/inf gives ``Status.NONFINITE_INPUT``
-    without a single step.
+    the inputs to validate besides ``x0``: any NaN/inf gives
+    ``Status.NONFINITE_INPUT`` without a single step; ``None`` skips the scan
+    (an inner solve, whose outer method owns its inputs). ``max_steps``
+    overrides the method's own limit.
 
     Order per iteration: ``terminate`` (so a solved ``x0`` takes no step), then
     ``step`` (timed), the finiteness check, metrics/trace/callback. With
@@ -170,7 +173,7 @@ def iterate(
     """
     every = _record_every(record)
     trace = Trace() if every else None
-    if not is_finite(x0, *check_finite):
+    if check_finite is not None and not is_finite(x0, *check_finite):
         return None, Solution(x0, Status.NONFINITE_INPUT, 0, {"time": 0.0}, trace)
 
     cuda = x0.is_cuda
@@ -180,7 +183,7 @@ def iterate(
     if cuda:
         _sync(state.x)
     elapsed = time.perf_counter() - start
-    max_steps = method.max_steps or method.default_max_steps(problem)
+    max_steps = max_steps or method.max_steps or method.default_max_steps(problem)
     check = method.check_every or method.default_check_every(problem)
     time_limit = method.time_limit
     step, terminate, finite = method.step, method.terminate, method.is_finite
@@ -244,37 +247,14 @@ def run_inner(
 ) -> tuple[Any, Solution]:
     """The tight entry for an inner solve: :func:`iterate` without its extras.
 
-    Same ``init``/``step``/``terminate`` as a full run, hence the same iterates
-    and counters; no trace, no callback, no timing and no input scan (the outer
-    method owns its inputs). The finiteness certificate is still checked at each
-    check point, so a NaN ends the inner solve with ``Status.NONFINITE`` instead
-    of running to ``max_steps``. ``max_steps`` overrides the method's own limit
-    (an outer method's budget for this solve). Never warns: the caller reads the
-    returned status.
+    The same loop as a full run, hence the same iterates and counters; no trace,
+    no callback and no input scan (the outer method owns its inputs). The
+    finiteness certificate is still checked at each check point, so a NaN ends
+    the inner solve with ``Status.NONFINITE`` instead of running to
+    ``max_steps``. ``max_steps`` overrides the method's own limit (an outer
+    method's budget for this solve). Never warns: the caller reads the status.
     """
-    state = method.init(problem, x0)
-    limit = max_steps or method.max_steps or method.default_max_steps(problem)
-    check = method.check_every or method.default_check_every(problem)
-    step, terminate, finite = method.step, method.terminate, method.is_finite
-    status = Status.MAX_STEPS
-    k = 0
-    while True:
-        if k % check == 0 or k == limit:
-            if k > 0 and not finite(problem, state):
-                status = Status.NONFINITE
-                break
-            done, verdict = terminate(problem, state)
-            if done:
-                status = verdict
-                break
-        if k >= limit:
-            break
-        state = step(problem, state)
-        k += 1
-    solution = Solution(state.x, status, k, method.stats(problem, state))
-    if not solution.success:
-        solution.advice = method.advice(status)
-    return state, solution
+    return iterate(method, problem, x0, check_finite=None, max_steps=max_steps)
 
 
 def finish(solution: Solution, *, throw: bool, stacklevel: int = 3) -> Solution:
