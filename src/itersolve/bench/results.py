@@ -120,29 +120,23 @@ def ratio_at_most(
     case: str, method: str, anchor: str, limit: float, column: str = "time"
 ) -> Any:
     """Claim check: median(method) / median(anchor) <= limit, both successful."""
-
-    def check(results: Results) -> ClaimOutcome:
-        ratio = results.ratio(case, method, anchor, column)
-        if ratio is None:
-            return ClaimOutcome(None, None, f"no rows for {case}")
-        ok = results.all_succeeded(case, method) and results.all_succeeded(case, anchor)
-        detail = "" if ok else "a run did not succeed"
-        return ClaimOutcome(ratio, ok and ratio <= limit, detail)
-
-    return check
+    return _ratio_claim(case, method, anchor, column, lambda r: r <= limit)
 
 
 def speedup_at_least(
     case: str, method: str, anchor: str, at_least: float, column: str = "time"
 ) -> Any:
     """Claim check: median(anchor) / median(method) >= at_least, both successful."""
+    return _ratio_claim(case, anchor, method, column, lambda r: r >= at_least)
 
+
+def _ratio_claim(case: str, num: str, den: str, column: str, holds: Any) -> Any:
     def check(results: Results) -> ClaimOutcome:
-        ratio = results.ratio(case, anchor, method, column)
+        ratio = results.ratio(case, num, den, column)
         if ratio is None:
             return ClaimOutcome(None, None, f"no rows for {case}")
-        ok = results.all_succeeded(case, method) and results.all_succeeded(case, anchor)
+        ok = results.all_succeeded(case, num) and results.all_succeeded(case, den)
         detail = "" if ok else "a run did not succeed"
-        return ClaimOutcome(ratio, ok and ratio >= at_least, detail)
+        return ClaimOutcome(ratio, ok and holds(ratio), detail)
 
     return check

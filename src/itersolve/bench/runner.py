@@ -109,27 +109,6 @@ def run_unit(
     appended to ``out/durations.jsonl``, which the report sums per suite.
     """
     start = time.perf_counter()
-    written = _run_unit(unit, out, repeats, done, env)
-    if written:
-        _append(
-            Path(out) / "durations.jsonl",
-            {
-                "suite": unit.suite,
-                "scale": unit.scale,
-                "case": unit.case_name,
-                "seconds": time.perf_counter() - start,
-            },
-        )
-    return written
-
-
-def _run_unit(
-    unit: Unit,
-    out: str,
-    repeats: int | None,
-    done: frozenset[tuple[Any, ...]],
-    env: dict[str, Any],
-) -> int:
     suite = get_suites([unit.suite])[0]
     case = suite.cases(unit.scale)[unit.case_index]
     n_reps = repeats or case.repeats or suite.repeats[unit.scale]
@@ -192,6 +171,16 @@ def _run_unit(
                     },
                 )
         written += len(todo)
+    if written:
+        _append(
+            Path(out) / "durations.jsonl",
+            {
+                "suite": unit.suite,
+                "scale": unit.scale,
+                "case": unit.case_name,
+                "seconds": time.perf_counter() - start,
+            },
+        )
     return written
 
 
