@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +13,6 @@ from itersolve._core.iterate import IterativeMethod
 from itersolve._core.operators import LinearOperator
 from itersolve._core.solution import Status
 from itersolve.linear import CG, inner_solve
-from itersolve.linear import _cg_kernels as kernels
 from itersolve.ot._problem import (
     TransportProblem,
     gibbs_plan,
@@ -343,9 +341,10 @@ class SinkhornNewtonSparse(IterativeMethod):
         """Solve ``[[diag(rows), P_s], [P_s^T, diag(cols)]] d = rhs``.
 
         ``values`` are the kept plan entries at flat positions ``index``. The
-        operator carries its CSR matrix (the compiled CG kernels use it), its
-        diagonal, known here, so ``M="jacobi"`` costs no extraction, and a
-        compiled product on CPU for the final true-residual check.
+        operator carries its CSR matrix, so the shared compiled CSR product
+        (:func:`itersolve.linear._problem.fast_matvec`) serves the CG steps and
+        the final true-residual check on CPU, and its diagonal, known here, so
+        ``M="jacobi"`` costs no extraction.
         """
         m = cols.shape[0]
         matrix = _newton_matrix(rows, cols, values, index // m, index % m)
@@ -354,7 +353,7 @@ class SinkhornNewtonSparse(IterativeMethod):
         diagonal = torch.cat([rows, cols]).clamp(min=torch.finfo(rows.dtype).tiny)
         size = diagonal.shape[0]
         op = LinearOperator(
-            _csr_matvec(matrix),
+            matrix.matmul,
             (size, size),
             dtype=matrix.dtype,
             device=matrix.device,
@@ -458,24 +457,6 @@ def _newton_matrix(
             size=(size, size),
             check_invariants=False,
         )
-
-
-def _csr_matvec(matrix: torch.Tensor) -> Any:
-    """``x -> matrix @ x``; on CPU the compiled CSR product of the CG kernels
-    (torch's costs several times more per call at these sizes)."""
-    if not kernels.use_kernels(matrix):
-        return matrix.matmul
-    arrays = kernels.csr_arrays(matrix)
-
-    def matvec(x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 1:
-            return matrix @ x
-        x = x.contiguous()
-        out = torch.empty_like(x)
-        kernels.spmv(*arrays, x.numpy(), out.numpy())
-        return out
-
-    return matvec
 
 
 def _project_null(w: torch.Tensor, n: int) -> None:
