@@ -37,6 +37,11 @@ def _lyapunov_kron(A: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
     return x.reshape(Q.shape)
 
 
+def _auto_method(n: int) -> str:
+    """``lyapunov``'s ``method="auto"``: the Kronecker solve up to 16 states."""
+    return "kron" if n <= 16 else "sign"
+
+
 def _raise_or_return(solution: Solution, full_output: bool) -> Any:
     if full_output:
         return solution
@@ -127,7 +132,7 @@ def lyapunov(
     _square("Q", Q_t, n)
     A_t, Q_t = torch.broadcast_tensors(A_t, Q_t)
     if method == "auto":
-        method = "kron" if n <= 16 else "sign"
+        method = _auto_method(n)
     if method not in ("kron", "sign"):
         raise ValueError(f"method must be 'auto', 'kron' or 'sign', got {method!r}")
     solution = _lyapunov_solution(A_t, Q_t, method, tol, max_steps)
@@ -244,7 +249,7 @@ def care(
     solution.x = P
     if not solution.success:
         return _raise_or_return(solution, full_output)
-    method = "kron" if n <= 16 else "sign"
+    method = _auto_method(n)
     if method == "sign" and refine:
         # the sign-based Lyapunov solves need a stable A - B K: say why not first
         _check_stabilising(A_t, B_t, R_t, P)
