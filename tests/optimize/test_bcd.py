@@ -19,7 +19,7 @@ import torch
 
 from itersolve import ConvergenceWarning, Objective, Status
 from itersolve.optimize import minimize
-from itersolve.optimize._bcd import BlockCoordinateDescent
+from itersolve.optimize._bcd import BCDState, BlockCoordinateDescent
 from itersolve.optimize._bcd_selection import (
     GaussSouthwellDiagonalRule,
     GaussSouthwellRule,
@@ -295,6 +295,7 @@ def test_incremental_gradient_matches_fresh_gradient(name: str) -> None:
     state = method.init(problem, x0)
     for _ in range(400):
         method.step(problem, state)
+    assert isinstance(state, BCDState)  # a dense problem: the generic path
     model = state.model
     fresh = model.fresh_gradient()
     assert torch.allclose(model.gradient(), fresh, rtol=1e-10, atol=1e-10)
@@ -375,6 +376,7 @@ def test_max_steps_one_gives_max_steps_and_one_row() -> None:
             case.problem, _x0(case), BlockCoordinateDescent(max_steps=1), record=True
         )
     assert sol.status is Status.MAX_STEPS
+    assert sol.trace is not None
     assert sol.num_steps == 1 and len(sol.trace) == 1
 
 
@@ -648,11 +650,13 @@ def test_compiled_greedy_path_takes_the_generic_iterates(kind: str, selection: s
     )
 
 
-def _gap_run(p: Lasso, tol: float, blocks: Any = None, record: bool = False) -> Any:
+def _gap_run(
+    p: Lasso, tol: float, blocks: Any = None, record: bool = False, max_steps=5000
+) -> Any:
     """Greedy GS on single coordinates to the duality-gap rule, tested every 10."""
     method = BlockCoordinateDescent(
         selection="gs", update="gradient", block_size=1, blocks=blocks,
-        gap_tol=tol, updates_per_step=10, max_steps=5000,
+        gap_tol=tol, updates_per_step=10, max_steps=max_steps,
     )  # fmt: skip
     return minimize(p, np.zeros(p.shape[0]), method, record=record)
 
@@ -677,11 +681,16 @@ def test_gap_rule_stops_where_scikit_learn_would(fast: bool) -> None:
 
     p = _sparse_lasso(80, 200)
     tol = 1e-5
-    sol = _gap_run(p, tol, blocks=None if fast else _singletons(200))
+    blocks = None if fast else _singletons(200)
+    sol = _gap_run(p, tol, blocks=blocks)
     assert sol.success
     threshold = tol * float(p.y @ p.y) / 80
     assert p.duality_gap(sol.x) <= threshold
     # Tested every 10 updates: one test earlier it was not yet met.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        earlier = _gap_run(p, tol, blocks=blocks, max_steps=sol.num_steps - 1)
+    assert not earlier.success and p.duality_gap(earlier.x) > threshold
     sk = SkLasso(alpha=p.alpha, fit_intercept=False, tol=tol, max_iter=10**5)
     sk.fit(p.X, p.y)
     f = float(p.value(torch.from_numpy(sol.x)))
@@ -804,6 +813,7 @@ def test_adaptive_lipschitz_never_raises_a_composite_objective() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         traced = minimize(case.problem, np.zeros(10), method, record=True)
+    assert traced.trace is not None
     f = np.asarray(traced.trace["objective"])
     assert np.all(np.diff(f) <= 1e-12 * np.abs(f[:-1]))
 
