@@ -4,6 +4,7 @@ no claim)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,37 @@ def test_heat_tuner_claims_compare_with_the_best_fixed_omega():
     bad = _heat_rows(1200, 1000, (1.0, 2.0))  # best fixed = omega 1.0, 1000
     assert tsallis.check(bad).passed is False
     assert chebcb.check(bad).passed is False  # strict: equal is not below
+
+
+def test_heat_one_period_claims_read_the_250_step_case():
+    """The pre-enlargement setting keeps its own tuner claims."""
+    tsallis, chebcb = [
+        c
+        for c in linear_sequence.SUITES[0].claims
+        if "one period (250 steps at quick" in c.name
+    ]
+    assert "Tsallis-INF" in tsallis.name and "ChebCB" in chebcb.name
+    case = "heat2d-nx40-steps250"
+    assert case in {c.name for c in linear_sequence.cases("quick")}
+    assert linear_sequence.SUITES[0].headline is not None
+    assert re.search(linear_sequence.SUITES[0].headline, case)
+    rows = [
+        row(case, f"ssor-pcg-omega-{omega}", last_half_iterations=1000 + i)
+        for i, omega in enumerate(linear_sequence.HEAT_OMEGAS)
+    ]
+    rows += [
+        row(case, "ssor-pcg-tsallis-inf", last_half_iterations=1340),
+        row(case, "ssor-pcg-chebcb", last_half_iterations=1160),
+    ]
+    one = Results(rows)
+    assert tsallis.check(one).measured == pytest.approx(1.34)
+    assert tsallis.check(one).passed is False
+    assert chebcb.check(one).passed is False
+    # the four-period claims do not read the one-period case
+    main = _claim(linear_sequence, "tuned by Tsallis-INF / best fixed")
+    assert main.check(one).passed is None
+    # and the one-period claims do not read the four-period case
+    assert tsallis.check(_heat_rows(1050, 990, (1.0, 2.0))).passed is None
 
 
 def test_heat_wall_time_claim_uses_the_timed_twin():
