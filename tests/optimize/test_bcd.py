@@ -787,10 +787,12 @@ def test_compiled_path_with_a_full_gram_cache_takes_the_same_iterates(
     np.testing.assert_array_equal(tight.x, roomy.x)
 
 
-@needs_numba
-def test_compiled_trace_records_the_gap_it_stops_on() -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["compiled", "generic"])
+def test_trace_records_the_gap_it_stops_on(fast: bool) -> None:
+    if fast and not _HAVE_NUMBA:
+        pytest.skip("numba not installed")
     p = _sparse_lasso(80, 200)
-    sol = _gap_run(p, 1e-6, record=True)
+    sol = _gap_run(p, 1e-6, blocks=None if fast else _singletons(200), record=True)
     assert sol.success and sol.trace is not None
     gaps = np.asarray(sol.trace["criterion"])
     assert gaps[-1] <= 1e-6 * p.gap_scale < gaps[0]

@@ -449,12 +449,16 @@ class BlockCoordinateDescent(IterativeMethod):
         model.set_tracking(rule.greedy)
         if not rule.greedy:
             state.check_every = max(1, -(-model.n // self.block_size))
-        state.criterion = self._criterion(state)
-        state.threshold = max(self.rtol * state.criterion, self.atol)
-        state.converged = state.criterion == 0 or state.criterion <= self.atol
-        if self.gap_tol is not None:
+        if self.gap_tol is None:
+            state.criterion = self._criterion(state)
+            state.threshold = max(self.rtol * state.criterion, self.atol)
+            state.converged = state.criterion == 0 or state.criterion <= self.atol
+        else:
+            # The rule's quantity is the gap (the trace's criterion column too,
+            # as on the compiled path).
+            state.criterion = self._model_gap(state, source)
             state.threshold = self.gap_tol * source.gap_scale
-            state.converged = self._model_gap(state, source) <= state.threshold
+            state.converged = state.criterion <= state.threshold
         if penalty is not None:
             state.support = model.x != 0
         return state
@@ -512,15 +516,17 @@ class BlockCoordinateDescent(IterativeMethod):
                 break
         if state.steps % state.check_every < self.updates_per_step:
             # A check point fell inside this step: decide on the end point.
-            state.criterion = self._criterion(state)
-            state.converged = state.criterion <= state.threshold
-            if self.gap_tol is not None:
+            if self.gap_tol is None:
+                state.criterion = self._criterion(state)
+                state.converged = state.criterion <= state.threshold
+            else:
                 source = _lasso_source(getattr(problem, "source", problem))
-                state.converged = self._model_gap(state, source) <= state.threshold
+                state.criterion = self._model_gap(state, source)
+                state.converged = state.criterion <= state.threshold
                 if state.converged:  # confirm on a fresh residual and gradient
                     state.model.refresh()
-                    gap = self._model_gap(state, source)
-                    state.converged = gap <= state.threshold
+                    state.criterion = self._model_gap(state, source)
+                    state.converged = state.criterion <= state.threshold
         return state
 
     def _greedy_step(self, state: GreedyState) -> GreedyState:
