@@ -41,7 +41,7 @@ import torch
 
 import itersolve
 from itersolve.bench.anchors import scipy_cg, scipy_status
-from itersolve.bench.results import Results
+from itersolve.bench.results import Results, speedup_at_least
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
 from itersolve.problems import poisson
 
@@ -179,20 +179,10 @@ PAIRS = ("gauss-seidel", "sor", "gauss-seidel-bare", "sor-bare")
 
 
 def _fewer_sweeps(case: str, at_least: float):
-    def check(results: Results) -> ClaimOutcome:
-        ratio = results.ratio(
-            case, "itersolve-gauss-seidel", "itersolve-sor", "num_steps"
-        )
-        if ratio is None:
-            return ClaimOutcome(None, None, f"no rows for {case}")
-        ok = results.all_succeeded(case, "itersolve-sor") and results.all_succeeded(
-            case, "itersolve-gauss-seidel"
-        )
-        return ClaimOutcome(
-            ratio, ok and ratio >= at_least, "" if ok else "a run failed"
-        )
-
-    return check
+    """Gauss-Seidel sweeps / SOR sweeps >= at_least, both successful."""
+    return speedup_at_least(
+        case, "itersolve-sor", "itersolve-gauss-seidel", at_least, "num_steps"
+    )
 
 
 def _per_sweep(case: str, method: str, anchor: str, limit: float = 1.0):

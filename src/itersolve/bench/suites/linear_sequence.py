@@ -318,17 +318,6 @@ def _ratio_claim(
     return check
 
 
-def _steps_ratio(case: str, method: str, anchor: str, limit: float):
-    def check(results: Results) -> ClaimOutcome:
-        ratio = results.ratio(case, method, anchor, "num_steps")
-        if ratio is None:
-            return ClaimOutcome(None, None, f"no rows for {case}")
-        ok = results.all_succeeded(case, method) and results.all_succeeded(case, anchor)
-        return ClaimOutcome(ratio, ok and ratio <= limit, "" if ok else "a run failed")
-
-    return check
-
-
 def _claims() -> list[Claim]:
     claims = []
     for dist in ("high-variance", "low-variance"):
@@ -353,7 +342,7 @@ def _claims() -> list[Claim]:
             Claim(
                 f"{dist}: total iterations, Tsallis-INF / Gauss-Seidel (omega = 1)",
                 "< 1.0",
-                _steps_ratio(case, "tsallis-inf", "gauss-seidel", 0.999),
+                ratio_at_most(case, "tsallis-inf", "gauss-seidel", 0.999, "num_steps"),
             ),
         ]
     return claims

@@ -15,7 +15,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 from itersolve import ConvergenceWarning
-from itersolve.bench.results import Results
+from itersolve.bench.results import Results, ratio_at_most
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
 from itersolve.pde import (
     L2GradientDescent,
@@ -222,17 +222,6 @@ def _l2_growth(results: Results) -> ClaimOutcome:
     return ClaimOutcome(mean, 3.0 <= mean <= 5.0, detail)
 
 
-def _ratio(case: str, method: str, anchor: str, limit: float):
-    def check(results: Results) -> ClaimOutcome:
-        r = results.ratio(case, method, anchor)
-        if r is None:
-            return ClaimOutcome(None, None, f"no rows for {case}")
-        ok = results.all_succeeded(case, method) and results.all_succeeded(case, anchor)
-        return ClaimOutcome(r, ok and r <= limit, "" if ok else "a run did not succeed")
-
-    return check
-
-
 SUITES = [
     Suite(
         name="pde-sobolev",
@@ -272,12 +261,16 @@ SUITES = [
             Claim(
                 "N = 256: time Sobolev GD / scipy newton_krylov (reported; goal)",
                 "<= 1.0",
-                _ratio("log-gradient-2d-256", "sobolev-gd", "scipy-newton-krylov", 1.0),
+                ratio_at_most(
+                    "log-gradient-2d-256", "sobolev-gd", "scipy-newton-krylov", 1.0
+                ),
             ),
             Claim(
                 "N = 512: time Sobolev GD / scipy newton_krylov (reported; goal)",
                 "<= 1.0",
-                _ratio("log-gradient-2d-512", "sobolev-gd", "scipy-newton-krylov", 1.0),
+                ratio_at_most(
+                    "log-gradient-2d-512", "sobolev-gd", "scipy-newton-krylov", 1.0
+                ),
             ),
         ],
         repeats={"smoke": 1, "quick": 2, "full": 5},
