@@ -157,18 +157,18 @@ def _no_approximation(problem: str, kind: str, available: str) -> str:
 UNSUPPORTED = {
     ("quadratic", "regnewton-gn"): _no_approximation("Quadratic", "gauss_newton", "[]"),
     ("quadratic", "regnewton-fisher"): _no_approximation("Quadratic", "fisher", "[]"),
-    ("least_squares", "regnewton-fisher"): _no_approximation(
-        "LeastSquares", "fisher", "['gauss_newton']"
-    ),
-    ("softmax", "regnewton-fisher"): _no_approximation(
-        "Softmax", "fisher", "['gauss_newton']"
-    ),
-    ("logsumexp", "regnewton-fisher"): _no_approximation(
-        "LogSumExp", "fisher", "['gauss_newton']"
-    ),
-    ("rosenbrock", "regnewton-fisher"): _no_approximation(
-        "Rosenbrock", "fisher", "['gauss_newton']"
-    ),
+    # Gauss-Newton models but no Fisher one.
+    **{
+        (case, "regnewton-fisher"): _no_approximation(
+            problem, "fisher", "['gauss_newton']"
+        )
+        for case, problem in (
+            ("least_squares", "LeastSquares"),
+            ("softmax", "Softmax"),
+            ("logsumexp", "LogSumExp"),
+            ("rosenbrock", "Rosenbrock"),
+        )
+    },
     ("lessard", "regnewton-gn"): _no_approximation(
         "LessardCounterexample", "gauss_newton", "[]"
     ),
