@@ -1,6 +1,6 @@
-"""The linear-sequence, linear-newton-schulz and control-intrl claims on hand-made
-rows: each one fails when the measurement says so (a claim that cannot fail is
-no claim)."""
+"""The linear-sequence, linear-newton-schulz, control-intrl and linear-krylov
+claims on hand-made rows: each one fails when the measurement says so (a claim
+that cannot fail is no claim)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from itersolve.bench.results import Results
-from itersolve.bench.suites import control_intrl, linear_newton_schulz, linear_sequence
+from itersolve.bench.suites import (
+    control_intrl,
+    linear_krylov,
+    linear_newton_schulz,
+    linear_sequence,
+)
 
 
 def row(case: str, method: str, **extra: Any) -> dict[str, Any]:
@@ -192,3 +197,21 @@ def test_intrl_rounding_floor_of_example_one_is_below_the_tolerance():
     assert 1e-8 < floor < control_intrl.RATE_TOL / control_intrl.FLOOR_MARGIN
     assert sol.status is Status.SUCCESS
     assert np.linalg.norm(sol.x.numpy() - system.w_star) < floor
+
+
+# -- linear-krylov: true residual of every run of ours -----------------------------
+
+
+def test_krylov_residual_claim_covers_the_unpaired_runs_of_ours():
+    claim = _claim(linear_krylov, "true residual rule")
+    paired = [
+        row("poisson2d-64", name, objective_value=5e-7)
+        for pair in linear_krylov._PAIRS
+        for name in pair
+    ]
+    batch = "spd-batch-20x16"
+    good = [*paired, row(batch, "itersolve-cg-batch", objective_value=9e-7)]
+    assert claim.check(Results(good)).passed is True
+    bad = [*paired, row(batch, "itersolve-cg-batch", objective_value=1e-3)]
+    out = claim.check(Results(bad))
+    assert out.passed is False and "itersolve-cg-batch" in out.detail
