@@ -13,7 +13,9 @@ The no-op's state carries its finiteness certificate (``x_sum``, the sum of an
 ``x`` that no step changes), as every fused method does; a second variant carries
 none, so the driver falls back to one ``sum`` of ``x`` per step. The claim (issue
 "fast core"): the driver adds at most ``20% + 2 us`` per step over the bare loop,
-for the certified method at both sizes; the fallback's cost is reported beside it.
+claimed at both sizes for both variants: a method whose step computes no
+certificate pays one ``sum`` per step, which at ``n = 10^5`` is far above the
+2 us allowance (that claim is expected to FAIL; the hot methods certify).
 """
 
 from __future__ import annotations
@@ -105,26 +107,22 @@ def _per_step_us(results: Results, case: str, method: str) -> float | None:
     return None if time is None or not steps else 1e6 * time / steps
 
 
-def _overhead(case: str) -> Any:
+def _overhead(case: str, certified: bool) -> Any:
+    """Extra time per step of ``iterate`` over the bare loop of the same step."""
+    suffix = "" if certified else "-sum-fallback"
+
     def check(results: Results) -> ClaimOutcome:
-        bare = _per_step_us(results, case, "bare-loop")
-        ours = _per_step_us(results, case, "iterate")
+        bare = _per_step_us(results, case, f"bare-loop{suffix}")
+        ours = _per_step_us(results, case, f"iterate{suffix}")
         if bare is None or ours is None:
             return ClaimOutcome(None, None, f"no rows for {case}")
-        ok = results.all_succeeded(case, "iterate")
+        ok = results.all_succeeded(case, f"iterate{suffix}")
         extra = ours - bare
         limit = RELATIVE * bare + ABSOLUTE_US
-        fallback = _per_step_us(results, case, "iterate-sum-fallback")
-        bare_fallback = _per_step_us(results, case, "bare-loop-sum-fallback")
         detail = (
             f"bare {bare:.3f} us/step, driver {ours:.3f} us/step, allowed extra "
             f"{limit:.2f} us"
         )
-        if fallback is not None and bare_fallback is not None:
-            detail += (
-                f"; without a certificate (one sum per step) the driver adds "
-                f"{fallback - bare_fallback:.2f} us/step"
-            )
         if not ok:
             detail += "; the driver did not run the K steps"
         return ClaimOutcome(extra, ok and extra <= limit, detail)
@@ -155,10 +153,14 @@ SUITES = [
         ],
         claims=[
             Claim(
-                f"n = {n}: driver extra time per step, us "
+                f"n = {n}, {kind}: driver extra time per step, us "
                 f"(<= {RELATIVE:.0%} of the bare step + {ABSOLUTE_US:g} us)",
                 f"<= {RELATIVE:g} * bare + {ABSOLUTE_US:g}",
-                _overhead(case),
+                _overhead(case, certified),
+            )
+            for certified, kind in (
+                (True, "step certifies finiteness (x_sum)"),
+                (False, "no certificate (the driver sums x)"),
             )
             for n, case in (("1e3", "n=1e3"), ("1e5", "n=1e5"))
         ],
