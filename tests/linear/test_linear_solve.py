@@ -166,7 +166,7 @@ def test_bad_hyperparameters(kwargs, message):
 def test_bad_preconditioner_and_method():
     with pytest.raises(ValueError, match="M must be None, 'jacobi'"):
         linear_solve(np.eye(2), np.ones(2), CG(M="ilu"))
-    with pytest.raises(TypeError, match="method must be a solver"):
+    with pytest.raises(TypeError, match="method must be a method such as CG"):
         linear_solve(np.eye(2), np.ones(2), "cg")
 
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.operators import LinearOperator
 from itersolve._core.solution import Status
@@ -16,7 +17,6 @@ from itersolve.linear import _cg_kernels as kernels
 from itersolve.linear._problem import (
     LinearProblem,
     check_square,
-    check_tolerances,
     column_norms,
     column_scalars,
     dots,

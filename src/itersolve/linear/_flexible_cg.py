@@ -7,12 +7,12 @@ from typing import Any
 
 import torch
 
+from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.linear._problem import (
     LinearProblem,
     check_square,
-    check_tolerances,
     column_norms,
     column_scalars,
     dots,

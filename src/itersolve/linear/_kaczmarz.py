@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.linear._problem import LinearProblem, column_norms
@@ -97,15 +98,6 @@ def check_seed(seed: Any) -> None:
         raise ValueError(
             f"seed must be a non-negative int or a torch.Generator, got {seed!r}"
         )
-
-
-def check_tolerances(rtol: float, atol: float) -> None:
-    if not rtol >= 0:
-        raise ValueError(f"rtol must be >= 0, got {rtol}")
-    if not atol >= 0:
-        raise ValueError(f"atol must be >= 0, got {atol}")
-    if rtol == 0 and atol == 0:
-        raise ValueError("rtol and atol cannot both be 0")
 
 
 def sampling_weights(squared_norms: torch.Tensor, sampling: str) -> torch.Tensor:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.linear import _cg_kernels as kernels
@@ -15,7 +16,6 @@ from itersolve.linear import _krylov_kernels as kk
 from itersolve.linear._problem import (
     LinearProblem,
     check_square,
-    check_tolerances,
     column_norms,
     explicit_matrix,
     fast_matvec,

@@ -298,15 +298,6 @@ def stopping_threshold(
     return bnorm, torch.clamp(bnorm * rtol, min=atol)
 
 
-def check_tolerances(rtol: float, atol: float) -> None:
-    if not rtol >= 0:
-        raise ValueError(f"rtol must be >= 0, got {rtol}")
-    if not atol >= 0:
-        raise ValueError(f"atol must be >= 0, got {atol}")
-    if rtol == 0 and atol == 0:
-        raise ValueError("rtol and atol cannot both be 0")
-
-
 def check_square(name: str, op: LinearOperator) -> None:
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"{name} needs a square operator, got shape {op.shape}")

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.linear._kaczmarz import (
     check_seed,
-    check_tolerances,
     make_generator,
     sampling_weights,
 )

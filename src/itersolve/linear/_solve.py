@@ -8,16 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from itersolve._core.iterate import (
-    Callback,
-    IterativeMethod,
-    finish,
-    iterate,
-    run_inner,
-)
+from itersolve._core.frontdoor import check_method, solve
+from itersolve._core.iterate import Callback, IterativeMethod, run_inner
 from itersolve._core.operators import LinearOperator, aslinearoperator
 from itersolve._core.solution import Solution
-from itersolve._core.tensors import as_tensor, is_finite, result_dtype, to_output
+from itersolve._core.tensors import as_tensor, is_finite, result_dtype
 from itersolve.linear._cg import CG
 from itersolve.linear._gmres import GMRES
 from itersolve.linear._problem import (
@@ -110,11 +105,7 @@ def prepare(
 
 
 def _check_method(method: Any) -> IterativeMethod:
-    if not isinstance(method, IterativeMethod):
-        raise TypeError(
-            f"method must be a solver such as CG(), got {type(method).__name__}"
-        )
-    return method
+    return check_method(method, "CG()")
 
 
 def _matrix_is_finite(op: LinearOperator) -> bool | None:
@@ -253,14 +244,18 @@ def linear_solve(
         matrix = explicit_matrix(op)
         assert matrix is not None
         inputs.append(matrix.values() if matrix.layout == torch.sparse_csr else matrix)
-    matvecs_before = op.matvecs
-    _, solution = iterate(
-        method, problem, x0_t, callback=callback, record=record, check_finite=inputs
+    return solve(
+        method,
+        problem,
+        x0_t,
+        output=info,
+        callback=callback,
+        record=record,
+        throw=throw,
+        check_finite=inputs,
+        counters=lambda: {"matvecs": op.matvecs},
+        to_x=(lambda x: x.T.contiguous()) if batched else None,
     )
-    solution.stats["matvecs"] = op.matvecs - matvecs_before
-    x = solution.x.T.contiguous() if batched else solution.x
-    solution.x = to_output(x, info)
-    return finish(solution, throw=throw)
 
 
 def inner_solve(

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.optimize._minimize import OptimizationProblem, uncounted
@@ -126,15 +127,6 @@ class GradientMethod(IterativeMethod):
         self, problem: OptimizationProblem, state: GradientState
     ) -> dict[str, float]:
         return {"restarts": state.restarts, "backtracks": state.backtracks}
-
-
-def check_tolerances(rtol: float, atol: float) -> None:
-    if not rtol >= 0:
-        raise ValueError(f"rtol must be >= 0, got {rtol}")
-    if not atol >= 0:
-        raise ValueError(f"atol must be >= 0, got {atol}")
-    if rtol == 0 and atol == 0:
-        raise ValueError("rtol and atol cannot both be 0")
 
 
 def threshold(rtol: float, atol: float, grad_norm: float) -> float:

@@ -8,10 +8,11 @@ from typing import Any, ClassVar
 
 import torch
 
+from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.linesearch import armijo
 from itersolve._core.solution import Status
-from itersolve.optimize._first_order import check_tolerances, finite, norm, threshold
+from itersolve.optimize._first_order import finite, norm, threshold
 from itersolve.optimize._minimize import OptimizationProblem
 from itersolve.optimize._second_order import (
     NormMatrix,
