@@ -220,6 +220,31 @@ def test_float32_twin(name):
     torch.testing.assert_close(g32.double(), p.grad(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_to_rebuilds_from_constructor_arguments(name):
+    p = PROBLEMS[name]
+    p32 = p.to(dtype=torch.float32)
+    assert type(p32) is type(p)
+    for key, value in p.arguments().items():
+        moved = p32.arguments()[key]
+        if isinstance(value, torch.Tensor):
+            # floating data follows dtype; integer labels keep theirs
+            expected = torch.float32 if value.is_floating_point() else value.dtype
+            assert moved.dtype == expected
+            torch.testing.assert_close(moved.double(), value.double())
+        elif key != "dtype":
+            assert moved == value
+    assert repr(p32) == repr(p).replace("float64", "float32")
+    assert repr(p32.to(dtype=F64)) == repr(p)
+
+
+def test_repr_shows_array_shapes_not_data():
+    assert repr(PROBLEMS["softmax"]) == (
+        "Softmax(X=(40, 5), y=(40,), l2=0.1, n_classes=3, dtype=torch.float64)"
+    )
+    assert repr(Rosenbrock(3)) == "Rosenbrock(n=3, dtype=torch.float64, device=cpu)"
+
+
 @pytest.mark.parametrize(
     ("build", "match"),
     [

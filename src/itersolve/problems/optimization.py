@@ -3,7 +3,9 @@
 Every problem class stores its data as torch tensors (public attributes, documented
 per class), evaluates ``value``/``grad``/``hvp``/``hessian`` in closed form, and
 hands an :class:`~itersolve.Objective` to the solvers through ``.objective()``, so
-``minimize(problem, x0)`` works directly. ``to(dtype)`` gives the float32 twin.
+``minimize(problem, x0)`` works directly. ``to(dtype)`` gives the float32 twin and
+``repr`` a one-line summary (both from
+:class:`~itersolve.problems._base.FixtureProblem`).
 
 Objective scalings (stated once, used by every benchmark and anchor):
 
@@ -33,6 +35,7 @@ import torch
 
 from itersolve._core.objective import Objective
 from itersolve._core.tensors import as_tensor, floating_dtype
+from itersolve.problems._base import FixtureProblem
 
 Tensor = torch.Tensor
 
@@ -184,7 +187,7 @@ def _gram_extremes(M: Tensor) -> tuple[float, float]:
 # -- quadratic and least squares ---------------------------------------------------
 
 
-class Quadratic(SmoothProblem):
+class Quadratic(FixtureProblem, SmoothProblem):
     """``f(x) = 1/2 x^T A x - b^T x`` with ``A`` symmetric positive definite.
 
     Attributes
@@ -202,6 +205,8 @@ class Quadratic(SmoothProblem):
     >>> q.L, q.mu
     (4.0, 1.0)
     """
+
+    fields = ("A", "b", "eigenvalues")
 
     def __init__(self, A: Any, b: Any, *, eigenvalues: Any = None) -> None:
         A_t = _tensor(A, "A")
@@ -281,23 +286,6 @@ class Quadratic(SmoothProblem):
         A64, b64 = self.A.to(torch.float64), self.b.to(torch.float64)
         return torch.linalg.solve(A64, b64).to(self.dtype)
 
-    def to(
-        self, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-    ) -> Quadratic:
-        ev = (
-            None
-            if self.eigenvalues is None
-            else self.eigenvalues.to(dtype=dtype, device=device)
-        )
-        return Quadratic(
-            self.A.to(dtype=dtype, device=device),
-            self.b.to(dtype=dtype, device=device),
-            eigenvalues=ev,
-        )
-
-    def __repr__(self) -> str:
-        return f"Quadratic(n={self.shape[0]}, dtype={self.dtype})"
-
 
 def quadratic_logspaced(
     d: int, kappa: float, *, seed: int = 0, dtype: torch.dtype = torch.float64
@@ -317,7 +305,7 @@ def quadratic_logspaced(
     return Quadratic.with_spectrum(ev, seed=seed, dtype=dtype)
 
 
-class LeastSquares(SmoothProblem):
+class LeastSquares(FixtureProblem, SmoothProblem):
     """``f(x) = 1/2 ||A x - b||^2 + l2/2 ||x||^2``.
 
     Equivalent to ``scipy.linalg.lstsq`` (``l2 = 0``) or ridge regression with
@@ -336,6 +324,8 @@ class LeastSquares(SmoothProblem):
     >>> p.value(torch.zeros(2, dtype=torch.float64)).item()
     1.0
     """
+
+    fields = ("A", "b", "l2")
 
     approximations = ("gauss_newton",)
 
@@ -406,20 +396,6 @@ class LeastSquares(SmoothProblem):
         G = A64.T @ A64 + self.l2 * torch.eye(self.shape[0], dtype=torch.float64)
         return torch.linalg.solve(G, A64.T @ b64).to(self.dtype)
 
-    def to(
-        self, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-    ) -> LeastSquares:
-        return LeastSquares(
-            self.A.to(dtype=dtype, device=device),
-            self.b.to(dtype=dtype, device=device),
-            l2=self.l2,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"LeastSquares(A={tuple(self.A.shape)}, l2={self.l2}, dtype={self.dtype})"
-        )
-
 
 # -- classification ------------------------------------------------------------------
 
@@ -439,7 +415,7 @@ def _signed_labels(y: Any, dtype: torch.dtype, device: torch.device) -> Tensor:
     return torch.as_tensor(signed, dtype=dtype, device=device)
 
 
-class Logistic(SmoothProblem):
+class Logistic(FixtureProblem, SmoothProblem):
     """L2-regularised logistic regression, mean loss, no intercept.
 
     ``f(w) = (1/n) sum_i log(1 + exp(-y_i x_i^T w)) + l2/2 ||w||^2``.
@@ -471,6 +447,8 @@ class Logistic(SmoothProblem):
     >>> round(p.value(torch.zeros(2, dtype=torch.float64)).item(), 6)
     0.693147
     """
+
+    fields = ("X", "y", "l2")
 
     approximations = ("gauss_newton", "fisher")
 
@@ -553,20 +531,8 @@ class Logistic(SmoothProblem):
         """``l2`` (a valid lower bound on the curvature)."""
         return self.l2
 
-    def to(
-        self, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-    ) -> Logistic:
-        return Logistic(
-            self.X.to(dtype=dtype, device=device),
-            self.y.to(dtype=dtype, device=device),
-            l2=self.l2,
-        )
 
-    def __repr__(self) -> str:
-        return f"Logistic(X={tuple(self.X.shape)}, l2={self.l2}, dtype={self.dtype})"
-
-
-class Softmax(SmoothProblem):
+class Softmax(FixtureProblem, SmoothProblem):
     """L2-regularised multinomial logistic (softmax) regression, no intercept.
 
     ``f(W) = (1/n) sum_i [logsumexp_k (x_i^T W_{:,k}) - x_i^T W_{:,y_i}]
@@ -597,6 +563,8 @@ class Softmax(SmoothProblem):
     >>> round(p.value(torch.zeros(3, 3, dtype=torch.float64)).item(), 6)
     1.098612
     """
+
+    fields = ("X", "y", "l2", "n_classes")
 
     approximations = ("gauss_newton",)
 
@@ -693,24 +661,8 @@ class Softmax(SmoothProblem):
     def mu(self) -> float:
         return self.l2
 
-    def to(
-        self, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-    ) -> Softmax:
-        return Softmax(
-            self.X.to(dtype=dtype, device=device),
-            self.y.cpu().numpy(),
-            l2=self.l2,
-            n_classes=self.n_classes,
-        )
 
-    def __repr__(self) -> str:
-        return (
-            f"Softmax(X={tuple(self.X.shape)}, K={self.n_classes}, l2={self.l2}, "
-            f"dtype={self.dtype})"
-        )
-
-
-class LogSumExp(SmoothProblem):
+class LogSumExp(FixtureProblem, SmoothProblem):
     """``f(x) = mu log sum_i exp((a_i^T x - b_i) / mu) + l2/2 ||x||^2``.
 
     A smooth maximum of affine functions (the test problem of Semenov, Jaggi and
@@ -732,6 +684,8 @@ class LogSumExp(SmoothProblem):
     >>> round(p.value(torch.zeros(2, dtype=torch.float64)).item(), 6)
     0.693147
     """
+
+    fields = ("A", "b", "mu", "l2")
 
     approximations = ("gauss_newton",)
 
@@ -766,6 +720,9 @@ class LogSumExp(SmoothProblem):
         A = 2 * torch.rand(m, n, generator=gen, dtype=torch.float64) - 1
         b = 2 * torch.rand(m, generator=gen, dtype=torch.float64) - 1
         return cls(A.to(dtype), b.to(dtype), mu=mu, l2=l2)
+
+    def arguments(self) -> dict[str, Any]:
+        return {"A": self.A, "b": self.b, "mu": self.mu_smoothing, "l2": self.l2}
 
     def _scores(self, x: Tensor) -> Tensor:
         return (self.A @ x - self.b) / self.mu_smoothing
@@ -811,21 +768,8 @@ class LogSumExp(SmoothProblem):
     def mu(self) -> float | None:
         return self.l2 if self.l2 > 0 else None
 
-    def to(
-        self, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-    ) -> LogSumExp:
-        return LogSumExp(
-            self.A.to(dtype=dtype, device=device),
-            self.b.to(dtype=dtype, device=device),
-            mu=self.mu_smoothing,
-            l2=self.l2,
-        )
 
-    def __repr__(self) -> str:
-        return f"LogSumExp(A={tuple(self.A.shape)}, mu={self.mu_smoothing})"
-
-
-class Rosenbrock(SmoothProblem):
+class Rosenbrock(FixtureProblem, SmoothProblem):
     """The chained Rosenbrock function ``sum_i 100 (x_{i+1} - x_i^2)^2 +
     (1 - x_i)^2``, minimizer ``x* = 1`` with ``f* = 0``.
 
@@ -844,14 +788,22 @@ class Rosenbrock(SmoothProblem):
     0.0
     """
 
+    fields = ("n", "dtype", "device")
+
     approximations = ("gauss_newton",)
 
-    def __init__(self, n: int = 2, *, dtype: torch.dtype = torch.float64) -> None:
+    def __init__(
+        self,
+        n: int = 2,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str = "cpu",
+    ) -> None:
         if not (isinstance(n, int) and n >= 2):
             raise ValueError(f"n must be an int >= 2, got {n!r}")
         self.n = n
         self.shape = (n,)
-        self.dtype, self.device = dtype, torch.device("cpu")
+        self.dtype, self.device = dtype, torch.device(device)
 
     def value(self, x: Tensor) -> Tensor:
         return (100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2).sum()
@@ -887,16 +839,8 @@ class Rosenbrock(SmoothProblem):
         x[::2] = -1.2
         return x
 
-    def to(
-        self, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-    ) -> Rosenbrock:
-        return Rosenbrock(self.n, dtype=dtype or self.dtype)
 
-    def __repr__(self) -> str:
-        return f"Rosenbrock(n={self.n})"
-
-
-class LessardCounterexample(SmoothProblem):
+class LessardCounterexample(FixtureProblem, SmoothProblem):
     """The 1-D function of Lessard, Recht and Packard (2016, Sec. 4.6) with
     ``L = 25``, ``mu = 1``, ``x* = 0``::
 
@@ -916,9 +860,13 @@ class LessardCounterexample(SmoothProblem):
     25.5
     """
 
-    def __init__(self, *, dtype: torch.dtype = torch.float64) -> None:
+    fields = ("dtype", "device")
+
+    def __init__(
+        self, *, dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu"
+    ) -> None:
         self.shape = (1,)
-        self.dtype, self.device = dtype, torch.device("cpu")
+        self.dtype, self.device = dtype, torch.device(device)
 
     def value(self, x: Tensor) -> Tensor:
         f = torch.where(
@@ -950,14 +898,6 @@ class LessardCounterexample(SmoothProblem):
     def x0(self) -> Tensor:
         """A start inside heavy ball's basin of the limit cycle."""
         return torch.tensor([3.3], dtype=self.dtype, device=self.device)
-
-    def to(
-        self, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-    ) -> LessardCounterexample:
-        return LessardCounterexample(dtype=dtype or self.dtype)
-
-    def __repr__(self) -> str:
-        return "LessardCounterexample()"
 
 
 def lessard_counterexample(dtype: torch.dtype = torch.float64) -> LessardCounterexample:
