@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from itersolve._core.iterate import IterativeMethod
+
 BOUNDARY_CONDITIONS = ("dirichlet", "periodic")
 
 
@@ -226,8 +228,6 @@ class LaplacianInverse:
 
 def check_krylov_solver(linear_solver: Any) -> None:
     """A solver object of :mod:`itersolve.linear` with ``rtol`` and ``M`` fields."""
-    from itersolve._core.iterate import IterativeMethod
-
     if not isinstance(linear_solver, IterativeMethod) or not all(
         hasattr(linear_solver, name) for name in ("rtol", "M")
     ):

@@ -15,7 +15,7 @@ from itersolve.pde._grid import (
     check_krylov_solver,
     laplacian_preconditioned,
 )
-from itersolve.pde._variational import VariationalProblem
+from itersolve.pde._problem import VariationalProblem
 
 _TINY = 1e-12
 

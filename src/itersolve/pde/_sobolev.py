@@ -11,7 +11,7 @@ from itersolve._core.iterate import IterativeMethod
 from itersolve._core.linesearch import armijo
 from itersolve._core.solution import Status
 from itersolve.pde._grid import LaplacianInverse
-from itersolve.pde._variational import VariationalProblem
+from itersolve.pde._problem import VariationalProblem
 
 LINE_SEARCHES = (None, "armijo")
 

@@ -7,13 +7,9 @@ convergence factors with :func:`spectral_radius`.
 
 from itersolve.pde.transport._diffusion import DiffusionCorrection, dsa_operator
 from itersolve.pde.transport._direct import direct_transport_solve, transport_matrix
+from itersolve.pde.transport._factories import homogeneous_slab, reed_problem
 from itersolve.pde.transport._gmres import TransportGMRES
-from itersolve.pde.transport._slab import (
-    SlabProblem,
-    gauss_legendre_sn,
-    homogeneous_slab,
-    reed_problem,
-)
+from itersolve.pde.transport._problem import SlabProblem, gauss_legendre_sn
 from itersolve.pde.transport._solve import transport_solve
 from itersolve.pde.transport._source_iteration import SourceIteration
 from itersolve.pde.transport._spectral import spectral_radius

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
-from itersolve.pde.transport._slab import SlabProblem
+from itersolve.pde.transport._problem import SlabProblem
 
 
 def _marshak(problem: SlabProblem) -> float:

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from itersolve.pde.transport._slab import SlabProblem
+from itersolve.pde.transport._problem import SlabProblem
 
 
 def transport_matrix(problem: SlabProblem) -> tuple[sp.csr_array, np.ndarray]:

@@ -12,7 +12,7 @@ from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.linear import GMRES, inner_solve
 from itersolve.pde.transport._diffusion import dsa_operator
-from itersolve.pde.transport._slab import SlabProblem
+from itersolve.pde.transport._problem import SlabProblem
 from itersolve.pde.transport._sweep import sweep
 
 PRECONDITIONERS = (None, "dsa", "inconsistent_dsa")

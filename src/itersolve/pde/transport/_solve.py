@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from itersolve._core.iterate import Callback, IterativeMethod, finish, iterate
+from itersolve._core.frontdoor import check_method, solve
+from itersolve._core.iterate import Callback, IterativeMethod
 from itersolve._core.solution import Solution
 from itersolve._core.tensors import as_tensor
-from itersolve.pde.transport._slab import SlabProblem
+from itersolve.pde.transport._problem import SlabProblem
 from itersolve.pde.transport._source_iteration import SourceIteration
 
 
@@ -53,12 +54,10 @@ def transport_solve(
     """
     if not isinstance(problem, SlabProblem):
         raise TypeError(f"problem must be a SlabProblem, got {type(problem).__name__}")
-    method = SourceIteration(acceleration="dsa") if method is None else method
-    if not isinstance(method, IterativeMethod):
-        raise TypeError(
-            f"method must be a solver such as SourceIteration(), got "
-            f"{type(method).__name__}"
-        )
+    method = check_method(
+        SourceIteration(acceleration="dsa") if method is None else method,
+        "SourceIteration()",
+    )
     n = problem.n_cells
     if x0 is None:
         x0_t = torch.zeros(n, dtype=torch.float64)
@@ -67,8 +66,14 @@ def transport_solve(
         if tuple(x0_t.shape) != (n,):
             raise ValueError(f"x0 must have shape ({n},), got {tuple(x0_t.shape)}")
     data = torch.from_numpy(np.stack([problem.sigma_t, problem.sigma_s, problem.q]))
-    _, solution = iterate(
-        method, problem, x0_t, callback=callback, record=record, check_finite=(data,)
+    return solve(
+        method,
+        problem,
+        x0_t,
+        output=problem.info,
+        callback=callback,
+        record=record,
+        throw=throw,
+        check_finite=(data,),
+        to_x=lambda phi: phi.to(problem.info.dtype),
     )
-    solution.x = problem.output(solution.x)
-    return finish(solution, throw=throw)

@@ -10,7 +10,7 @@ import torch
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.pde.transport._diffusion import DiffusionCorrection, dsa_operator
-from itersolve.pde.transport._slab import SlabProblem
+from itersolve.pde.transport._problem import SlabProblem
 from itersolve.pde.transport._sweep import sweep
 
 ACCELERATIONS = (None, "dsa", "inconsistent_dsa")

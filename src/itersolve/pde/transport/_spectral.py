@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from itersolve.pde.transport._diffusion import dsa_operator
-from itersolve.pde.transport._slab import homogeneous_slab
+from itersolve.pde.transport._factories import homogeneous_slab
 from itersolve.pde.transport._sweep import sweep
 
 METHODS = ("source_iteration", "dsa", "inconsistent_dsa")

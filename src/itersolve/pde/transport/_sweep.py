@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from itersolve.pde.transport._slab import SlabProblem
+from itersolve.pde.transport._problem import SlabProblem
 
 _KERNEL: Any = None
 
