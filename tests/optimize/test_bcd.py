@@ -19,8 +19,8 @@ import torch
 
 from itersolve import ConvergenceWarning, Objective, Status
 from itersolve.optimize import minimize
-from itersolve.optimize._bcd import BCDState, BlockCoordinateDescent
-from itersolve.optimize._bcd_selection import (
+from itersolve.optimize.bcd._method import BCDState, BlockCoordinateDescent
+from itersolve.optimize.bcd._selection import (
     GaussSouthwellDiagonalRule,
     GaussSouthwellRule,
     VariableBlockRule,
@@ -719,7 +719,7 @@ def test_nan_put_in_mid_run_ends_nonfinite(fast: bool) -> None:
 
 @needs_numba
 def test_compiled_state_reductions_equal_a_fresh_computation() -> None:
-    from itersolve.optimize._bcd_greedy import greedy_engine
+    from itersolve.optimize.bcd._greedy import greedy_engine
 
     p = _sparse_lasso()
     n = p.shape[0]
@@ -775,7 +775,7 @@ def test_updates_per_step_groups_the_same_updates() -> None:
 def test_compiled_path_with_a_full_gram_cache_takes_the_same_iterates(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import itersolve.optimize._bcd_greedy as greedy
+    import itersolve.optimize.bcd._greedy as greedy
 
     p = _sparse_lasso()
     n = p.shape[0]

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from itersolve.optimize._bcd_forest import (
+from itersolve.optimize.bcd._forest import (
     check_partition,
     forest_partition,
     forest_plan,

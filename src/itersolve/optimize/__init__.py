@@ -1,6 +1,6 @@
 """Deterministic smooth minimization: ``minimize`` and its methods."""
 
-from itersolve.optimize._bcd import BlockCoordinateDescent
+from itersolve.optimize.bcd import BlockCoordinateDescent
 from itersolve.optimize._first_order import GradientMethod
 from itersolve.optimize._gradient_descent import GradientDescent
 from itersolve.optimize._heavy_ball import HeavyBall, heavy_ball_parameters

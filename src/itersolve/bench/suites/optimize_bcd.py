@@ -47,7 +47,7 @@ from itersolve._core.errors import ConvergenceWarning
 from itersolve.bench.results import Results
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
 from itersolve.optimize import minimize
-from itersolve.optimize._bcd import BlockCoordinateDescent
+from itersolve.optimize.bcd import BlockCoordinateDescent
 from itersolve.problems.coordinate import (
     LabelPropagation,
     Lasso,

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 import torch
 
 from itersolve._core.objective import Objective
-from itersolve.optimize._bcd_columns import Columns
+from itersolve.optimize.bcd._columns import Columns
 
 GRAM_CACHE_LIMIT = 2**25
 """Most entries of cached Gram columns (dense least squares): 256 MB in float64."""
@@ -591,7 +591,7 @@ def coordinate_model(problem: Any, x0: torch.Tensor) -> tuple[CoordinateModel, A
     ``LabelPropagation``, ``Logistic``, ``Softmax``, ``Lasso``,
     ``NonNegativeLeastSquaresL1``; anything else runs as a generic objective.
     """
-    from itersolve.optimize._bcd_proximal import L1Penalty
+    from itersolve.optimize.bcd._proximal import L1Penalty
     from itersolve.problems.coordinate import (
         LabelPropagation,
         Lasso,

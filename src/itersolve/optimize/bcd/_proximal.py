@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from itersolve.optimize._bcd import BCDState
+    from itersolve.optimize.bcd._method import BCDState
 
 ACTIVE_THRESHOLD = 1e-4
 """TMP's threshold: a coordinate with ``x_i <= 1e-4`` may be in the active set."""

@@ -14,7 +14,7 @@ An update rule moves ``x_b`` given the block gradient ``g_b``:
 
 In the proximal setting (``h = lam ||x||_1``, optionally ``x >= 0``)
 ``gradient`` is the proximal-gradient block step and ``newton``/``matrix`` the
-two-metric-projection Newton step (see :mod:`._bcd_proximal`).
+two-metric-projection Newton step (see :mod:`._proximal`).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from itersolve._core.linesearch import armijo
-from itersolve.optimize._bcd_forest import tree_solve
-from itersolve.optimize._bcd_proximal import (
+from itersolve.optimize.bcd._forest import tree_solve
+from itersolve.optimize.bcd._proximal import (
     proximal_gradient_step,
     two_metric_projection_step,
 )
 
 if TYPE_CHECKING:
-    from itersolve.optimize._bcd import BCDState
+    from itersolve.optimize.bcd._method import BCDState
 
 _EPS = float(torch.finfo(torch.float64).eps)
 

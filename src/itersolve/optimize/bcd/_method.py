@@ -13,7 +13,7 @@ import torch
 
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
-from itersolve.optimize._bcd_forest import (
+from itersolve.optimize.bcd._forest import (
     ForestPlan,
     check_partition,
     forest_partition,
@@ -24,15 +24,15 @@ from itersolve.optimize._bcd_forest import (
     partition_sorted_by_lipschitz,
     red_black_partition,
 )
-from itersolve.optimize._bcd_greedy import GreedyL1Engine, Reductions, greedy_engine
-from itersolve.optimize._bcd_models import CoordinateModel, coordinate_model
-from itersolve.optimize._bcd_proximal import (
+from itersolve.optimize.bcd._greedy import GreedyL1Engine, Reductions, greedy_engine
+from itersolve.optimize.bcd._models import CoordinateModel, coordinate_model
+from itersolve.optimize.bcd._proximal import (
     L1Penalty,
     gradient_mapping,
     model_decrease,
 )
-from itersolve.optimize._bcd_selection import SelectionRule, as_selection_rule
-from itersolve.optimize._bcd_updates import (
+from itersolve.optimize.bcd._selection import SelectionRule, as_selection_rule
+from itersolve.optimize.bcd._updates import (
     MessagePassingUpdate,
     UpdateRule,
     as_update_rule,
@@ -220,7 +220,7 @@ class BCDState:
 
 @dataclass
 class GreedyState:
-    """State of the compiled greedy path (see :mod:`._bcd_greedy`): the iterate
+    """State of the compiled greedy path (see :mod:`._greedy`): the iterate
     lives in ``engine.w``; ``reductions`` are measured after every step."""
 
     engine: GreedyL1Engine
@@ -276,7 +276,7 @@ class BlockCoordinateDescent(IterativeMethod):
     Single coordinates (``block_size=1``) with a greedy rule (GS, GSL, GSD, VB)
     and the proximal-gradient update on a sparse ``Lasso`` or
     ``NonNegativeLeastSquaresL1`` run compiled (numba): the same iteration, with
-    the gradient maintained through cached Gram columns (:mod:`._bcd_greedy`).
+    the gradient maintained through cached Gram columns (:mod:`._greedy`).
 
     Parameters
     ----------

@@ -358,14 +358,14 @@ def greedy_engine(method: Any, source: Any, x0: torch.Tensor) -> GreedyL1Engine 
     ``block_size=1`` on the default partition, the GS / GSL / GSD / VB / GS-VB
     rule and the proximal-gradient update.
     """
-    from itersolve.optimize._bcd_selection import (
+    from itersolve.optimize.bcd._selection import (
         GaussSouthwellDiagonalRule,
         GaussSouthwellLipschitzRule,
         GaussSouthwellRule,
         VariableBlockRule,
         as_selection_rule,
     )
-    from itersolve.optimize._bcd_updates import GradientUpdate, as_update_rule
+    from itersolve.optimize.bcd._updates import GradientUpdate, as_update_rule
     from itersolve.problems.coordinate import Lasso, NonNegativeLeastSquaresL1
 
     if (

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from itersolve.optimize._bcd_forest import grow_forest
+from itersolve.optimize.bcd._forest import grow_forest
 
 if TYPE_CHECKING:
-    from itersolve.optimize._bcd import BCDState
+    from itersolve.optimize.bcd._method import BCDState
 
 _NORMS = ("paper", "code")
 
