@@ -4,13 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: bench bench-full test test-all lint clean
+.PHONY: bench bench-full test test-all lint docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[bench,anchors,fast]' \
+	$(PY) -m pip install --quiet -e '.[bench,anchors,fast,docs]' \
 		'pytest>=8' 'hypothesis>=6.100' 'ruff>=0.5' 'mypy>=1.10'
 	touch $(STAMP)
 
@@ -33,5 +33,12 @@ test: lint
 test-all: lint
 	$(VENV)/bin/pytest -q -m 'not gpu' tests src/itersolve
 
+# The Sphinx site (API reference, family pages, gallery) in docs/_build/html;
+# any warning fails the build.
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) bench-results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) bench-results .pytest_cache .mypy_cache .ruff_cache \
+		docs/_build docs/_generated docs/auto_examples docs/families/generated \
+		docs/reference/generated docs/generated
