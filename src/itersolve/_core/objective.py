@@ -19,6 +19,8 @@ class Objective:
     they are. Every call is counted in :attr:`counts` (``values``, ``grads``, ``hvps``,
     ``hessians``); a ``value_and_grad`` call counts one of each.
 
+    Examples
+    --------
     >>> f = Objective(lambda x: (x**2).sum())
     >>> x = torch.tensor([1.0, -2.0], dtype=torch.float64)
     >>> f.value(x).item(), f.grad(x).tolist()

@@ -36,6 +36,8 @@ class LinearOperator:
     operator serves many solves cheaply; after changing the matrix in place,
     build a new operator.
 
+    Examples
+    --------
     >>> op = aslinearoperator(torch.eye(3, dtype=torch.float64) * 2)
     >>> op.matvec(torch.ones(3, dtype=torch.float64))
     tensor([2., 2., 2.], dtype=torch.float64)
@@ -255,6 +257,8 @@ def aslinearoperator(
     Integer matrices become float64. ``symmetric`` / ``positive_definite``
     declare structure (see :class:`LinearOperator`); they are not checked.
 
+    Examples
+    --------
     >>> import scipy.sparse as sp
     >>> op = aslinearoperator(sp.eye_array(3), positive_definite=True)
     >>> op.symmetric, op.positive_definite

@@ -28,6 +28,8 @@ class IterInfo:
 class Trace:
     """Columnar record of a run: ``step``, ``time`` and the method's metrics.
 
+    Examples
+    --------
     >>> t = Trace()
     >>> t.append({"step": 1, "time": 0.1, "residual": 1e-3})
     >>> t["residual"]

@@ -34,6 +34,8 @@ def trapezoid_weights(n_points: int, length: float) -> torch.Tensor:
     """Composite trapezoid weights for ``n_points`` evenly spaced nodes on
     ``[0, length]`` (error ``O(n^-2)``). Compare with ``scipy.integrate.trapezoid``.
 
+    Examples
+    --------
     >>> trapezoid_weights(3, 1.0)
     tensor([0.2500, 0.5000, 0.2500], dtype=torch.float64)
     """
@@ -48,6 +50,8 @@ def simpson_weights(n_points: int, length: float) -> torch.Tensor:
     """Composite Simpson weights (``n_points`` odd, evenly spaced, error
     ``O(n^-4)``). Compare with ``scipy.integrate.simpson``.
 
+    Examples
+    --------
     >>> simpson_weights(3, 1.0) * 6
     tensor([1., 4., 1.], dtype=torch.float64)
     """
@@ -67,6 +71,8 @@ def gauss_legendre_rule(
     """Gauss–Legendre nodes and weights on ``[0, length]`` (exact to degree
     ``2n - 1``). Compare with ``numpy.polynomial.legendre.leggauss``.
 
+    Examples
+    --------
     >>> t, w = gauss_legendre_rule(2, 2.0)
     >>> float(w @ t**3)  # integral of t^3 on [0, 2]
     4.0
@@ -208,6 +214,8 @@ def bq_matern_weights(
 def integrate(samples: Any, weights: Any) -> torch.Tensor:
     """``sum_j weights_j * samples[..., j]`` (the quadrature estimate).
 
+    Examples
+    --------
     >>> float(integrate(torch.ones(3, dtype=torch.float64), trapezoid_weights(3, 2.0)))
     2.0
     """

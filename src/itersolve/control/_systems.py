@@ -99,6 +99,8 @@ def third_order_linear() -> ControlAffineSystem:
     ``x0 = [2, -2, 3]``; ``w_star`` from ``scipy.linalg.solve_continuous_are``
     (``K* = [0.90499, 1.89310, 1.59700]``).
 
+    Examples
+    --------
     >>> s = third_order_linear()
     >>> np.round(np.linalg.solve(s.R, s.B.T @ vech_to_matrix(s.w_star, 3)), 5)
     array([[0.90499, 1.8931 , 1.597  ]])
@@ -129,6 +131,8 @@ def sin_system() -> ControlAffineSystem:
     Q = I, R = 1; ``V* = x1^2/2 + x2^2`` (``w* = [0.5, 0, 1]``),
     ``u* = -sin(x1) x2``; ``w0 = [-1, 3, 1.5]``, ``x0 = [1, 1]``.
 
+    Examples
+    --------
     >>> s = sin_system()
     >>> bool(s.policy(s.w_star)(np.array([0.3, 2.0]))[0] == -np.sin(0.3) * 2.0)
     True

@@ -20,6 +20,8 @@ def jacobi_spectral_radius(A: Any) -> float:
     Computed from the symmetric similar matrix ``I - D^{-1/2} A D^{-1/2}``: dense
     eigenvalues up to order 2000, ``scipy.sparse.linalg.eigsh`` beyond.
 
+    Examples
+    --------
     >>> from itersolve.problems import poisson
     >>> round(jacobi_spectral_radius(poisson(10, dim=2)), 6)  # cos(pi / 11)
     0.959493
@@ -56,6 +58,8 @@ def optimal_sor_omega(A: Any) -> float:
 
     Equivalent to / compare with ``omega_opt.m`` of the Learning-to-Relax code.
 
+    Examples
+    --------
     >>> from itersolve.problems import poisson
     >>> round(optimal_sor_omega(poisson(64, dim=2)), 4)  # 2 / (1 + sin(pi/65))
     1.9078

@@ -42,6 +42,8 @@ class BatchedMatrixOperator(LinearOperator):
     column-batched Krylov solver therefore solves ``B`` unrelated systems in one
     run (``linear_solve`` maps ``b`` of shape ``(B, n)`` onto this layout).
 
+    Examples
+    --------
     >>> A = torch.stack([torch.eye(2) * 2, torch.eye(2) * 4]).double()
     >>> op = BatchedMatrixOperator(A)
     >>> op.matvec(torch.ones(2, 2, dtype=torch.float64))

@@ -21,6 +21,8 @@ MIRRORS = ("euclidean", "entropy")
 def soft_threshold(x: torch.Tensor, threshold: float) -> torch.Tensor:
     """``prox_{threshold * ||.||_1}(x) = sign(x) max(|x| - threshold, 0)``.
 
+    Examples
+    --------
     >>> soft_threshold(torch.tensor([-2.0, 0.5, 3.0]), 1.0)
     tensor([-1.,  0.,  2.])
     """
@@ -31,6 +33,8 @@ def project_simplex(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Euclidean projection onto the probability simplex along ``dim`` (sorting
     algorithm of Held et al. 1974 / Duchi et al. 2008, vectorised).
 
+    Examples
+    --------
     >>> project_simplex(torch.tensor([0.5, 0.5, 1.0]))
     tensor([0.1667, 0.1667, 0.6667])
     """
@@ -258,6 +262,8 @@ def convex_known_horizon(
     """``eta_t = min(1/(2L), eta/sqrt(T))`` (general convex, known horizon ``T``);
     ``L=None`` drops the cap. Absolute step sizes: use with ``lr=1``.
 
+    Examples
+    --------
     >>> convex_known_horizon(1.0, 2.0, 100)(7)
     0.2
     """
@@ -269,6 +275,8 @@ def convex_known_horizon(
 def convex_anytime(L: float | None, eta: float) -> ConvexAnytime:
     """``eta_t = min(1/(2L), eta/sqrt(t + 1))`` (general convex, no horizon).
 
+    Examples
+    --------
     >>> convex_anytime(None, 1.0)(3)
     0.5
     """
@@ -279,6 +287,8 @@ def convex_anytime(L: float | None, eta: float) -> ConvexAnytime:
 def strongly_convex(L: float | None, mu: float) -> StronglyConvex:
     """``eta_t = min(1/(2L), 1/(mu (t + 1)))`` (``mu``-strongly convex).
 
+    Examples
+    --------
     >>> strongly_convex(1.0, 0.1)(0), strongly_convex(1.0, 0.1)(19)
     (0.5, 0.5)
     """
@@ -290,6 +300,8 @@ def heavy_tailed(p: float, eta: float, T: int, L: float | None = None) -> HeavyT
     """``eta_t = min(1/(2L), eta T^{-1/p})`` for noise with a finite ``p``-th moment,
     ``p in (1, 2]``.
 
+    Examples
+    --------
     >>> round(heavy_tailed(2.0, 1.0, 100)(0), 6)
     0.1
     """

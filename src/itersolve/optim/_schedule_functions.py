@@ -128,6 +128,8 @@ def constant(warmup_steps: int = 0) -> Constant:
 
     Equivalent to ``torch.optim.lr_scheduler.ConstantLR(factor=1)``.
 
+    Examples
+    --------
     >>> constant()(0), constant()(10**6)
     (1.0, 1.0)
     """
@@ -139,6 +141,8 @@ def inverse_sqrt(scale: float = 1.0, warmup_steps: int = 0) -> InverseSqrt:
 
     Compare with ``transformers.get_inverse_sqrt_schedule``.
 
+    Examples
+    --------
     >>> inverse_sqrt()(0), inverse_sqrt()(3)
     (1.0, 0.5)
     """
@@ -151,6 +155,8 @@ def cosine(total_steps: int, warmup_steps: int = 0, final: float = 0.0) -> Cosin
     Equivalent to ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=total_steps,
     eta_min=final * lr)`` (closed form) without warm-up.
 
+    Examples
+    --------
     >>> s = cosine(10)
     >>> s(0), s(5), s(10)
     (1.0, 0.5, 0.0)
@@ -167,6 +173,8 @@ def linear_decay(total_steps: int, warmup_steps: int = 0) -> LinearDecay:
     end_factor=0, total_iters=total_steps)`` without warm-up and to
     ``transformers.get_linear_schedule_with_warmup``'s shape with it.
 
+    Examples
+    --------
     >>> s = linear_decay(4)
     >>> [s(t) for t in range(6)]
     [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
@@ -178,6 +186,8 @@ def warmup_linear(total_steps: int, warmup_steps: int) -> LinearDecay:
     """Linear warm-up over ``warmup_steps`` steps, then linear decay to 0 at
     ``total_steps``; the same as ``linear_decay(total_steps, warmup_steps)``.
 
+    Examples
+    --------
     >>> s = warmup_linear(10, 2)
     >>> [round(s(t), 3) for t in (0, 1, 2, 6, 10)]
     [0.333, 0.667, 1.0, 0.5, 0.0]

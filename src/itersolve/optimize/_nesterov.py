@@ -49,6 +49,8 @@ def torch_momentum_parameters(L: float, beta: float) -> dict[str, float]:
     ``b_k = beta b_{k-1} + g``, ``p -= lr (g + beta b_k)`` is exactly this
     recursion written on ``y``.
 
+    Examples
+    --------
     >>> torch_momentum_parameters(4.0, 0.5)
     {'lr': 0.25, 'momentum': 0.5, 'dampening': 0.0, 'nesterov': True}
     """

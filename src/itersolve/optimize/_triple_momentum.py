@@ -35,6 +35,8 @@ def triple_momentum_parameters(L: float, mu: float) -> dict[str, float]:
     (2 - rho)``, ``gamma = rho^2 / ((1 + rho)(2 - rho))``, ``delta = rho^2 /
     (1 - rho^2)``.
 
+    Examples
+    --------
     >>> p = triple_momentum_parameters(100.0, 1.0)
     >>> round(p["rho"], 6), round(p["alpha"], 6)
     (0.9, 0.019)

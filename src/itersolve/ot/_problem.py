@@ -165,6 +165,8 @@ def lyapunov_potential(
     This is the paper's Lyapunov function ``f(x, y)`` with the ``-1`` in the
     exponent absorbed into the potentials.
 
+    Examples
+    --------
     >>> import torch
     >>> C = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
     >>> a = torch.tensor([0.5, 0.5], dtype=torch.float64)
@@ -183,6 +185,8 @@ def sparsify_plan(plan: torch.Tensor, keep: int) -> torch.Tensor:
     largest entry (density lambda = ``keep / (n m)``); ties are broken so that
     exactly ``keep`` entries are kept.
 
+    Examples
+    --------
     >>> import torch
     >>> P = torch.tensor([[0.5, 0.1], [0.0, 0.4]])
     >>> sparsify_plan(P, 2).to_dense()

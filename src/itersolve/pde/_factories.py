@@ -74,6 +74,8 @@ def log_gradient_energy(
     Hessian eigenvalues in ``[0.875, 2]``; homogeneous Dirichlet, manufactured
     ``u* = prod sin(pi x_i)``.
 
+    Examples
+    --------
     >>> log_gradient_energy(16).grid.h
     0.058823529411764705
     """
@@ -92,6 +94,8 @@ def semilinear_tanh(
     preconditioner the bounds are ``lam = 1``, ``Lam = 1 + 1.5/lambda_min(-Delta_h)``
     (``u + tanh(u)/2`` has slope in ``[1, 1.5]``).
 
+    Examples
+    --------
     >>> semilinear_tanh(8, dim=1).grid.shape
     (8,)
     """

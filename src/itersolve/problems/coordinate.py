@@ -452,6 +452,8 @@ def sparse_regression_data(
 ) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
     """Dataset A: ``(A, b, w)`` with ``b = A w + N(0, 1)``, ``w`` 10% non-zero.
 
+    Examples
+    --------
     >>> A, b, w = sparse_regression_data(50, 80, seed=1)
     >>> A.shape, b.shape, 0 < A.nnz < 50 * 80
     ((50, 80), (50,), True)

@@ -45,6 +45,8 @@ def poisson(n: int, dim: int = 2, *, bc: str = "dirichlet") -> sp.csr_array:
 
     Compare with ``pyamg.gallery.poisson`` (Dirichlet).
 
+    Examples
+    --------
     >>> poisson(3, dim=1).toarray()
     array([[ 2., -1.,  0.],
            [-1.,  2., -1.],
@@ -69,6 +71,8 @@ def poisson(n: int, dim: int = 2, *, bc: str = "dirichlet") -> sp.csr_array:
 def poisson_eigenvalues(n: int, dim: int = 2, *, bc: str = "dirichlet") -> np.ndarray:
     """The eigenvalues of :func:`poisson` in closed form, ascending.
 
+    Examples
+    --------
     >>> poisson_eigenvalues(2, dim=1)
     array([1., 3.])
     """
@@ -96,6 +100,8 @@ def spectrum(n: int, condition_number: float, *, kind: str = "geometric") -> np.
     ``kind="geometric"``: log-spaced; ``"linear"``: evenly spaced; ``"clustered"``:
     all at 1 except the largest (CG converges in 2 steps).
 
+    Examples
+    --------
     >>> spectrum(3, 100.0)
     array([  1.,  10., 100.])
     """
@@ -126,6 +132,8 @@ def random_spd(
     in ``[1, condition_number]``). ``batch=B`` returns ``B`` independent matrices
     stacked as ``(B, n, n)`` (the shape batched ``linear_solve`` takes).
 
+    Examples
+    --------
     >>> A = random_spd(4, condition_number=10.0, seed=1)
     >>> bool(np.allclose(A, A.T)), float(np.round(np.linalg.cond(A), 6))
     (True, 10.0)
@@ -166,6 +174,8 @@ def symmetric_indefinite(
     get a negative sign, so CG meets negative curvature while MINRES/GMRES
     converge.
 
+    Examples
+    --------
     >>> A = symmetric_indefinite(6, seed=0)
     >>> w = np.linalg.eigvalsh(A)
     >>> bool(w.min() < 0 < w.max()), bool(np.allclose(A, A.T))
@@ -195,6 +205,8 @@ def convection_diffusion(
     Peclet number is ``peclet * h``. First-order upwinding keeps an M-matrix
     (nonsingular, positive real part spectrum) for any ``peclet >= 0``.
 
+    Examples
+    --------
     >>> A = convection_diffusion(4, dim=2, peclet=50.0)
     >>> A.shape, bool(abs(A - A.T).max() > 0)
     ((16, 16), True)

@@ -293,6 +293,8 @@ def quadratic_logspaced(
     """A ``d``-dimensional :class:`Quadratic` with eigenvalues log-spaced in
     ``[1, kappa]`` (so ``mu = 1``, ``L = kappa``), randomly rotated.
 
+    Examples
+    --------
     >>> q = quadratic_logspaced(50, 100.0)
     >>> round(q.L / q.mu, 6)
     100.0

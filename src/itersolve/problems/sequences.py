@@ -80,6 +80,8 @@ def shifted_laplacian_sequence(
     ``delsq(numgrid('S', n + 2))``), SPD for every shift since its smallest
     eigenvalue ``8 sin^2(pi / (2 (n + 1)))`` exceeds 0.15 for ``n <= 10``.
 
+    Examples
+    --------
     >>> seq = shifted_laplacian_sequence(3, seed=1)
     >>> seq.A.shape, seq.rhs.shape, bool((abs(seq.shifts - 0.15) <= 0.3).all())
     ((100, 100), (3, 100), True)
@@ -125,6 +127,8 @@ class HeatEquation2D:
     ``t_h = (k + 1/2) dt``, an SPD system whose matrix changes with ``kappa_h``
     (the context a tuner may see).
 
+    Examples
+    --------
     >>> heat = HeatEquation2D(8, steps=100)
     >>> A, b, kappa = heat.system(0, heat.initial)
     >>> A.shape, b.shape, kappa > 0

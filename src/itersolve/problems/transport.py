@@ -28,6 +28,8 @@ def random_assignment(n: int, *, seed: int = 0) -> TransportInstance:
     The random linear assignment problem of the SNS paper (Table 1; there with
     ``eta = 1200``, i.e. ``reg = 1/1200``).
 
+    Examples
+    --------
     >>> p = random_assignment(3, seed=0)
     >>> p.cost.shape, float(p.a.sum())
     ((3, 3), 1.0)
@@ -46,6 +48,8 @@ def point_clouds(
     The cost is divided by its maximum (so ``reg`` is relative to ``max C = 1``),
     as in POT's examples.
 
+    Examples
+    --------
     >>> p = point_clouds(4, 5, seed=1)
     >>> p.cost.shape, float(p.cost.max())
     ((4, 5), 1.0)
@@ -93,6 +97,8 @@ def mnist_like(
     ``"l1"``, the Manhattan distance (the W1 cost, whose optimal plan is not
     unique; the SNS paper needs a longer warm start there).
 
+    Examples
+    --------
     >>> p = mnist_like(0, 1, metric="l1", size=10)
     >>> p.cost.shape, round(float(p.a.sum()), 12)
     ((100, 100), 1.0)
@@ -141,6 +147,8 @@ def gaussian_mixtures(
 
     ``power=1`` gives W1, ``power=2`` gives W2^2 (``ot.emd2`` is the exact value).
 
+    Examples
+    --------
     >>> p = gaussian_mixtures(50, dim=1, power=2, seed=0)
     >>> p.cost.shape, round(float(p.a.sum()), 12), round(float(p.b.sum()), 12)
     ((50, 50), 1.0, 1.0)

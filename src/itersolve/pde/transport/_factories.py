@@ -20,6 +20,8 @@ def homogeneous_slab(
 ) -> SlabProblem:
     """A uniform slab of ``n_cells`` equal cells, ``sigma_s = c * sigma_t``.
 
+    Examples
+    --------
     >>> homogeneous_slab(100.0, 1000).n_cells
     1000
     """
@@ -44,6 +46,8 @@ def reed_problem(cells_per_unit: int = 10, order: int = 8) -> SlabProblem:
     source); [2,3): 5, 0, 0; [3,5): 0, 0, 0 (void); [5,6): 1, 0.9, 1;
     [6,8): 1, 0.9, 0.
 
+    Examples
+    --------
     >>> reed_problem(4).n_cells
     32
     """
