@@ -38,6 +38,7 @@ from itersolve.optimize import (
     Nesterov,
     Newton,
     RegularizedNewton,
+    SmoothProblem,
     TripleMomentum,
     fisher_rank_one,
     minimize,
@@ -386,10 +387,64 @@ def test_bad_inputs_to_minimize():
         minimize(lambda x: (x**2).sum(), torch.ones(2, dtype=F64), TripleMomentum())
     with pytest.raises(ValueError, match="HeavyBall needs L and mu"):
         minimize(lambda x: (x**2).sum(), torch.ones(2, dtype=F64), HeavyBall(L=2.0))
-    with pytest.raises(ValueError, match=r"needs a problem from itersolve\.problems"):
+    with pytest.raises(ValueError, match=r"needs a SmoothProblem \(itersolve"):
         minimize(
             lambda x: (x**2).sum(), torch.ones(2, dtype=F64), Newton(hessian="fisher")
         )
+
+
+class _UserRosenbrock(SmoothProblem):
+    """A user's own problem: value and gradient only, one named approximation."""
+
+    shape, dtype, device = (2,), F64, torch.device("cpu")
+    approximations = ("gauss_newton",)
+
+    def value(self, x):
+        return 100.0 * (x[1] - x[0] ** 2) ** 2 + (1.0 - x[0]) ** 2
+
+    def grad(self, x):
+        t = x[1] - x[0] ** 2
+        return torch.stack([-400.0 * x[0] * t - 2.0 * (1.0 - x[0]), 200.0 * t])
+
+    def gauss_newton(self, x):
+        J = torch.stack(
+            [
+                torch.stack([-20.0 * x[0], torch.ones_like(x[0]) * 10.0]),
+                torch.stack([-torch.ones_like(x[0]), torch.zeros_like(x[0])]),
+            ]
+        )
+        return 2.0 * J.T @ J
+
+
+def test_user_smooth_problem_gets_autograd_hessians_and_its_approximation():
+    problem = _UserRosenbrock()
+    x0 = torch.tensor([-1.2, 1.0], dtype=F64)
+    exact = minimize(problem, x0, Newton(rtol=1e-10))
+    assert exact.success and exact.stats["hessians"] == exact.num_steps
+    torch.testing.assert_close(exact.x, torch.ones(2, dtype=F64))
+    gn = minimize(problem, x0, RegularizedNewton(hessian="gauss_newton", max_steps=500))
+    assert gn.success
+    torch.testing.assert_close(gn.x, torch.ones(2, dtype=F64), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"_UserRosenbrock has dtype torch.float64"):
+        minimize(problem, x0.float())
+    with pytest.raises(TypeError, match="abstract"):
+        type("Incomplete", (SmoothProblem,), {"value": lambda self, x: x})()
+
+
+def test_moved_names_resolve_with_a_deprecation_warning():
+    import itersolve.optimize as optimize
+    import itersolve.optimize._minimize as front_door
+    import itersolve.problems as problems
+
+    for module, name, new in [
+        (problems, "SmoothProblem", optimize.SmoothProblem),
+        (problems, "ProblemObjective", optimize.ProblemObjective),
+        (front_door, "OptimizationProblem", optimize.OptimizationProblem),
+    ]:
+        with pytest.warns(DeprecationWarning, match=f"{name} is deprecated"):
+            assert getattr(module, name) is new
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        _ = problems.Nothing
 
 
 def _nan_beyond(x: torch.Tensor) -> torch.Tensor:

@@ -1,18 +1,23 @@
 """Deterministic smooth minimization: ``minimize`` and its methods."""
 
-from itersolve.optimize.bcd import BlockCoordinateDescent
 from itersolve.optimize._first_order import GradientMethod
 from itersolve.optimize._gradient_descent import GradientDescent
 from itersolve.optimize._heavy_ball import HeavyBall, heavy_ball_parameters
-from itersolve.optimize._minimize import OptimizationProblem, minimize
+from itersolve.optimize._minimize import default_method, minimize
 from itersolve.optimize._nesterov import Nesterov, torch_momentum_parameters
 from itersolve.optimize._newton import Newton
+from itersolve.optimize._problem import (
+    OptimizationProblem,
+    ProblemObjective,
+    SmoothProblem,
+)
 from itersolve.optimize._regularized_newton import RegularizedNewton
 from itersolve.optimize._second_order import DiagonalPlusRankOne, fisher_rank_one
 from itersolve.optimize._triple_momentum import (
     TripleMomentum,
     triple_momentum_parameters,
 )
+from itersolve.optimize.bcd import BlockCoordinateDescent
 
 __all__ = [
     "BlockCoordinateDescent",
@@ -23,8 +28,11 @@ __all__ = [
     "Nesterov",
     "Newton",
     "OptimizationProblem",
+    "ProblemObjective",
     "RegularizedNewton",
+    "SmoothProblem",
     "TripleMomentum",
+    "default_method",
     "fisher_rank_one",
     "heavy_ball_parameters",
     "minimize",

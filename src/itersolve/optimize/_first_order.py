@@ -21,7 +21,7 @@ import torch
 from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
-from itersolve.optimize._minimize import OptimizationProblem, uncounted
+from itersolve.optimize._problem import OptimizationProblem, uncounted
 
 Tensor = torch.Tensor
 

@@ -18,7 +18,7 @@ from itersolve.optimize._first_order import (
     norm,
     threshold,
 )
-from itersolve.optimize._minimize import OptimizationProblem
+from itersolve.optimize._problem import OptimizationProblem
 
 Tensor = torch.Tensor
 

@@ -1,82 +1,48 @@
-"""``minimize``: the front door for smooth unconstrained minimization."""
+"""``minimize``: the front door for smooth unconstrained minimization.
+
+The problem type and the validation of the inputs live in
+:mod:`itersolve.optimize._problem`; this module only picks the default method and
+runs the shared front-door tail (:func:`itersolve._core.frontdoor.solve`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+import warnings
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from itersolve._core.iterate import Callback, IterativeMethod, finish, iterate
-from itersolve._core.objective import Objective, as_objective
+from itersolve._core.frontdoor import check_method, solve
+from itersolve._core.iterate import Callback, IterativeMethod
 from itersolve._core.solution import Solution
-from itersolve._core.tensors import as_tensor, to_output
+from itersolve._core.tensors import as_tensor
+from itersolve.optimize import _problem
+from itersolve.optimize._nesterov import Nesterov
+from itersolve.optimize._newton import Newton
+from itersolve.optimize._problem import optimization_problem
+
+if TYPE_CHECKING:
+    from itersolve.optimize._problem import OptimizationProblem
+
+_MOVED = {
+    "OptimizationProblem": "itersolve.optimize",
+    "uncounted": "itersolve.optimize._problem",
+}
 
 #: Problems up to this many variables default to Newton (dense Hessians).
 NEWTON_DEFAULT_MAX_SIZE = 2000
 
 
-@dataclass
-class OptimizationProblem:
-    """What methods see: the objective, the shape of ``x`` and what is known.
-
-    Attributes
-    ----------
-    objective
-        The :class:`~itersolve.Objective` (counted oracles).
-    shape
-        Shape of ``x`` (that of ``x0``).
-    L, mu
-        Smoothness and strong-convexity constants when the source problem
-        knows them (``None`` otherwise); methods use them when their own ``L``
-        / ``mu`` are not given.
-    constraints
-        Passed through for methods that accept constraints.
-    source
-        The object given to :func:`minimize` (a problem, an ``Objective`` or a
-        function).
-    """
-
-    objective: Objective
-    shape: tuple[int, ...]
-    L: float | None = None
-    mu: float | None = None
-    constraints: Any = None
-    source: Any = None
-
-    @property
-    def size(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
-
-
-@contextmanager
-def uncounted(objective: Objective) -> Iterator[Objective]:
-    """Evaluate ``objective`` for metrics without changing its counters."""
-    saved = dict(objective.counts)
-    try:
-        yield objective
-    finally:
-        objective.counts.update(saved)
-
-
-def _known(problem: Any, name: str) -> float | None:
-    value = getattr(problem, name, None)
-    if isinstance(value, (int, float)) and value == value:
-        return float(value)
-    return None
-
-
 def default_method(problem: OptimizationProblem) -> IterativeMethod:
     """``Newton()`` up to :data:`NEWTON_DEFAULT_MAX_SIZE` variables, else
-    ``Nesterov()`` (adaptive restart, backtracking on ``L``)."""
-    from itersolve.optimize._nesterov import Nesterov
-    from itersolve.optimize._newton import Newton
+    ``Nesterov()`` (adaptive restart, backtracking on ``L``).
 
+    Examples
+    --------
+    >>> from itersolve import Objective
+    >>> from itersolve.optimize import OptimizationProblem
+    >>> f = Objective(lambda x: (x**2).sum())
+    >>> type(default_method(OptimizationProblem(f, (10,)))).__name__
+    'Newton'
+    """
     if problem.size <= NEWTON_DEFAULT_MAX_SIZE:
         return Newton()
     return Nesterov(restart="gradient")
@@ -139,68 +105,38 @@ def minimize(
     >>> sol.success, round(float(sol.x[0]), 6)
     (True, 1.0)
     """
-    from itersolve.problems.optimization import SmoothProblem
-
     x0_t, info = as_tensor(x0, "x0", copy=True)
-    if x0_t.is_complex():
-        raise TypeError(f"x0 must be real, got dtype {x0_t.dtype}")
-    source = objective
-    if isinstance(objective, SmoothProblem):
-        if tuple(x0_t.shape) != objective.shape:
-            raise ValueError(
-                f"x0 must have shape {objective.shape} for {objective!r}, got "
-                f"{tuple(x0_t.shape)}"
-            )
-        if objective.dtype != x0_t.dtype or objective.device != x0_t.device:
-            objective = objective.to(dtype=x0_t.dtype, device=x0_t.device)
-    obj = as_objective(objective)
+    problem = optimization_problem(objective, x0_t, constraints=constraints)
     if method is None:
-        pass
-    elif not isinstance(method, IterativeMethod):
-        raise TypeError(
-            f"method must be a method such as Newton(), got {type(method).__name__}"
-        )
+        method = default_method(problem)
+    else:
+        method = check_method(method, "Newton()")
     if constraints is not None and not getattr(method, "accepts_constraints", False):
         raise ValueError(
-            f"{type(method).__name__ if method else 'the default method'} does not "
-            "accept constraints; pass constraints=None or use a constrained method"
+            f"{type(method).__name__} does not accept constraints; pass "
+            "constraints=None or use a constrained method"
         )
-    problem = OptimizationProblem(
-        obj,
-        tuple(x0_t.shape),
-        L=_known(objective, "L"),
-        mu=_known(objective, "mu"),
-        constraints=constraints,
-        source=source,
+    return solve(
+        method,
+        problem,
+        x0_t,
+        output=info,
+        callback=callback,
+        record=record,
+        throw=throw,
+        counters=lambda: problem.objective.counts,
     )
-    if torch.isfinite(x0_t).all():
-        with uncounted(obj):
-            value = _checked_value(obj, x0_t)
-        del value
-    method = default_method(problem) if method is None else method
-    before = dict(obj.counts)
-    _, solution = iterate(method, problem, x0_t, callback=callback, record=record)
-    for key, count in obj.counts.items():
-        solution.stats[key] = count - before[key]
-    solution.x = to_output(solution.x, info)
-    return finish(solution, throw=throw)
 
 
-def _checked_value(obj: Objective, x: torch.Tensor) -> torch.Tensor:
-    """Evaluate once at ``x0`` to reject non-scalar objectives up front."""
-    try:
-        value = obj.value(x)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"the objective could not be evaluated at x0 of shape "
-            f"{tuple(x.shape)}: {exc}"
-        ) from exc
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(
-            f"the objective must return a torch scalar, got {type(value).__name__}"
+def __getattr__(name: str) -> Any:
+    # OptimizationProblem and uncounted lived here before the front door was split
+    # from the problem type; the old path works for one release.
+    if name in _MOVED:
+        warnings.warn(
+            f"itersolve.optimize._minimize.{name} is deprecated; import it from "
+            f"{_MOVED[name]}",
+            DeprecationWarning,
+            stacklevel=2,
         )
-    if value.numel() != 1:
-        raise ValueError(
-            f"the objective must return a scalar, got shape {tuple(value.shape)}"
-        )
-    return value
+        return getattr(_problem, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

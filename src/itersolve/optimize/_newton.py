@@ -13,7 +13,7 @@ from itersolve._core.iterate import IterativeMethod
 from itersolve._core.linesearch import armijo
 from itersolve._core.solution import Status
 from itersolve.optimize._first_order import finite, norm, threshold
-from itersolve.optimize._minimize import OptimizationProblem
+from itersolve.optimize._problem import OptimizationProblem
 from itersolve.optimize._second_order import (
     NormMatrix,
     check_linear_solver,

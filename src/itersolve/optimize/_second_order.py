@@ -23,6 +23,7 @@ import torch
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.objective import Objective
 from itersolve._core.solution import Status
+from itersolve.linear import inner_solve
 
 Tensor = torch.Tensor
 
@@ -97,9 +98,9 @@ def resolve_hessian(spec: Any, objective: Objective, linear_solver: Any) -> Any:
         approximation = getattr(objective, "approximation", None)
         if approximation is None:
             raise ValueError(
-                f"hessian={spec!r} needs a problem from itersolve.problems that "
-                "provides it (or pass a callable x -> matrix); this objective only "
-                "has 'exact'"
+                f"hessian={spec!r} needs a SmoothProblem (itersolve.optimize) "
+                "that lists it in its approximations (or pass a callable "
+                "x -> matrix); this objective only has 'exact'"
             )
         return approximation(spec)
     raise TypeError(
@@ -248,8 +249,6 @@ def _krylov_solve(
     before the failing update, the direction built so far (Steihaug's truncated
     Newton), which is kept whatever the status, unless it is zero or not finite.
     """
-    from itersolve.linear import inner_solve
-
     shape = g.shape
     flat = g.reshape(-1)
 

@@ -1,5 +1,15 @@
-"""Test-problem generators shared by tests and benchmarks."""
+"""Test-problem generators, fixtures and datasets shared by tests and benchmarks.
 
+Library interfaces live with their family: the smooth-problem protocol is
+:class:`itersolve.optimize.SmoothProblem`. ``itersolve.problems.SmoothProblem`` and
+``itersolve.problems.ProblemObjective`` still resolve for one release, with a
+``DeprecationWarning``.
+"""
+
+import warnings
+from typing import Any
+
+from itersolve.optimize import _problem
 from itersolve.problems.coordinate import (
     LabelPropagation,
     Lasso,
@@ -23,10 +33,8 @@ from itersolve.problems.optimization import (
     LessardCounterexample,
     Logistic,
     LogSumExp,
-    ProblemObjective,
     Quadratic,
     Rosenbrock,
-    SmoothProblem,
     Softmax,
     breast_cancer_data,
     breast_cancer_logistic,
@@ -62,11 +70,9 @@ __all__ = [
     "LogSumExp",
     "Logistic",
     "NonNegativeLeastSquaresL1",
-    "ProblemObjective",
     "Quadratic",
     "Rosenbrock",
     "ShiftedLaplacianSequence",
-    "SmoothProblem",
     "Softmax",
     "SparseLeastSquares",
     "TransportInstance",
@@ -97,3 +103,17 @@ __all__ = [
     "synthetic_logistic",
     "two_moons_label_propagation",
 ]
+
+_MOVED = {"SmoothProblem", "ProblemObjective"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        warnings.warn(
+            f"itersolve.problems.{name} is deprecated; import it from "
+            "itersolve.optimize",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(_problem, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

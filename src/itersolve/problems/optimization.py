@@ -33,116 +33,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from itersolve._core.objective import Objective
 from itersolve._core.tensors import as_tensor, floating_dtype
+from itersolve.optimize._problem import SmoothProblem
 from itersolve.problems._base import FixtureProblem
 
 Tensor = torch.Tensor
-
-
-class ProblemObjective(Objective):
-    """An :class:`~itersolve.Objective` that also carries its problem.
-
-    Solvers reach Hessian approximations through :meth:`approximation`
-    (``"gauss_newton"``, ``"fisher"``, ...); each call is counted under
-    ``counts["hessians"]``.
-    """
-
-    def __init__(self, problem: SmoothProblem) -> None:
-        super().__init__(
-            problem.value,
-            grad=problem.grad,
-            hvp=problem.hvp,
-            hessian=problem.hessian,
-        )
-        self.problem = problem
-
-    def value_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        self.counts["values"] += 1
-        self.counts["grads"] += 1
-        return self.problem.value_and_grad(x)
-
-    def approximation(self, name: str) -> Callable[[Tensor], Any]:
-        """The Hessian approximation ``name`` as a function of ``x``."""
-        fn = getattr(self.problem, name, None)
-        if name not in self.problem.approximations or fn is None:
-            raise ValueError(
-                f"{type(self.problem).__name__} has no Hessian approximation "
-                f"{name!r}; available: {sorted(self.problem.approximations)}"
-            )
-
-        def counted(x: Tensor) -> Any:
-            self.counts["hessians"] += 1
-            return fn(x)
-
-        return counted
-
-    def __repr__(self) -> str:
-        return f"ProblemObjective({self.problem!r})"
-
-
-class SmoothProblem:
-    """Base class: closed-form oracles, ``objective()``, ``to()``, metadata.
-
-    Subclasses set ``shape`` (the shape of ``x``), ``dtype`` and ``device`` and
-    implement ``value``, ``grad`` and ``hessian`` (``hvp`` defaults to
-    ``hessian @ v``). ``L`` and ``mu`` are the smoothness and strong convexity
-    constants where known (``None`` otherwise); ``x_star`` the minimizer where
-    known in closed form.
-    """
-
-    shape: tuple[int, ...]
-    dtype: torch.dtype
-    device: torch.device
-    approximations: tuple[str, ...] = ()
-
-    def value(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def grad(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def value_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return self.value(x), self.grad(x)
-
-    def hessian(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def hvp(self, x: Tensor, v: Tensor) -> Tensor:
-        return (self.hessian(x) @ v.reshape(-1)).reshape(x.shape)
-
-    def objective(self) -> ProblemObjective:
-        """The :class:`~itersolve.Objective` solvers run on (fresh counters)."""
-        return ProblemObjective(self)
-
-    def x0(self) -> Tensor:
-        """The default starting point: zeros of the right shape and dtype."""
-        return torch.zeros(self.shape, dtype=self.dtype, device=self.device)
-
-    @property
-    def L(self) -> float | None:
-        return None
-
-    @property
-    def mu(self) -> float | None:
-        return None
-
-    @property
-    def x_star(self) -> Tensor | None:
-        return None
-
-    def to(
-        self, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-    ) -> SmoothProblem:
-        """A copy with every tensor attribute cast to ``dtype`` / ``device``."""
-        raise NotImplementedError
-
-    def _check(self, x: Tensor) -> None:
-        if tuple(x.shape) != self.shape:
-            raise ValueError(
-                f"x must have shape {self.shape} for {type(self).__name__}, got "
-                f"{tuple(x.shape)}"
-            )
 
 
 class _PointCache:

@@ -35,12 +35,12 @@ from itersolve.optimize import (
     GradientDescent,
     HeavyBall,
     Nesterov,
+    SmoothProblem,
     TripleMomentum,
     minimize,
     torch_momentum_parameters,
 )
 from itersolve.problems import (
-    SmoothProblem,
     breast_cancer_logistic,
     lessard_counterexample,
     quadratic_logspaced,
