@@ -286,7 +286,7 @@ def test_partition_heuristics_converge(blocks: str) -> None:
 def test_incremental_gradient_matches_fresh_gradient(name: str) -> None:
     case = CASES[name]
     method = BlockCoordinateDescent(selection="gs", update="gradient", block_size=2)
-    from itersolve.optimize._minimize import OptimizationProblem
+    from itersolve.optimize import OptimizationProblem
 
     x0 = torch.zeros(case.x_star.shape, dtype=torch.float64)
     problem = OptimizationProblem(
@@ -720,11 +720,19 @@ def test_nan_put_in_mid_run_ends_nonfinite(fast: bool) -> None:
 @needs_numba
 def test_compiled_state_reductions_equal_a_fresh_computation() -> None:
     from itersolve.optimize.bcd._greedy import greedy_engine
+    from itersolve.optimize.bcd._structure import coordinate_terms
 
     p = _sparse_lasso()
     n = p.shape[0]
     method = BlockCoordinateDescent(selection="gs", update="gradient", block_size=1)
-    engine = greedy_engine(method, p, torch.zeros(n, dtype=torch.float64))
+    x0 = torch.zeros(n, dtype=torch.float64)
+    engine = greedy_engine(
+        method.selection_rule,
+        method.update_rule,
+        coordinate_terms(p, x0),
+        x0,
+        single_coordinates=True,
+    )
     assert engine is not None
     engine.run(300)
     red = engine.measure()

@@ -12,6 +12,12 @@ Scalings (stated once, used by the ``optimize-bcd`` suite and its anchors):
   unlabelled nodes, labelled ones fixed: the SPD quadratic
   ``1/2 x^T Q x - c^T x`` with ``Q = (D - W)_UU``, ``c = W_UL y_L``.
 
+Each class declares its structure for block coordinate descent by having the
+attributes of one of the protocols of :mod:`itersolve.optimize.bcd` (Lasso and
+NNLS + L1: ``A``, ``b``, ``scale``, ``penalty``; sparse least squares: ``A``,
+``b``, ``l2``, ``residual``; label propagation: ``Q``, ``c``), exactly as a
+user's own problem class would.
+
 Generators follow the recipes of Nutini, Laradji & Schmidt (2022), datasets A-E
 (``IssamLaradji/BlockCoordinateDescent``, ``src/datasets``), at any size.
 """
@@ -19,7 +25,6 @@ Generators follow the recipes of Nutini, Laradji & Schmidt (2022), datasets A-E
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -30,6 +35,9 @@ import torch
 
 from itersolve._core.objective import Objective
 from itersolve._core.tensors import as_tensor
+from itersolve.optimize.bcd import L1Penalty
+from itersolve.optimize.bcd import lasso_duality_gap as _lasso_duality_gap
+from itersolve.problems._base import FixtureProblem
 from itersolve.problems.optimization import SmoothProblem
 
 Tensor = torch.Tensor
@@ -82,53 +90,21 @@ def _torch_matrix(A: sp.csr_array | np.ndarray, dtype: torch.dtype) -> Tensor:
     return torch.from_numpy(A).to(dtype)
 
 
-def _index(a: np.ndarray, limit: int) -> np.ndarray:
-    return a.astype(np.uint32 if limit < 2**32 else np.int64)
-
-
-@dataclass(frozen=True)
-class CompressedMatrix:
-    """A sparse matrix as compiled coordinate kernels read it: CSC and CSR arrays
-    ``(pointers, indices, values)`` in float64, unsigned 32-bit indices when they
-    fit (no negative-index test in the gather loops), and the squared column
-    norms."""
-
-    csc: tuple[np.ndarray, np.ndarray, np.ndarray]
-    csr: tuple[np.ndarray, np.ndarray, np.ndarray]
-    column_sq_norms: np.ndarray
-
-    @classmethod
-    def from_sparse(cls, A: Any) -> CompressedMatrix:
-        csr = sp.csr_array(A, dtype=np.float64)
-        csr.sum_duplicates()
-        csc = sp.csc_array(csr)
-        m, n = csr.shape
-        sq = np.zeros(n)
-        np.add.at(sq, csr.indices, csr.data * csr.data)
-        return cls(
-            (_index(csc.indptr, csc.nnz + 1), _index(csc.indices, m), csc.data),
-            (_index(csr.indptr, csr.nnz + 1), _index(csr.indices, n), csr.data),
-            sq,
-        )
-
-
-class _CompositeProblem:
-    """Shared parts of the L1 problems (not smooth: no gradient oracle)."""
+class _CompositeProblem(FixtureProblem):
+    """Shared parts of the L1 problems (not smooth: no gradient oracle): the
+    :class:`~itersolve.optimize.bcd.L1LeastSquaresStructure` attributes ``A``,
+    ``b``, ``scale`` and ``penalty``."""
 
     A: sp.csr_array | np.ndarray
     b: np.ndarray
+    scale: float
+    penalty: L1Penalty
     shape: tuple[int, ...]
     dtype = torch.float64
 
     @cached_property
     def _A_torch(self) -> Tensor:
         return _torch_matrix(self.A, torch.float64)
-
-    @cached_property
-    def compressed(self) -> CompressedMatrix | None:
-        """The sparse data matrix for compiled kernels (built once per problem:
-        the problem's data never changes); ``None`` for a dense matrix."""
-        return CompressedMatrix.from_sparse(self.A) if sp.issparse(self.A) else None
 
     def smooth_value(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -171,6 +147,9 @@ class Lasso(_CompositeProblem):
     X : numpy array or scipy CSR (m, d)
     y : numpy array (m,)
     alpha : float
+    A, b, scale, penalty
+        ``X``, ``y``, ``1 / m`` and ``L1Penalty(alpha)``: the
+        :class:`~itersolve.optimize.bcd.L1LeastSquaresStructure` attributes.
     alpha_max : float
         The smallest ``alpha`` with solution ``w = 0``: ``||X^T y||_inf / m``.
 
@@ -181,12 +160,16 @@ class Lasso(_CompositeProblem):
     0.25
     """
 
+    fields = ("X", "y", "alpha")
+
     def __init__(self, X: Any, y: Any, *, alpha: float = 1.0) -> None:
         self.X = self.A = _matrix(X, "X")
         self.y = self.b = _vector(y, "y", self.X.shape[0])
         self.alpha = _check_weight(alpha, "alpha")
         self.shape = (self.X.shape[1],)
         self.n_samples = self.X.shape[0]
+        self.scale = 1.0 / self.n_samples
+        self.penalty = L1Penalty(self.alpha)
 
     @property
     def alpha_max(self) -> float:
@@ -215,7 +198,7 @@ class Lasso(_CompositeProblem):
         w = np.asarray(w, dtype=np.float64).reshape(-1)
         r = self.X @ w - self.y
         g = self.X.T @ r / self.n_samples
-        return lasso_duality_gap(
+        return _lasso_duality_gap(
             float(r @ r),
             float(r @ self.y),
             float(np.abs(g).max()),
@@ -223,30 +206,6 @@ class Lasso(_CompositeProblem):
             self.alpha,
             self.n_samples,
         )
-
-    def __repr__(self) -> str:
-        return f"Lasso(X={self.X.shape}, alpha={self.alpha})"
-
-
-def lasso_duality_gap(
-    r_norm2: float, r_dot_y: float, g_max: float, l1: float, alpha: float, m: int
-) -> float:
-    """The Lasso duality gap from four reductions, as scikit-learn computes it.
-
-    With ``r = X w - y`` and ``g = X^T r / m`` (the gradient of the smooth part),
-    ``P(w) = ||r||^2 / (2m) + alpha ||w||_1``, the dual point is
-    ``theta = -s r`` with ``s = min(1, alpha / ||g||_inf)``, and::
-
-        gap = P(w) - (-s^2 ||r||^2 / (2m) - s r.y / m)
-
-    scikit-learn's ``gap_enet`` (formulation A) divided by ``m``: its solver
-    works on ``m P``. ``g_max`` is ``||g||_inf`` (``max(-g)`` for
-    non-negative coefficients).
-    """
-    primal = 0.5 * r_norm2 / m + alpha * l1
-    s = alpha / g_max if g_max > alpha else 1.0
-    dual = -0.5 * s * s * r_norm2 / m - s * r_dot_y / m
-    return primal - dual
 
 
 class NonNegativeLeastSquaresL1(_CompositeProblem):
@@ -260,13 +219,30 @@ class NonNegativeLeastSquaresL1(_CompositeProblem):
     A : numpy array or scipy CSR (m, n)
     b : numpy array (m,)
     lam : float
+    scale, penalty
+        ``1`` and ``L1Penalty(lam, nonnegative=True)``: with ``A`` and ``b`` the
+        :class:`~itersolve.optimize.bcd.L1LeastSquaresStructure` attributes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from itersolve.problems import NonNegativeLeastSquaresL1
+    >>> b = np.array([1.0, -1.0, 2.0])
+    >>> problem = NonNegativeLeastSquaresL1(np.eye(3), b, lam=0.5)
+    >>> float(problem.value(torch.tensor([0.5, 0.0, 1.5], dtype=torch.float64)))
+    1.75
     """
+
+    fields = ("A", "b", "lam")
 
     def __init__(self, A: Any, b: Any, *, lam: float = 0.0) -> None:
         self.A = _matrix(A, "A")
         self.b = _vector(b, "b", self.A.shape[0])
         self.lam = _check_weight(lam, "lam")
         self.shape = (self.A.shape[1],)
+        self.scale = 1.0
+        self.penalty = L1Penalty(self.lam, nonnegative=True)
 
     def smooth_value(self, x: Tensor) -> Tensor:
         r = self._residual(x)
@@ -277,11 +253,8 @@ class NonNegativeLeastSquaresL1(_CompositeProblem):
             return torch.tensor(float("inf"), dtype=x.dtype)
         return self.lam * x.sum()
 
-    def __repr__(self) -> str:
-        return f"NonNegativeLeastSquaresL1(A={self.A.shape}, lam={self.lam})"
 
-
-class SparseLeastSquares(SmoothProblem):
+class SparseLeastSquares(FixtureProblem, SmoothProblem):
     """``f(x) = 1/2 ||A x - b||^2 + l2/2 ||x||^2`` for a sparse ``A``.
 
     The sparse twin of :class:`~itersolve.problems.LeastSquares` (which stores a
@@ -292,7 +265,19 @@ class SparseLeastSquares(SmoothProblem):
     A : scipy CSR (m, n)
     b : numpy array (m,)
     l2 : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> import torch
+    >>> from itersolve.problems import SparseLeastSquares
+    >>> problem = SparseLeastSquares(sp.eye(3, format="csr"), np.ones(3), l2=1.0)
+    >>> float(problem.value(torch.zeros(3, dtype=torch.float64)))
+    1.5
     """
+
+    fields = ("A", "b", "l2", "dtype")
 
     def __init__(self, A: Any, b: Any, *, l2: float = 0.0, dtype: Any = None) -> None:
         self.A = sp.csr_array(_matrix(A, "A"))
@@ -305,13 +290,16 @@ class SparseLeastSquares(SmoothProblem):
         self._AtT = _torch_matrix(sp.csr_array(self.A.T), self.dtype)
         self._bt = torch.from_numpy(self.b).to(self.dtype)
 
+    def residual(self, x: Tensor) -> Tensor:
+        """``A x - b``."""
+        return self._At @ x - self._bt
+
     def value(self, x: Tensor) -> Tensor:
-        r = self._At @ x - self._bt
+        r = self.residual(x)
         return 0.5 * (r @ r) + 0.5 * self.l2 * (x @ x)
 
     def grad(self, x: Tensor) -> Tensor:
-        r = self._At @ x - self._bt
-        return self._AtT @ r + self.l2 * x
+        return self._AtT @ self.residual(x) + self.l2 * x
 
     def hvp(self, x: Tensor, v: Tensor) -> Tensor:
         return self._AtT @ (self._At @ v) + self.l2 * v
@@ -320,16 +308,8 @@ class SparseLeastSquares(SmoothProblem):
         G = (self.A.T @ self.A).toarray() + self.l2 * np.eye(self.shape[0])
         return torch.from_numpy(G).to(self.dtype)
 
-    def to(
-        self, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-    ) -> SparseLeastSquares:
-        return SparseLeastSquares(self.A, self.b, l2=self.l2, dtype=dtype or self.dtype)
 
-    def __repr__(self) -> str:
-        return f"SparseLeastSquares(A={self.A.shape}, nnz={self.A.nnz}, l2={self.l2})"
-
-
-class LabelPropagation(SmoothProblem):
+class LabelPropagation(FixtureProblem, SmoothProblem):
     """Quadratic label propagation on a weighted graph (Zhu & Ghahramani 2002).
 
     ``f(x) = 1/2 sum_{i,j} w_ij (x_i - x_j)^2`` with the labelled nodes fixed to
@@ -354,6 +334,8 @@ class LabelPropagation(SmoothProblem):
     unlabelled, labelled : int arrays of node ids.
     lattice_shape : (rows, cols) or None
         Set by :func:`lattice_label_propagation` (enables ``blocks="lattice"``).
+    dtype : torch.dtype
+        Of the tensors ``value``/``grad`` use (float64 by default).
 
     Examples
     --------
@@ -363,8 +345,15 @@ class LabelPropagation(SmoothProblem):
     (array([[2.]]), array([4.]))
     """
 
+    fields = ("graph", "labels", "lattice_shape", "dtype")
+
     def __init__(
-        self, graph: Any, labels: Any, *, lattice_shape: tuple[int, int] | None = None
+        self,
+        graph: Any,
+        labels: Any,
+        *,
+        lattice_shape: tuple[int, int] | None = None,
+        dtype: torch.dtype = torch.float64,
     ) -> None:
         W = sp.csr_array(_matrix(graph, "graph"), dtype=np.float64)
         n = W.shape[0]
@@ -395,12 +384,8 @@ class LabelPropagation(SmoothProblem):
         self.c = np.asarray(W[unlabelled][:, labelled] @ y[labelled]).reshape(-1)
         self.lattice_shape = lattice_shape
         self.shape = (unlabelled.size,)
-        self.dtype = torch.float64
-        self.device = torch.device("cpu")
-        self._set_tensors(torch.float64)
-
-    def _set_tensors(self, dtype: torch.dtype) -> None:
         self.dtype = dtype
+        self.device = torch.device("cpu")
         self._Qt = _torch_matrix(self.Q, dtype)
         self._ct = torch.from_numpy(self.c).to(dtype)
 
@@ -420,20 +405,6 @@ class LabelPropagation(SmoothProblem):
     def x_star(self) -> Tensor:
         sol = spla.spsolve(sp.csc_array(self.Q), self.c)
         return torch.from_numpy(np.asarray(sol)).to(self.dtype)
-
-    def to(
-        self, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-    ) -> LabelPropagation:
-        out = object.__new__(LabelPropagation)
-        out.__dict__.update({k: v for k, v in self.__dict__.items() if k != "x_star"})
-        out._set_tensors(dtype or self.dtype)
-        return out
-
-    def __repr__(self) -> str:
-        return (
-            f"LabelPropagation(nodes={self.graph.shape[0]}, "
-            f"unlabelled={self.unlabelled.size}, nnz(Q)={self.Q.nnz})"
-        )
 
 
 # -- the paper's generators (datasets A-E) ------------------------------------------
@@ -467,7 +438,16 @@ def sparse_regression_data(
 def sparse_classification_data(
     m: int = 1000, n: int = 10000, *, seed: int = 0
 ) -> tuple[sp.csr_array, np.ndarray]:
-    """Dataset B: ``(A, y)`` with ``y = sign(A w)`` in {-1, +1}, 10% flipped."""
+    """Dataset B: ``(A, y)`` with ``y = sign(A w)`` in {-1, +1}, 10% flipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from itersolve.problems import sparse_classification_data
+    >>> A, y = sparse_classification_data(50, 200, seed=0)
+    >>> A.shape, sorted(np.unique(y).tolist())
+    ((50, 200), [-1.0, 1.0])
+    """
     rng = np.random.default_rng(seed)
     A = _sparse_design(rng, m, n)
     w = rng.standard_normal(n) * (rng.random(n) < 0.1)
@@ -480,7 +460,15 @@ def sparse_classification_data(
 def sparse_multiclass_data(
     m: int = 1000, n: int = 1000, classes: int = 50, *, seed: int = 0
 ) -> tuple[sp.csr_array, np.ndarray]:
-    """Dataset C: ``(A, y)``, ``y = argmax(A W + N(0,1))`` with dense ``W``."""
+    """Dataset C: ``(A, y)``, ``y = argmax(A W + N(0,1))`` with dense ``W``.
+
+    Examples
+    --------
+    >>> from itersolve.problems import sparse_multiclass_data
+    >>> A, y = sparse_multiclass_data(40, 30, classes=5, seed=0)
+    >>> A.shape, y.shape
+    ((40, 30), (40,))
+    """
     rng = np.random.default_rng(seed)
     A = _sparse_design(rng, m, n)
     W = rng.standard_normal((n, classes))
@@ -498,7 +486,15 @@ def lattice_label_propagation(
 ) -> LabelPropagation:
     """Dataset D: a ``rows x cols`` 4-neighbour lattice, weights ``weight``,
     ``n_labelled`` random nodes labelled ``10 N(0, 1)``. Node ``i`` sits at row
-    ``i % rows``, column ``i // rows`` (the official code's numbering)."""
+    ``i % rows``, column ``i // rows`` (the official code's numbering).
+
+    Examples
+    --------
+    >>> from itersolve.problems import lattice_label_propagation
+    >>> problem = lattice_label_propagation(10, 10, n_labelled=10)
+    >>> tuple(problem.x0().shape)  # one unknown per unlabelled node
+    (90,)
+    """
     if rows < 2 or cols < 2:
         raise ValueError(f"the lattice needs rows, cols >= 2, got {rows}, {cols}")
     n = rows * cols
@@ -530,7 +526,15 @@ def two_moons_label_propagation(
     """Dataset E: two-moons points joined to their ``n_neighbors`` nearest
     neighbours (symmetrized, weights 1), ``n_labelled`` nodes labelled by moon
     (+1 / -1). Components without a label are joined to their nearest labelled
-    component so that ``Q`` is positive definite."""
+    component so that ``Q`` is positive definite.
+
+    Examples
+    --------
+    >>> from itersolve.problems import two_moons_label_propagation
+    >>> problem = two_moons_label_propagation(100, n_labelled=10)
+    >>> tuple(problem.x0().shape)  # one unknown per unlabelled node
+    (90,)
+    """
     from scipy.spatial import cKDTree
 
     if n_nodes < 4:
@@ -580,3 +584,26 @@ def _connect_unlabelled_components(
         return W
     E = sp.csr_array((np.ones(len(extra_i)), (extra_i, extra_j)), shape=W.shape)
     return sp.csr_array(((W + E + E.T) > 0).astype(np.float64))
+
+
+_MOVED = {
+    "lasso_duality_gap": "itersolve.optimize.bcd",
+    "CompressedMatrix": "itersolve.optimize.bcd._columns",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Library pieces that lived here before the BCD subpackage: one release of
+    # grace, with a warning naming the new home.
+    if name in _MOVED:
+        import importlib
+
+        home = _MOVED[name]
+        warnings.warn(
+            f"itersolve.problems.coordinate.{name} moved to {home}.{name}; "
+            "the old path will be removed in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(home), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

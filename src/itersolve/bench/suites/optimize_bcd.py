@@ -8,7 +8,7 @@ anchor) and a sparse Lasso against scikit-learn's coordinate descent on the
 identical objective ``(1/2m) ||y - Xw||^2 + alpha ||w||_1``, every Lasso run
 stopping on scikit-learn's rule: duality gap ``<= LASSO_TOL ||y||^2 / m``, the
 gap computed the same way on both sides
-(:func:`~itersolve.problems.coordinate.lasso_duality_gap`).
+(:func:`~itersolve.optimize.bcd.lasso_duality_gap`).
 
 Reference optima ``f*`` (none comes from an itersolve solver):
 

@@ -10,6 +10,8 @@ device, and every operation is a vectorized gather / ``index_add_``.
 from __future__ import annotations
 
 import warnings
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -147,3 +149,53 @@ def _torch_sparse_to_scipy(A: torch.Tensor) -> sp.csr_array:
     A = A.coalesce()
     i = A.indices().numpy()
     return sp.csr_array((A.values().numpy(), (i[0], i[1])), shape=tuple(A.shape))
+
+
+def _index(a: np.ndarray, limit: int) -> np.ndarray:
+    return a.astype(np.uint32 if limit < 2**32 else np.int64)
+
+
+@dataclass(frozen=True)
+class CompressedMatrix:
+    """A sparse matrix as compiled coordinate kernels read it: CSC and CSR arrays
+    ``(pointers, indices, values)`` in float64, unsigned 32-bit indices when they
+    fit (no negative-index test in the gather loops), and the squared column
+    norms."""
+
+    csc: tuple[np.ndarray, np.ndarray, np.ndarray]
+    csr: tuple[np.ndarray, np.ndarray, np.ndarray]
+    column_sq_norms: np.ndarray
+
+    @classmethod
+    def from_sparse(cls, A: Any) -> CompressedMatrix:
+        csr = sp.csr_array(A, dtype=np.float64)
+        csr.sum_duplicates()
+        csc = sp.csc_array(csr)
+        m, n = csr.shape
+        sq = np.zeros(n)
+        np.add.at(sq, csr.indices, csr.data * csr.data)
+        return cls(
+            (_index(csc.indptr, csc.nnz + 1), _index(csc.indices, m), csc.data),
+            (_index(csr.indptr, csr.nnz + 1), _index(csr.indices, n), csr.data),
+            sq,
+        )
+
+
+_COMPRESSED: dict[int, CompressedMatrix] = {}
+
+
+def compressed_matrix(A: Any) -> CompressedMatrix:
+    """The :class:`CompressedMatrix` of the scipy sparse matrix ``A``, built once
+    per matrix object and dropped with it (problem data is not modified in
+    place, so repeated solves on one problem share the conversion).
+
+    >>> A = sp.csr_array(np.eye(3))
+    >>> compressed_matrix(A) is compressed_matrix(A)
+    True
+    """
+    key = id(A)
+    out = _COMPRESSED.get(key)
+    if out is None:
+        out = _COMPRESSED[key] = CompressedMatrix.from_sparse(A)
+        weakref.finalize(A, _COMPRESSED.pop, key, None)
+    return out

@@ -14,6 +14,9 @@ sparse matrix (or anything :func:`scipy.sparse.csr_array` accepts); blocks are
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +24,6 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import torch
-
-njit: Any
-try:  # numba is an optional extra ("fast"); the fallbacks are plain Python.
-    from numba import njit
-except ImportError:  # pragma: no cover - exercised only without numba
-    njit = None
 
 
 def _as_graph(graph: Any) -> sp.csr_array:
@@ -153,7 +150,7 @@ def red_black_partition(graph: Any) -> list[np.ndarray]:
     colour = depth % 2
     rows = np.repeat(np.arange(n), np.diff(G.indptr))
     if (colour[rows] == colour[G.indices]).any():
-        colour = _greedy_colouring(G.indptr, G.indices, n)
+        colour = _kernel(_greedy_colouring_py)(G.indptr, G.indices, n)
     return [np.flatnonzero(colour == c) for c in np.unique(colour)]
 
 
@@ -207,7 +204,7 @@ def grow_forest(graph: Any, candidates: Any, max_size: int) -> np.ndarray:
     """
     G = graph if isinstance(graph, sp.csr_array) else _as_graph(graph)
     cand = np.ascontiguousarray(candidates, dtype=np.int64)
-    return _grow_forest(
+    return _kernel(_grow_forest_py)(
         G.indptr.astype(np.int64), G.indices.astype(np.int64), cand, int(max_size)
     )
 
@@ -266,12 +263,15 @@ def _greedy_colouring_py(indptr: np.ndarray, indices: np.ndarray, n: int) -> np.
     return colour
 
 
-if njit is not None:
-    _grow_forest = njit(cache=True)(_grow_forest_py)
-    _greedy_colouring = njit(cache=True)(_greedy_colouring_py)
-else:  # pragma: no cover
-    _grow_forest = _grow_forest_py
-    _greedy_colouring = _greedy_colouring_py
+@functools.cache
+def _kernel(python: Callable[..., Any]) -> Callable[..., Any]:
+    """``python`` compiled by numba on first use (numba is an optional extra and
+    loads only when a forest kernel first runs), or ``python`` itself."""
+    if importlib.util.find_spec("numba") is None:  # pragma: no cover
+        return python
+    from numba import njit
+
+    return njit(cache=True)(python)
 
 
 def _bfs_depth(G: sp.csr_array) -> np.ndarray:

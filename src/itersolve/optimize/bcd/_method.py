@@ -4,34 +4,40 @@ passing on forests and proximal steps (Nutini, Laradji & Schmidt, 2022)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
+from itersolve.optimize.bcd._blocks import BlockCache
 from itersolve.optimize.bcd._forest import (
-    ForestPlan,
     check_partition,
     forest_partition,
-    forest_plan,
     lattice_forest_partition,
     partition_balanced_lipschitz,
     partition_contiguous,
     partition_sorted_by_lipschitz,
     red_black_partition,
 )
-from itersolve.optimize.bcd._greedy import GreedyL1Engine, Reductions, greedy_engine
-from itersolve.optimize.bcd._models import CoordinateModel, coordinate_model
-from itersolve.optimize.bcd._proximal import (
-    L1Penalty,
-    gradient_mapping,
-    model_decrease,
+from itersolve.optimize.bcd._greedy import GreedyL1Engine, greedy_engine
+from itersolve.optimize.bcd._models import coordinate_model
+from itersolve.optimize.bcd._partition import Partition
+from itersolve.optimize.bcd._proximal import lasso_duality_gap
+from itersolve.optimize.bcd._selection import (
+    CyclicRule,
+    SelectionRule,
+    as_selection_rule,
 )
-from itersolve.optimize.bcd._selection import SelectionRule, as_selection_rule
+from itersolve.optimize.bcd._state import BCDState, GreedyState
+from itersolve.optimize.bcd._structure import (
+    LeastSquaresTerms,
+    Terms,
+    coordinate_terms,
+)
 from itersolve.optimize.bcd._updates import (
     MessagePassingUpdate,
     UpdateRule,
@@ -40,204 +46,28 @@ from itersolve.optimize.bcd._updates import (
 
 PARTITIONS = ("contiguous", "sorted", "balanced", "red_black", "forest", "lattice")
 
-
-def _lasso_source(source: Any) -> Any:
-    from itersolve.problems.coordinate import Lasso
-
-    return source if isinstance(source, Lasso) else None
-
-
-class Partition:
-    """A partition of ``range(n)`` into blocks, with vectorized block reductions."""
-
-    def __init__(self, blocks: list[np.ndarray], n: int, device: torch.device) -> None:
-        self.blocks = [torch.from_numpy(b).to(device) for b in blocks]
-        self.count = len(blocks)
-        self.sizes = torch.tensor([b.size for b in blocks], device=device)
-        owner = np.empty(n, dtype=np.int64)
-        for k, b in enumerate(blocks):
-            owner[b] = k
-        self.block_of = torch.from_numpy(owner).to(device)
-        width = max(b.size for b in blocks)
-        padded = np.full((self.count, width), n, dtype=np.int64)
-        for k, b in enumerate(blocks):
-            padded[k, : b.size] = b
-        self.padded = torch.from_numpy(padded).to(device)
-        self.n = n
-
-    def block_sums(self, q: torch.Tensor) -> torch.Tensor:
-        """``sum_{i in b} q_i`` for every block, ``O(n)``."""
-        out = torch.zeros(self.count, dtype=q.dtype, device=q.device)
-        return out.index_add_(0, self.block_of, q)
-
-    def padded_values(self, v: torch.Tensor) -> torch.Tensor:
-        """``v`` gathered into a ``(B, max|b|)`` array, zero in the padding."""
-        return torch.cat([v, v.new_zeros(1)])[self.padded]
+RANDOM_STALL_EPOCHS = 4
+"""Epochs per frozen-iterate window for randomly sampled blocks: a window of one
+epoch may miss the few blocks still moving (probability ``e^-k`` for ``k`` of
+them), four make that ``e^-4k``. Greedy and cyclic rules visit every block that
+can move within one epoch."""
 
 
-@dataclass
-class BCDState:
-    """The iterate lives in ``model``; caches are per fixed block."""
-
-    model: CoordinateModel
-    partition: Partition
-    rule: SelectionRule
-    updater: UpdateRule
-    block_size: int
-    penalty: L1Penalty | None
-    generator: torch.Generator
-    threshold: float = 0.0
-    criterion: float = math.inf
-    steps: int = 0
-    evaluations: int = 0
-    status: Status | None = None
-    converged: bool = False
-    last_block: int = 0
-    support: torch.Tensor | None = None
-    support_changed_at: int = 0
-    check_every: int = 1
-    cache: dict[str, Any] = field(default_factory=dict)
-    source: Any = None
-
-    @property
-    def x(self) -> torch.Tensor:
-        return self.model.x.view(self.model.shape)
-
-    # -- quantities rules and updates share ----------------------------------------
-    def greedy_vector(self) -> torch.Tensor:
-        """The gradient, or the proximal-gradient mapping for L1 problems."""
-        g = self.model.gradient()
-        if self.penalty is None:
-            return g
-        return gradient_mapping(self.model.x, g, self.model.lipschitz(), self.penalty)
-
-    def proximal_decrease(self) -> torch.Tensor:
-        assert self.penalty is not None
-        g = self.model.gradient()
-        return model_decrease(self.model.x, g, self.model.lipschitz(), self.penalty)
-
-    def objective_value(self) -> float:
-        f = float(self.model.value())
-        if self.penalty is not None:
-            f += float(self.penalty.value(self.model.x))
-        return f
-
-    def block_bound(self, block_id: int | None, b: torch.Tensor) -> torch.Tensor:
-        if block_id is None:
-            return self.model.block_bound(b)
-        store = self.cache.setdefault("bound", {})
-        if block_id not in store:
-            store[block_id] = self.model.block_bound(b)
-        return store[block_id]
-
-    def block_lipschitz(self, block_id: int | None, b: torch.Tensor) -> torch.Tensor:
-        """``L_b = lambda_max(H_b)`` (cached per fixed block)."""
-        if b.numel() == 1:
-            return self.model.lipschitz()[b][0]
-        if block_id is None:
-            return torch.linalg.eigvalsh(self.model.block_bound(b))[-1]
-        store = self.cache.setdefault("lipschitz", {})
-        if block_id not in store:
-            store[block_id] = torch.linalg.eigvalsh(self.block_bound(block_id, b))[-1]
-        return store[block_id]
-
-    def all_block_lipschitz(self) -> torch.Tensor:
-        if "all_lipschitz" not in self.cache:
-            self.cache["all_lipschitz"] = torch.stack(
-                [
-                    self.block_lipschitz(k, b).reshape(())
-                    for k, b in enumerate(self.partition.blocks)
-                ]
-            ).clamp(min=torch.finfo(self.model.dtype).tiny)
-        return self.cache["all_lipschitz"]
-
-    def block_inverse(self, block_id: int | None, b: torch.Tensor) -> torch.Tensor:
-        """``H_b^+`` (pseudo-inverse; cached per fixed block)."""
-        if block_id is None:
-            return torch.linalg.pinv(self.model.block_bound(b), hermitian=True)
-        store = self.cache.setdefault("inverse", {})
-        if block_id not in store:
-            store[block_id] = torch.linalg.pinv(
-                self.block_bound(block_id, b), hermitian=True
-            )
-        return store[block_id]
-
-    def stacked_block_inverses(self) -> torch.Tensor:
-        """Every ``H_b^+`` in one zero-padded ``(B, s, s)`` stack (GSQ)."""
-        if "stacked_inverse" not in self.cache:
-            P = self.partition
-            width = P.padded.shape[1]
-            out = torch.zeros(
-                P.count, width, width, dtype=self.model.dtype, device=self.model.device
-            )
-            for k, b in enumerate(P.blocks):
-                s = b.numel()
-                out[k, :s, :s] = self.block_inverse(k, b)
-            self.cache["stacked_inverse"] = out
-        return self.cache["stacked_inverse"]
-
-    def adaptive_lipschitz(self, initial: float) -> torch.Tensor:
-        if "adaptive" not in self.cache:
-            self.cache["adaptive"] = torch.full(
-                (self.model.n,),
-                initial,
-                dtype=self.model.dtype,
-                device=self.model.device,
-            )
-        return self.cache["adaptive"]
-
-    def graph(self) -> sp.csr_array:
-        if "graph" not in self.cache:
-            G = self.model.hessian_graph()
-            if G is None:
-                raise ValueError(
-                    "forest blocks need a quadratic with a sparse Hessian "
-                    "(LabelPropagation, or a Quadratic with a sparse matrix)"
-                )
-            G = sp.csr_array(G)
-            G.setdiag(0)
-            G.eliminate_zeros()
-            self.cache["graph"] = G
-        return self.cache["graph"]
-
-    def forest_block(
-        self, block_id: int | None, b: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, ForestPlan]:
-        """``(diag Q_bb, off-diagonal values, elimination plan)`` of a forest block."""
-        store = self.cache.setdefault("forest", {})
-        if block_id is not None and block_id in store:
-            return store[block_id]
-        diag, rows, cols, vals = self.model.block_edges(b)
-        plan = forest_plan(b.numel(), rows.cpu().numpy(), cols.cpu().numpy())
-        out = (diag, vals, plan)
-        if block_id is not None:
-            store[block_id] = out
-        return out
-
-    def fail_not_positive_definite(self) -> None:
-        self.status = Status.NOT_POSITIVE_DEFINITE
+def _gap_terms(terms: Terms | None) -> LeastSquaresTerms | None:
+    """The terms when the Lasso duality gap applies (signed L1, no ridge)."""
+    if (
+        isinstance(terms, LeastSquaresTerms)
+        and terms.penalty is not None
+        and not terms.penalty.nonnegative
+        and terms.l2 == 0
+    ):
+        return terms
+    return None
 
 
-@dataclass
-class GreedyState:
-    """State of the compiled greedy path (see :mod:`._greedy`): the iterate
-    lives in ``engine.w``; ``reductions`` are measured after every step."""
-
-    engine: GreedyL1Engine
-    shape: tuple[int, ...]
-    reductions: Reductions
-    source: Any = None
-    threshold: float = 0.0
-    criterion: float = math.inf
-    gap: float = math.inf
-    steps: int = 0
-    x_sum: float | None = None
-    status: Status | None = None
-    support_changed_at: int = 0
-
-    @property
-    def x(self) -> torch.Tensor:
-        return self.engine.x.view(self.shape)
+def _gap(terms: LeastSquaresTerms, r2: float, ry: float, g: float, l1: float) -> float:
+    assert terms.penalty is not None
+    return lasso_duality_gap(r2, ry, g, l1, terms.penalty.lam, 1.0 / terms.scale)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,18 +95,26 @@ class BlockCoordinateDescent(IterativeMethod):
     ``G_i = L_i (x_i - prox_{h/L_i}(x_i - g_i / L_i))`` (L1 problems). Checked
     every step for greedy rules (the gradient is at hand) and every
     ``ceil(n / block_size)`` steps (one pass) otherwise. With ``gap_tol`` on a
-    :class:`~itersolve.problems.Lasso` the rule is scikit-learn's instead::
+    Lasso-shaped problem (an :class:`~.L1LeastSquaresStructure` with a signed
+    penalty, such as :class:`~itersolve.problems.Lasso`) the rule is
+    scikit-learn's instead::
 
-        gap(w_k) <= gap_tol * ||y||^2 / m
+        gap(w_k) <= gap_tol * scale * ||b||^2      (= gap_tol ||y||^2 / m)
 
     (``gap`` the duality gap as scikit-learn computes it,
-    :func:`~itersolve.problems.coordinate.lasso_duality_gap`). Either rule is
+    :func:`~itersolve.optimize.bcd.lasso_duality_gap`). Either rule is
     confirmed on a fresh residual and gradient before ``SUCCESS``.
 
-    Single coordinates (``block_size=1``) with a greedy rule (GS, GSL, GSD, VB)
-    and the proximal-gradient update on a sparse ``Lasso`` or
-    ``NonNegativeLeastSquaresL1`` run compiled (numba): the same iteration, with
-    the gradient maintained through cached Gram columns (:mod:`._greedy`).
+    Which structure is exploited is read from the problem's attributes, never
+    its class: a problem satisfying one of the protocols of
+    :mod:`itersolve.optimize.bcd` (:class:`~.L1LeastSquaresStructure`,
+    :class:`~.LeastSquaresStructure`, :class:`~.QuadraticStructure`,
+    :class:`~.LinearPredictorStructure`) runs on an incremental coordinate
+    model, anything else on its objective (full gradients per block). Single
+    coordinates (``block_size=1``) with a greedy rule (GS, GSL, GSD, VB) and the
+    proximal-gradient update on an ``L1LeastSquaresStructure`` with a scipy
+    sparse ``A`` run compiled (numba, loaded on first use): the same iteration,
+    with the gradient maintained through cached Gram columns (:mod:`._greedy`).
 
     Parameters
     ----------
@@ -375,13 +213,36 @@ class BlockCoordinateDescent(IterativeMethod):
                 f"got {self.blocks!r}"
             )
 
+    @cached_property
+    def selection_rule(self) -> SelectionRule:
+        """The :class:`SelectionRule` that ``selection`` names (built once)."""
+        return as_selection_rule(self.selection)
+
+    @cached_property
+    def update_rule(self) -> UpdateRule:
+        """The :class:`UpdateRule` that ``update`` names (built once)."""
+        return as_update_rule(self.update)
+
     def default_max_steps(self, problem: Any) -> int:
         return 500
 
+    def default_stall_window(self, problem: Any) -> int | None:
+        """One epoch of steps (every block once: ``ceil(n / block_size)`` block
+        updates, ``updates_per_step`` per step) for greedy and cyclic rules;
+        :data:`RANDOM_STALL_EPOCHS` epochs for randomly sampled blocks. A single
+        step moves one block, so a shorter window would call a run that is
+        still improving other blocks frozen."""
+        n = math.prod(getattr(problem, "shape", ()) or (1,))
+        rule = self.selection_rule
+        epochs = (
+            1 if rule.greedy or isinstance(rule, CyclicRule) else RANDOM_STALL_EPOCHS
+        )
+        updates = epochs * -(-n // min(self.block_size, n))
+        return max(1, -(-updates // self.updates_per_step))
+
     # -- setup ---------------------------------------------------------------------
-    def _partition(
-        self, model: CoordinateModel, source: Any, state_graph: Any
-    ) -> list[np.ndarray]:
+    def _partition(self, cache: BlockCache, source: Any) -> list[np.ndarray]:
+        model = cache.model
         n = model.n
         if self.block_size > n:
             raise ValueError(
@@ -398,9 +259,9 @@ class BlockCoordinateDescent(IterativeMethod):
                 L = model.lipschitz().cpu().numpy()
                 return partition_balanced_lipschitz(L, self.block_size)
             if blocks == "red_black":
-                return red_black_partition(state_graph())
+                return red_black_partition(cache.graph())
             if blocks == "forest":
-                return forest_partition(state_graph())
+                return forest_partition(cache.graph())
             shape = getattr(source, "lattice_shape", None)
             nodes = getattr(source, "unlabelled", None)
             if shape is None or nodes is None:
@@ -416,94 +277,86 @@ class BlockCoordinateDescent(IterativeMethod):
 
     def init(self, problem: Any, x0: torch.Tensor) -> BCDState | GreedyState:
         source = getattr(problem, "source", problem)
-        if self.gap_tol is not None and _lasso_source(source) is None:
+        terms = coordinate_terms(source, x0)
+        gap_terms = _gap_terms(terms) if self.gap_tol is not None else None
+        if self.gap_tol is not None and gap_terms is None:
             raise ValueError(
-                "gap_tol needs a Lasso problem (its duality gap), got "
-                f"{type(source).__name__}"
+                "gap_tol needs a Lasso problem (an L1LeastSquaresStructure with a "
+                f"signed penalty), got {type(source).__name__}"
             )
-        engine = greedy_engine(self, source, x0)
+        rule, updater = self.selection_rule, self.update_rule
+        single = self.block_size == 1 and self.blocks in (None, "contiguous")
+        engine = greedy_engine(rule, updater, terms, x0, single_coordinates=single)
         if engine is not None:
-            return self._init_greedy(engine, source, tuple(x0.shape))
-        model, penalty = coordinate_model(problem, x0)
-        rule = as_selection_rule(self.selection)
-        updater = as_update_rule(self.update)
+            return self._init_greedy(engine, terms, tuple(x0.shape))
+        model, penalty = coordinate_model(problem, terms, x0)
+        cache = BlockCache(model, penalty, self.block_size)
+        cache.partition = Partition(
+            self._partition(cache, source), model.n, model.device
+        )
         generator = torch.Generator(device=model.device).manual_seed(self.seed)
-        state = BCDState(
-            model=model,
-            partition=None,  # type: ignore[arg-type]
-            rule=rule,
-            updater=updater,
-            block_size=self.block_size,
-            penalty=penalty,
-            generator=generator,
-            source=source,
-        )
-        state.partition = Partition(
-            self._partition(model, source, state.graph), model.n, model.device
-        )
+        state = BCDState(cache, generator, terms=terms)
         if isinstance(updater, MessagePassingUpdate) and not rule.variable:
-            for k, b in enumerate(state.partition.blocks):
-                state.forest_block(k, b)  # raises ValueError on a cycle
+            for k, b in enumerate(cache.blocks.blocks):
+                cache.forest_block(k, b)  # raises ValueError on a cycle
         if rule.needs_lipschitz or updater.needs_lipschitz or penalty is not None:
             model.lipschitz()
         model.set_tracking(rule.greedy)
         if not rule.greedy:
             state.check_every = max(1, -(-model.n // self.block_size))
-        if self.gap_tol is None:
+        if gap_terms is None:
             state.criterion = self._criterion(state)
             state.threshold = max(self.rtol * state.criterion, self.atol)
             state.converged = state.criterion == 0 or state.criterion <= self.atol
         else:
             # The rule's quantity is the gap (the trace's criterion column too,
             # as on the compiled path).
-            state.criterion = self._model_gap(state, source)
-            state.threshold = self.gap_tol * source.gap_scale
+            state.criterion = self._model_gap(state)
+            state.threshold = self._gap_threshold(gap_terms)
             state.converged = state.criterion <= state.threshold
         if penalty is not None:
             state.support = model.x != 0
         return state
 
+    def _gap_threshold(self, terms: LeastSquaresTerms) -> float:
+        """``gap_tol * scale ||b||^2`` (scikit-learn's ``tol * ||y||^2 / m``)."""
+        assert self.gap_tol is not None
+        b = torch.as_tensor(terms.b).to(torch.float64).reshape(-1)
+        return self.gap_tol * terms.scale * float(b @ b)
+
     def _init_greedy(
-        self, engine: GreedyL1Engine, source: Any, shape: tuple[int, ...]
+        self, engine: GreedyL1Engine, terms: Any, shape: tuple[int, ...]
     ) -> GreedyState:
-        state = GreedyState(engine, shape, engine.measure(), source)
+        state = GreedyState(engine, shape, engine.measure(), terms)
         state.criterion = state.reductions.criterion
         state.threshold = max(self.rtol * state.criterion, self.atol)
         if self.gap_tol is not None:
-            state.threshold = self.gap_tol * source.gap_scale
+            state.threshold = self._gap_threshold(terms)
         state.x_sum = state.reductions.x_sum
         return state
 
     def _criterion(self, state: BCDState) -> float:
-        return float(state.greedy_vector().abs().max())
+        return float(state.cache.greedy_vector().abs().max())
 
-    def _model_gap(self, state: BCDState, source: Any) -> float:
+    def _model_gap(self, state: BCDState) -> float:
         """The duality gap from the model's maintained residual and gradient."""
-        from itersolve.problems.coordinate import lasso_duality_gap
-
         model = state.model
-        r, g, w = model.r, model.gradient(), model.x  # type: ignore[attr-defined]
-        b = model.b  # type: ignore[attr-defined]
-        return lasso_duality_gap(
+        r, g, w = model.r, model.gradient(), model.x
+        return _gap(
+            state.terms,
             float(r @ r),
-            float(r @ b),
+            float(r @ model.b),
             float(g.abs().max()),
             float(w.abs().sum()),
-            source.alpha,
-            source.n_samples,
         )
 
-    def _greedy_value(self, state: GreedyState, source: Any) -> float:
+    def _greedy_value(self, state: GreedyState) -> float:
         """The stopping rule's quantity from ``state.reductions``."""
-        from itersolve.problems.coordinate import lasso_duality_gap
-
         red = state.reductions
         state.criterion = red.criterion
         if self.gap_tol is None:
             return red.criterion
-        state.gap = lasso_duality_gap(
-            red.r_norm2, red.r_dot_y, red.g_max, red.l1, source.alpha, source.n_samples
-        )
+        state.gap = _gap(state.terms, red.r_norm2, red.r_dot_y, red.g_max, red.l1)
         return state.gap
 
     # -- iteration -----------------------------------------------------------------
@@ -511,7 +364,7 @@ class BlockCoordinateDescent(IterativeMethod):
         if isinstance(state, GreedyState):
             return self._greedy_step(state)
         for _ in range(self.updates_per_step):
-            state = self._block_step(problem, state)
+            state = self._block_step(state)
             if state.status is not None:
                 break
         if state.steps % state.check_every < self.updates_per_step:
@@ -520,12 +373,11 @@ class BlockCoordinateDescent(IterativeMethod):
                 state.criterion = self._criterion(state)
                 state.converged = state.criterion <= state.threshold
             else:
-                source = _lasso_source(getattr(problem, "source", problem))
-                state.criterion = self._model_gap(state, source)
+                state.criterion = self._model_gap(state)
                 state.converged = state.criterion <= state.threshold
                 if state.converged:  # confirm on a fresh residual and gradient
                     state.model.refresh()
-                    state.criterion = self._model_gap(state, source)
+                    state.criterion = self._model_gap(state)
                     state.converged = state.criterion <= state.threshold
         return state
 
@@ -541,17 +393,18 @@ class BlockCoordinateDescent(IterativeMethod):
             state.support_changed_at = state.steps
         state.reductions = engine.measure(criterion=self.gap_tol is None)
         state.x_sum = state.reductions.x_sum
-        self._greedy_value(state, state.source)  # the trace's criterion column
+        self._greedy_value(state)  # the trace's criterion column
         return state
 
-    def _block_step(self, problem: Any, state: BCDState) -> BCDState:
-        model = state.model
-        block_id, b = state.rule.select(state)
+    def _block_step(self, state: BCDState) -> BCDState:
+        cache = state.cache
+        model = cache.model
+        block_id, b = self.selection_rule.select(cache, state.steps, state.generator)
         g = model.block_gradient(b)
-        state.updater.update(state, block_id, b, g)
+        state.status = self.update_rule.update(cache, block_id, b, g)
         state.steps += 1
         state.last_block = int(b.numel())
-        if state.penalty is not None and state.support is not None:
+        if cache.penalty is not None and state.support is not None:
             now = model.x[b] != 0
             if bool((now != state.support[b]).any()):
                 state.support_changed_at = state.steps
@@ -564,12 +417,11 @@ class BlockCoordinateDescent(IterativeMethod):
         if state.status is not None:
             return True, state.status
         if isinstance(state, GreedyState):
-            source = getattr(problem, "source", problem)
-            if self._greedy_value(state, source) <= state.threshold:
+            if self._greedy_value(state) <= state.threshold:
                 # Confirm on a fresh residual and gradient (no drift in the test).
                 state.engine.refresh()
                 state.reductions = state.engine.measure(self.gap_tol is None)
-                if self._greedy_value(state, source) <= state.threshold:
+                if self._greedy_value(state) <= state.threshold:
                     return True, Status.SUCCESS
             return False, Status.SUCCESS
         if state.converged:
@@ -587,7 +439,7 @@ class BlockCoordinateDescent(IterativeMethod):
                 "support_size": float(engine.support_size),
             }
         out = {
-            "objective": state.objective_value(),
+            "objective": state.cache.objective_value(),
             "criterion": state.criterion,
             "block_size": float(state.last_block),
         }
@@ -611,7 +463,7 @@ class BlockCoordinateDescent(IterativeMethod):
             "coordinate_updates": model.coordinate_updates,
             "coordinate_gradients": model.coordinate_gradients,
             "full_gradients": model.full_gradients,
-            "line_search_evaluations": state.evaluations,
+            "line_search_evaluations": model.trial_evaluations,
         }
         if state.support is not None:
             out["support_size"] = int(state.support.sum())

@@ -27,8 +27,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from itersolve._core.objective import Objective
+from itersolve._core.objective import Objective, as_objective
 from itersolve.optimize.bcd._columns import Columns
+from itersolve.optimize.bcd._structure import (
+    LeastSquaresTerms,
+    LinearPredictorTerms,
+    QuadraticTerms,
+    Terms,
+)
 
 GRAM_CACHE_LIMIT = 2**25
 """Most entries of cached Gram columns (dense least squares): 256 MB in float64."""
@@ -49,6 +55,7 @@ class CoordinateModel:
         self.coordinate_gradients = 0
         self.coordinate_updates = 0
         self.full_gradients = 0
+        self.trial_evaluations = 0
         self._lipschitz: torch.Tensor | None = None
 
     # oracles every model implements
@@ -79,7 +86,11 @@ class CoordinateModel:
         return self.block_bound(b)
 
     def trial_value(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """``f(x + U_b d)`` without moving ``x``."""
+        """``f(x + U_b d)`` without moving ``x`` (counted: line searches)."""
+        self.trial_evaluations += 1
+        return self._trial_value(b, d)
+
+    def _trial_value(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def apply(self, b: torch.Tensor, d: torch.Tensor) -> None:
@@ -193,7 +204,7 @@ class LeastSquaresModel(CoordinateModel):
             return rows, vals * d[owner]
         return None, self.cols.dense[:, b] @ d
 
-    def trial_value(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    def _trial_value(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         rows, delta = self._delta_r(b, d)
         if rows is None:
             r = self.r + delta
@@ -301,7 +312,7 @@ class QuadraticModel(CoordinateModel):
     def block_bound(self, b: torch.Tensor) -> torch.Tensor:
         return self.Q.columns(b)[b]
 
-    def trial_value(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    def _trial_value(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         Qd = self.block_bound(b) @ d
         return self.value() + torch.dot(self.g[b], d) + 0.5 * torch.dot(d, Qd)
 
@@ -476,7 +487,7 @@ class LinearPredictorModel(CoordinateModel):
         dZ.index_add_(1, k, self.cols.dense[:, j] * d)
         return None, dZ
 
-    def trial_value(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    def _trial_value(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         touched, dZ = self._delta_z(b, d)
         if touched is None:
             data = self.scale * self._loss(self.Z + dZ, self.Y)
@@ -571,7 +582,7 @@ class ObjectiveModel(CoordinateModel):
         H = torch.stack(cols, dim=1)
         return 0.5 * (H + H.T)
 
-    def trial_value(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    def _trial_value(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         x = self.x.clone()
         x[b] += d
         return self._f(x)
@@ -582,59 +593,30 @@ class ObjectiveModel(CoordinateModel):
         self._g = None
 
 
-def coordinate_model(problem: Any, x0: torch.Tensor) -> tuple[CoordinateModel, Any]:
+def coordinate_model(
+    problem: Any, terms: Terms | None, x0: torch.Tensor
+) -> tuple[CoordinateModel, Any]:
     """The coordinate model (and the L1 penalty, if any) for what ``minimize``
-    hands a method: an ``OptimizationProblem`` whose ``source`` is a problem from
-    :mod:`itersolve.problems`, an ``Objective`` or a function.
-
-    Known structure: ``LeastSquares``, ``SparseLeastSquares``, ``Quadratic``,
-    ``LabelPropagation``, ``Logistic``, ``Softmax``, ``Lasso``,
-    ``NonNegativeLeastSquaresL1``; anything else runs as a generic objective.
+    hands a method, from the ``terms`` its source declares
+    (:func:`~._structure.coordinate_terms`); without terms, the problem's
+    objective runs as a generic objective.
     """
-    from itersolve.optimize.bcd._proximal import L1Penalty
-    from itersolve.problems.coordinate import (
-        LabelPropagation,
-        Lasso,
-        NonNegativeLeastSquaresL1,
-        SparseLeastSquares,
-    )
-    from itersolve.problems.optimization import (
-        LeastSquares,
-        Logistic,
-        Quadratic,
-        Softmax,
-    )
-
     source = getattr(problem, "source", problem)
-    if isinstance(source, Lasso):
-        model = LeastSquaresModel(source.X, source.y, x0, scale=1.0 / source.n_samples)
-        return model, L1Penalty(source.alpha)
-    if isinstance(source, NonNegativeLeastSquaresL1):
-        if bool((x0 < 0).any()):
-            raise ValueError("x0 must be >= 0 for NonNegativeLeastSquaresL1")
-        return LeastSquaresModel(source.A, source.b, x0), L1Penalty(
-            source.lam, nonnegative=True
-        )
-    if isinstance(source, (LeastSquares, SparseLeastSquares)):
-        return LeastSquaresModel(source.A, source.b, x0, l2=source.l2), None
-    if isinstance(source, LabelPropagation):
-        return QuadraticModel(source.Q, source.c, x0), None
-    if isinstance(source, Quadratic):
-        return QuadraticModel(source.A, source.b, x0), None
-    if isinstance(source, Logistic):
-        m = source.X.shape[0]
+    if isinstance(terms, LeastSquaresTerms):
+        penalty = terms.penalty
+        if penalty is not None and penalty.nonnegative and bool((x0 < 0).any()):
+            raise ValueError(
+                f"x0 must be >= 0 for a non-negative penalty ({type(source).__name__})"
+            )
+        model = LeastSquaresModel(terms.A, terms.b, x0, scale=terms.scale, l2=terms.l2)
+        return model, penalty
+    if isinstance(terms, QuadraticTerms):
+        return QuadraticModel(terms.Q, terms.c, x0), None
+    if isinstance(terms, LinearPredictorTerms):
         return LinearPredictorModel(
-            source.X, source.y, x0, loss="logistic", scale=1.0 / m, l2=source.l2
-        ), None
-    if isinstance(source, Softmax):
-        m = source.X.shape[0]
-        Y = torch.nn.functional.one_hot(source.y, source.n_classes)
-        return LinearPredictorModel(
-            source.X, Y, x0, loss="softmax", scale=1.0 / m, l2=source.l2
+            terms.X, terms.Y, x0, loss=terms.loss, scale=terms.scale, l2=terms.l2
         ), None
     objective = getattr(problem, "objective", None)
     if not isinstance(objective, Objective):
-        from itersolve._core.objective import as_objective
-
         objective = as_objective(problem)
     return ObjectiveModel(objective, x0), None

@@ -21,15 +21,13 @@ Our figures (suite ``optimize-bcd``) use the paper's norms.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from itersolve.optimize.bcd._blocks import BlockCache
 from itersolve.optimize.bcd._forest import grow_forest
-
-if TYPE_CHECKING:
-    from itersolve.optimize.bcd._method import BCDState
 
 _NORMS = ("paper", "code")
 
@@ -41,39 +39,49 @@ def _check_norm(norm: str) -> None:
 
 @dataclass(frozen=True)
 class SelectionRule:
-    """Base class. ``greedy`` rules need the full gradient every step;
-    ``variable`` rules build their own block (size ``block_size`` of the method)."""
+    """Base class. ``select(cache, step, generator)`` returns ``(block_id, b)``:
+    the block's index in ``cache.blocks`` (``None`` for a variable block) and its
+    coordinates; ``step`` counts the block updates so far and ``generator`` is
+    the method's seeded random stream. ``greedy`` rules need the full gradient
+    every step; ``variable`` rules build their own block (size
+    ``cache.block_size``)."""
 
     greedy = False
     variable = False
     needs_lipschitz = False
 
-    def select(self, state: BCDState) -> tuple[int | None, torch.Tensor]:
+    def select(
+        self, cache: BlockCache, step: int, generator: torch.Generator
+    ) -> tuple[int | None, torch.Tensor]:
         raise NotImplementedError
 
-    def _pick(self, state: BCDState, scores: torch.Tensor) -> tuple[int, torch.Tensor]:
+    def _pick(
+        self, cache: BlockCache, scores: torch.Tensor
+    ) -> tuple[int, torch.Tensor]:
         block = int(torch.argmax(scores))
-        return block, state.partition.blocks[block]
+        return block, cache.blocks.blocks[block]
 
 
 @dataclass(frozen=True)
 class CyclicRule(SelectionRule):
     """Blocks in order ``0, 1, ..., B-1, 0, ...`` (``selection='cyclic'``)."""
 
-    def select(self, state: BCDState) -> tuple[int | None, torch.Tensor]:
-        block = state.steps % state.partition.count
-        return block, state.partition.blocks[block]
+    def select(
+        self, cache: BlockCache, step: int, generator: torch.Generator
+    ) -> tuple[int | None, torch.Tensor]:
+        block = step % cache.blocks.count
+        return block, cache.blocks.blocks[block]
 
 
 @dataclass(frozen=True)
 class RandomRule(SelectionRule):
     """Uniform random blocks (``selection='random'``), from the method's seed."""
 
-    def select(self, state: BCDState) -> tuple[int | None, torch.Tensor]:
-        block = int(
-            torch.randint(state.partition.count, (1,), generator=state.generator)
-        )
-        return block, state.partition.blocks[block]
+    def select(
+        self, cache: BlockCache, step: int, generator: torch.Generator
+    ) -> tuple[int | None, torch.Tensor]:
+        block = int(torch.randint(cache.blocks.count, (1,), generator=generator))
+        return block, cache.blocks.blocks[block]
 
 
 @dataclass(frozen=True)
@@ -82,10 +90,12 @@ class LipschitzRule(SelectionRule):
 
     needs_lipschitz = True
 
-    def select(self, state: BCDState) -> tuple[int | None, torch.Tensor]:
-        weights = state.all_block_lipschitz()
-        block = int(torch.multinomial(weights, 1, generator=state.generator))
-        return block, state.partition.blocks[block]
+    def select(
+        self, cache: BlockCache, step: int, generator: torch.Generator
+    ) -> tuple[int | None, torch.Tensor]:
+        weights = cache.all_block_lipschitz()
+        block = int(torch.multinomial(weights, 1, generator=generator))
+        return block, cache.blocks.blocks[block]
 
 
 @dataclass(frozen=True)
@@ -99,10 +109,12 @@ class GaussSouthwellRule(SelectionRule):
     def __post_init__(self) -> None:
         _check_norm(self.norm)
 
-    def select(self, state: BCDState) -> tuple[int | None, torch.Tensor]:
-        g = state.greedy_vector()
+    def select(
+        self, cache: BlockCache, step: int, generator: torch.Generator
+    ) -> tuple[int | None, torch.Tensor]:
+        g = cache.greedy_vector()
         q = g * g if self.norm == "paper" else g.abs()
-        return self._pick(state, state.partition.block_sums(q))
+        return self._pick(cache, cache.blocks.block_sums(q))
 
 
 @dataclass(frozen=True)
@@ -112,10 +124,12 @@ class GaussSouthwellLipschitzRule(SelectionRule):
     greedy = True
     needs_lipschitz = True
 
-    def select(self, state: BCDState) -> tuple[int | None, torch.Tensor]:
-        g = state.greedy_vector()
-        scores = state.partition.block_sums(g * g) / state.all_block_lipschitz()
-        return self._pick(state, scores)
+    def select(
+        self, cache: BlockCache, step: int, generator: torch.Generator
+    ) -> tuple[int | None, torch.Tensor]:
+        g = cache.greedy_vector()
+        scores = cache.blocks.block_sums(g * g) / cache.all_block_lipschitz()
+        return self._pick(cache, scores)
 
 
 @dataclass(frozen=True)
@@ -130,11 +144,13 @@ class GaussSouthwellDiagonalRule(SelectionRule):
     def __post_init__(self) -> None:
         _check_norm(self.norm)
 
-    def select(self, state: BCDState) -> tuple[int | None, torch.Tensor]:
-        g = state.greedy_vector()
-        L = state.model.lipschitz()
+    def select(
+        self, cache: BlockCache, step: int, generator: torch.Generator
+    ) -> tuple[int | None, torch.Tensor]:
+        g = cache.greedy_vector()
+        L = cache.model.lipschitz()
         q = g * g / L if self.norm == "paper" else g.abs() / L.sqrt()
-        return self._pick(state, state.partition.block_sums(q))
+        return self._pick(cache, cache.blocks.block_sums(q))
 
 
 @dataclass(frozen=True)
@@ -150,15 +166,17 @@ class GaussSouthwellQuadraticRule(SelectionRule):
     greedy = True
     needs_lipschitz = True
 
-    def select(self, state: BCDState) -> tuple[int | None, torch.Tensor]:
-        if state.penalty is not None:
-            q = state.proximal_decrease()
-            return self._pick(state, state.partition.block_sums(q))
-        Hinv = state.stacked_block_inverses()
-        g = state.greedy_vector()
-        gp = state.partition.padded_values(g)
+    def select(
+        self, cache: BlockCache, step: int, generator: torch.Generator
+    ) -> tuple[int | None, torch.Tensor]:
+        if cache.penalty is not None:
+            q = cache.proximal_decrease()
+            return self._pick(cache, cache.blocks.block_sums(q))
+        Hinv = cache.stacked_block_inverses()
+        g = cache.greedy_vector()
+        gp = cache.blocks.padded_values(g)
         scores = torch.einsum("bi,bij,bj->b", gp, Hinv, gp)
-        return self._pick(state, scores)
+        return self._pick(cache, scores)
 
 
 @dataclass(frozen=True)
@@ -183,14 +201,16 @@ class VariableBlockRule(SelectionRule):
     def needs_lipschitz(self) -> bool:  # type: ignore[override]
         return self.scaling == "lipschitz"
 
-    def select(self, state: BCDState) -> tuple[int | None, torch.Tensor]:
-        g = state.greedy_vector()
+    def select(
+        self, cache: BlockCache, step: int, generator: torch.Generator
+    ) -> tuple[int | None, torch.Tensor]:
+        g = cache.greedy_vector()
         score = (
             g.abs()
             if self.scaling == "none"
-            else g.abs() / state.model.lipschitz().sqrt()
+            else g.abs() / cache.model.lipschitz().sqrt()
         )
-        k = min(state.block_size, score.numel())
+        k = min(cache.block_size, score.numel())
         return None, torch.topk(score, k, sorted=False).indices
 
 
@@ -207,17 +227,19 @@ class GreedyForestRule(SelectionRule):
     variable = True
     needs_lipschitz = True
 
-    def select(self, state: BCDState) -> tuple[int | None, torch.Tensor]:
-        graph = state.graph()
-        g = state.greedy_vector()
-        score = g.abs() / state.model.lipschitz().sqrt()
-        k = min(4 * state.block_size, score.numel())
+    def select(
+        self, cache: BlockCache, step: int, generator: torch.Generator
+    ) -> tuple[int | None, torch.Tensor]:
+        graph = cache.graph()
+        g = cache.greedy_vector()
+        score = g.abs() / cache.model.lipschitz().sqrt()
+        k = min(4 * cache.block_size, score.numel())
         top = torch.topk(score, k)
         order = top.indices[top.values > 0].cpu().numpy()
-        chosen = grow_forest(graph, order, state.block_size)
+        chosen = grow_forest(graph, order, cache.block_size)
         if chosen.size == 0:
             chosen = np.array([int(torch.argmax(score))])
-        return None, torch.from_numpy(np.sort(chosen)).to(state.model.device)
+        return None, torch.from_numpy(np.sort(chosen)).to(cache.model.device)
 
 
 SELECTION_RULES: dict[str, Any] = {

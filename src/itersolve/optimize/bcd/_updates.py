@@ -20,32 +20,34 @@ two-metric-projection Newton step (see :mod:`._proximal`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from itersolve._core.linesearch import armijo
+from itersolve._core.solution import Status
+from itersolve.optimize.bcd._blocks import BlockCache
 from itersolve.optimize.bcd._forest import tree_solve
 from itersolve.optimize.bcd._proximal import (
     proximal_gradient_step,
     two_metric_projection_step,
 )
 
-if TYPE_CHECKING:
-    from itersolve.optimize.bcd._method import BCDState
-
 _EPS = float(torch.finfo(torch.float64).eps)
 
 
 @dataclass(frozen=True)
 class UpdateRule:
-    """Base class: ``update(state, block_id, b, g_b)`` moves ``x_b``."""
+    """Base class: ``update(cache, block_id, b, g_b)`` moves ``x_b`` (through
+    ``cache.model.apply``) and returns ``None``, or the :class:`Status` of a
+    numerical breakdown that ends the run (``x`` then unmoved). Trial
+    evaluations are counted by the model."""
 
     needs_lipschitz = False
 
     def update(
-        self, state: BCDState, block_id: int | None, b: torch.Tensor, g: torch.Tensor
-    ) -> None:
+        self, cache: BlockCache, block_id: int | None, b: torch.Tensor, g: torch.Tensor
+    ) -> Status | None:
         raise NotImplementedError
 
 
@@ -56,14 +58,15 @@ class GradientUpdate(UpdateRule):
     needs_lipschitz = True
 
     def update(
-        self, state: BCDState, block_id: int | None, b: torch.Tensor, g: torch.Tensor
-    ) -> None:
-        L = state.block_lipschitz(block_id, b)
-        if state.penalty is not None:
-            d = proximal_gradient_step(state.model.x[b], g, L, state.penalty)
+        self, cache: BlockCache, block_id: int | None, b: torch.Tensor, g: torch.Tensor
+    ) -> Status | None:
+        L = cache.block_lipschitz(block_id, b)
+        if cache.penalty is not None:
+            d = proximal_gradient_step(cache.model.x[b], g, L, cache.penalty)
         else:
             d = -g / L
-        state.model.apply(b, d)
+        cache.model.apply(b, d)
+        return None
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,10 @@ class LipschitzAdaptiveUpdate(UpdateRule):
             raise ValueError(f"initial must be > 0, got {self.initial!r}")
 
     def update(
-        self, state: BCDState, block_id: int | None, b: torch.Tensor, g: torch.Tensor
-    ) -> None:
-        model = state.model
-        stored = state.adaptive_lipschitz(self.initial)
+        self, cache: BlockCache, block_id: int | None, b: torch.Tensor, g: torch.Tensor
+    ) -> Status | None:
+        model = cache.model
+        stored = cache.adaptive_lipschitz(self.initial)
         L = float(stored[b].max())
         # Smooth part only: the trial adds the block's change of h, so the test is
         # F(x + d) <= F(x) - L/2 ||d||^2 (comparing with F(x) itself, h of every
@@ -92,23 +95,23 @@ class LipschitzAdaptiveUpdate(UpdateRule):
         f0 = float(model.value())
         gg = float(torch.dot(g, g))
         for _ in range(self.max_doublings):
-            if state.penalty is not None:
-                d = proximal_gradient_step(model.x[b], g, L, state.penalty)
+            if cache.penalty is not None:
+                d = proximal_gradient_step(model.x[b], g, L, cache.penalty)
                 target = f0 - 0.5 * L * float(torch.dot(d, d))
                 trial = float(model.trial_value(b, d)) + float(
-                    state.penalty.value(model.x[b] + d)
-                    - state.penalty.value(model.x[b])
+                    cache.penalty.value(model.x[b] + d)
+                    - cache.penalty.value(model.x[b])
                 )
             else:
                 d = -g / L
                 target = f0 - gg / (2 * L)
                 trial = float(model.trial_value(b, d))
-            state.evaluations += 1
             if trial <= target + 1e-12 * abs(f0):
                 break
             L *= 2.0
         stored[b] = L
         model.apply(b, d)
+        return None
 
 
 @dataclass(frozen=True)
@@ -118,13 +121,14 @@ class MatrixUpdate(UpdateRule):
     Boehning's bound). Exact block minimization for quadratics."""
 
     def update(
-        self, state: BCDState, block_id: int | None, b: torch.Tensor, g: torch.Tensor
-    ) -> None:
-        if state.penalty is not None:
-            d = two_metric_projection_step(state, b, g, state.block_bound(block_id, b))
+        self, cache: BlockCache, block_id: int | None, b: torch.Tensor, g: torch.Tensor
+    ) -> Status | None:
+        if cache.penalty is not None:
+            d = two_metric_projection_step(cache, b, g, cache.block_bound(block_id, b))
         else:
-            d = -(state.block_inverse(block_id, b) @ g)
-        state.model.apply(b, d)
+            d = -(cache.block_inverse(block_id, b) @ g)
+        cache.model.apply(b, d)
+        return None
 
 
 @dataclass(frozen=True)
@@ -141,14 +145,14 @@ class NewtonUpdate(UpdateRule):
             raise ValueError(f"c1 must be in (0, 1), got {self.c1!r}")
 
     def update(
-        self, state: BCDState, block_id: int | None, b: torch.Tensor, g: torch.Tensor
-    ) -> None:
-        model = state.model
+        self, cache: BlockCache, block_id: int | None, b: torch.Tensor, g: torch.Tensor
+    ) -> Status | None:
+        model = cache.model
         H = model.block_hessian(b)
-        if state.penalty is not None:
-            d = two_metric_projection_step(state, b, g, H)
+        if cache.penalty is not None:
+            d = two_metric_projection_step(cache, b, g, H)
             model.apply(b, d)
-            return
+            return None
         L_chol, info = torch.linalg.cholesky_ex(H)
         if int(info) == 0:
             d = -torch.cholesky_solve(g[:, None], L_chol)[:, 0]
@@ -158,21 +162,21 @@ class NewtonUpdate(UpdateRule):
         slope = float(torch.dot(g, d))
         if model.quadratic and int(info) == 0:
             model.apply(b, d)  # unit Newton step is exact on a quadratic
-            return
+            return None
         f0 = float(model.value())
         if int(info) == 0 and -slope <= 1e3 * _EPS * max(1.0, abs(f0)):
             # the predicted decrease is below the rounding of f: values cannot
             # rank trial points any more, and the unit Newton step is accurate
             model.apply(b, d)
-            return
+            return None
 
         def phi(t: float) -> float:
-            state.evaluations += 1
             return float(model.trial_value(b, t * d))
 
         result = armijo(phi, f0, slope, c1=self.c1)
         if result.step > 0:
             model.apply(b, result.step * d)
+        return None
 
 
 @dataclass(frozen=True)
@@ -184,16 +188,16 @@ class MessagePassingUpdate(UpdateRule):
     """
 
     def update(
-        self, state: BCDState, block_id: int | None, b: torch.Tensor, g: torch.Tensor
-    ) -> None:
-        if state.penalty is not None:
+        self, cache: BlockCache, block_id: int | None, b: torch.Tensor, g: torch.Tensor
+    ) -> Status | None:
+        if cache.penalty is not None:
             raise ValueError("message passing is for smooth quadratics only")
-        diag, values, plan = state.forest_block(block_id, b)
+        diag, values, plan = cache.forest_block(block_id, b)
         d = tree_solve(diag, values, plan, -g)
         if not bool(torch.isfinite(d).all()):
-            state.fail_not_positive_definite()
-            return
-        state.model.apply(b, d)
+            return Status.NOT_POSITIVE_DEFINITE
+        cache.model.apply(b, d)
+        return None
 
 
 UPDATE_RULES: dict[str, Any] = {
