@@ -9,13 +9,38 @@ if TYPE_CHECKING:
 
 
 class ConvergenceWarning(UserWarning):
-    """Emitted once when a solver stops without success (``throw=False``)."""
+    """Emitted once when a solver stops without success (``throw=False``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from itersolve import CG, ConvergenceWarning, linear_solve
+    >>> from itersolve.problems import poisson
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     sol = linear_solve(poisson(30, dim=1), np.ones(30), CG(max_steps=2))
+    >>> [w.category is ConvergenceWarning for w in caught]
+    [True]
+    """
 
 
 class ConvergenceError(RuntimeError):
     """Raised instead of :class:`ConvergenceWarning` when ``throw=True``.
 
     The unsuccessful :class:`~itersolve.Solution` is kept in ``.solution``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from itersolve import CG, ConvergenceError, linear_solve
+    >>> from itersolve.problems import poisson
+    >>> A = poisson(30, dim=1)
+    >>> try:
+    ...     linear_solve(A, np.ones(30), CG(max_steps=2), throw=True)
+    ... except ConvergenceError as error:
+    ...     print(error.solution.status, error.solution.num_steps)
+    Status.MAX_STEPS 2
     """
 
     def __init__(self, solution: Solution) -> None:

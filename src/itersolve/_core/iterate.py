@@ -53,6 +53,15 @@ class IterativeMethod:
         steps (``None``: the method's default, :meth:`default_check_every`, which
         is 1 unless the method is built to run unchecked steps on a GPU). Between
         check points no host synchronisation happens.
+
+    Examples
+    --------
+    Every method inherits the limits the driver enforces:
+
+    >>> from itersolve import CG, IterativeMethod
+    >>> method = CG(max_steps=50, time_limit=1.0)
+    >>> isinstance(method, IterativeMethod), method.max_steps, method.time_limit
+    (True, 50, 1.0)
     """
 
     max_steps: int | None = None
@@ -170,6 +179,21 @@ def iterate(
     ``check_every = c > 1`` the stopping test and the finiteness check run after
     every ``c``-th step (and at ``max_steps``), and a CUDA run is synchronised
     (for timing) only there and where a trace row or callback needs values.
+
+    Examples
+    --------
+    The driver behind every front door, here with CG on a prepared linear problem:
+
+    >>> import torch
+    >>> from itersolve import CG, iterate
+    >>> from itersolve.linear import LinearProblem
+    >>> from itersolve import aslinearoperator
+    >>> A = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+    >>> b = torch.ones(2, dtype=torch.float64)
+    >>> problem = LinearProblem(aslinearoperator(A), b)
+    >>> state, sol = iterate(CG(rtol=1e-12), problem, torch.zeros_like(b))
+    >>> sol.status.name, sol.num_steps
+    ('SUCCESS', 2)
     """
     every = _record_every(record)
     trace = Trace() if every else None

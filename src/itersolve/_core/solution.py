@@ -10,7 +10,16 @@ from itersolve._core.trace import Trace
 
 
 class Status(enum.Enum):
-    """How a run ended. Each value is the sentence shown to the user."""
+    """How a run ended. Each value is the sentence shown to the user.
+
+    Examples
+    --------
+    >>> from itersolve import Status
+    >>> Status.SUCCESS.message
+    'Converged: the stopping rule was met.'
+    >>> Status["MAX_STEPS"] is Status.MAX_STEPS
+    True
+    """
 
     SUCCESS = "Converged: the stopping rule was met."
     MAX_STEPS = (
@@ -99,6 +108,17 @@ class Solution:
     advice
         What to change for this method when the run did not succeed (``None``:
         the status's generic advice applies). ``message`` combines the two.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from itersolve import CG, linear_solve
+    >>> from itersolve.problems import poisson
+    >>> sol = linear_solve(poisson(10, dim=1), np.ones(10), CG(rtol=1e-10))
+    >>> sol.success, sol.num_steps, type(sol.x).__name__
+    (True, 5, 'ndarray')
+    >>> sol.message
+    'Converged: the stopping rule was met.'
     """
 
     x: Any

@@ -15,6 +15,19 @@ class IterInfo:
     ``x`` is the current iterate as a torch tensor (do not modify it), ``metrics``
     the method's metrics for this step (residual norm, objective, ...), ``time`` the
     seconds spent in ``step`` so far and ``state`` the method's full state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from itersolve import CG, linear_solve
+    >>> from itersolve.problems import poisson
+    >>> seen = []
+    >>> def callback(info):
+    ...     seen.append((info.step, sorted(info.metrics)))
+    ...     return info.step == 2  # True stops the run
+    >>> sol = linear_solve(poisson(10, dim=1), np.ones(10), CG(), callback=callback)
+    >>> sol.status.name, seen[-1]
+    ('STOPPED_BY_CALLBACK', (2, ['relative_residual', 'residual_norm']))
     """
 
     step: int

@@ -142,7 +142,18 @@ def lyapunov(
 def care_residual(
     A: torch.Tensor, B: torch.Tensor, Q: torch.Tensor, R: torch.Tensor, P: torch.Tensor
 ) -> torch.Tensor:
-    """``||A^T P + P A - P B R^{-1} B^T P + Q||_F / max(1, ||Q||_F)`` per system."""
+    """``||A^T P + P A - P B R^{-1} B^T P + Q||_F / max(1, ||Q||_F)`` per system.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.control import care, care_residual
+    >>> A = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    >>> B = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    >>> Q, R = torch.eye(2, dtype=torch.float64), torch.eye(1, dtype=torch.float64)
+    >>> bool(care_residual(A, B, Q, R, care(A, B, Q, R)) < 1e-12)
+    True
+    """
     G = B @ torch.linalg.solve(R, B.mT)
     res = A.mT @ P + P @ A - P @ G @ P + Q
     return torch.linalg.matrix_norm(res) / torch.linalg.matrix_norm(Q).clamp(min=1.0)

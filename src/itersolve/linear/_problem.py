@@ -17,7 +17,19 @@ Preconditioner = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class LinearProblem:
-    """``A x = b`` with ``b`` of shape ``(n,)`` or ``(n, k)`` (k right-hand sides)."""
+    """``A x = b`` with ``b`` of shape ``(n,)`` or ``(n, k)`` (k right-hand sides).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve import aslinearoperator
+    >>> from itersolve.linear import LinearProblem
+    >>> A = torch.eye(3, dtype=torch.float64)
+    >>> B = torch.ones(3, 2, dtype=torch.float64)  # two right-hand sides
+    >>> problem = LinearProblem(aslinearoperator(A), B)
+    >>> problem.b.shape
+    torch.Size([3, 2])
+    """
 
     A: LinearOperator
     b: torch.Tensor

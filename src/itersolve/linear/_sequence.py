@@ -16,7 +16,18 @@ from itersolve.linear.tuning._base import Tuner
 
 @dataclass
 class SequenceHistory:
-    """What happened on each instance: the value chosen, its cost, cap hits."""
+    """What happened on each instance: the value chosen, its cost, cap hits.
+
+    Examples
+    --------
+    >>> from itersolve.linear import SOR, SequenceSolver
+    >>> from itersolve.problems import shifted_laplacian_sequence
+    >>> solver = SequenceSolver(SOR(omega=1.5, rtol=1e-8))
+    >>> for A, b, shift in shifted_laplacian_sequence(3, n=5, seed=0):
+    ...     sol = solver.solve(A, b, context=shift)
+    >>> len(solver.history.costs), solver.history.omegas
+    (3, [1.5, 1.5, 1.5])
+    """
 
     omegas: list[float] = field(default_factory=list)
     costs: list[int] = field(default_factory=list)

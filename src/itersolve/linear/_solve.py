@@ -43,6 +43,19 @@ class LinearSetup:
     ``operator`` holds the converted matrix and caches what solvers derive from
     it (compiled-kernel arrays, diagonal, Jacobi preconditioner, structure and
     finiteness verdicts); ``method`` is the solver chosen for it.
+
+    Examples
+    --------
+    Factor or analyse ``A`` once, then solve for many right-hand sides:
+
+    >>> import numpy as np
+    >>> from itersolve.linear import CG, linear_solve, prepare
+    >>> from itersolve.problems import poisson
+    >>> A = poisson(20, dim=1)
+    >>> setup = prepare(A, CG(rtol=1e-10))
+    >>> sols = [linear_solve(A, b, state=setup) for b in np.eye(20)[:2]]
+    >>> [s.success for s in sols]
+    [True, True]
     """
 
     operator: LinearOperator

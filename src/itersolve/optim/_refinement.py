@@ -20,6 +20,14 @@ class RefinedSchedule(Schedule):
     """A schedule given by a table: ``values[t]`` for ``t < len(values)``, 0 after.
 
     ``values`` is normalised to a maximum of 1 and its last entry is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from itersolve.optim.schedules import RefinedSchedule
+    >>> schedule = RefinedSchedule(np.array([1.0, 0.5, 0.25]))
+    >>> [schedule(t) for t in range(4)]
+    [1.0, 0.5, 0.25, 0.0]
     """
 
     values: np.ndarray = field(repr=False)

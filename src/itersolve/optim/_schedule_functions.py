@@ -25,6 +25,15 @@ class Schedule:
     ``torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)`` (its
     ``last_epoch`` is the step index), where they are saved with the scheduler's
     ``state_dict`` because they are callable objects.
+
+    Examples
+    --------
+    A schedule is a pure function of the step, so a resumed run continues exactly:
+
+    >>> from itersolve.optim.schedules import LinearDecay, Schedule
+    >>> schedule = LinearDecay(total_steps=10)
+    >>> isinstance(schedule, Schedule), schedule(5)
+    (True, 0.5)
     """
 
     def __call__(self, t: int) -> float:
@@ -33,7 +42,15 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Constant(Schedule):
-    """``1`` at every step (with an optional linear warm-up)."""
+    """``1`` at every step (with an optional linear warm-up).
+
+    Examples
+    --------
+    >>> from itersolve.optim.schedules import Constant
+    >>> schedule = Constant(warmup_steps=4)
+    >>> [schedule(t) for t in range(6)]
+    [0.2, 0.4, 0.6, 0.8, 1.0, 1.0]
+    """
 
     warmup_steps: int = 0
 
@@ -49,7 +66,15 @@ class Constant(Schedule):
 
 @dataclass(frozen=True)
 class InverseSqrt(Schedule):
-    """``1 / sqrt(1 + t / scale)`` after an optional linear warm-up."""
+    """``1 / sqrt(1 + t / scale)`` after an optional linear warm-up.
+
+    Examples
+    --------
+    >>> from itersolve.optim.schedules import InverseSqrt
+    >>> schedule = InverseSqrt(scale=1.0)
+    >>> [schedule(t) for t in (0, 3, 15)]
+    [1.0, 0.5, 0.25]
+    """
 
     scale: float = 1.0
     warmup_steps: int = 0
@@ -69,7 +94,15 @@ class InverseSqrt(Schedule):
 @dataclass(frozen=True)
 class Cosine(Schedule):
     """Cosine annealing from 1 to ``final`` over ``total_steps`` (after warm-up);
-    exactly ``final`` for ``t >= total_steps``."""
+    exactly ``final`` for ``t >= total_steps``.
+
+    Examples
+    --------
+    >>> from itersolve.optim.schedules import Cosine
+    >>> schedule = Cosine(total_steps=4)
+    >>> [round(schedule(t), 4) for t in range(5)]
+    [1.0, 0.8536, 0.5, 0.1464, 0.0]
+    """
 
     total_steps: int
     warmup_steps: int = 0
@@ -100,7 +133,18 @@ class Cosine(Schedule):
 class LinearDecay(Schedule):
     """Linear decay ``1 - t / T`` (after an optional linear warm-up): 1 at the end of
     warm-up (at ``t = 0`` without warm-up), exactly 0 at ``t = total_steps`` and
-    after."""
+    after.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.optim.schedules import LinearDecay
+    >>> schedule = LinearDecay(total_steps=4)
+    >>> [schedule(t) for t in range(5)]
+    [1.0, 0.75, 0.5, 0.25, 0.0]
+    >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    >>> scheduler = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    """
 
     total_steps: int
     warmup_steps: int = 0

@@ -77,6 +77,16 @@ class GradientMethod(IterativeMethod):
         descent lemma ``f(y - g/L) <= f(y) - ||g||^2 / (2L)``.
     mu
         Strong-convexity constant; ``None``: the problem's ``mu`` if known.
+
+    Examples
+    --------
+    The shared fields of :class:`GradientDescent`, :class:`HeavyBall`,
+    :class:`Nesterov` and :class:`TripleMomentum`:
+
+    >>> from itersolve.optimize import GradientDescent, GradientMethod
+    >>> method = GradientDescent(L=10.0, mu=1.0, rtol=1e-8)
+    >>> isinstance(method, GradientMethod), method.L, method.mu
+    (True, 10.0, 1.0)
     """
 
     rtol: float = 1e-6

@@ -30,7 +30,15 @@ class HeavyBallState(GradientState):
 
 def heavy_ball_parameters(L: float, mu: float) -> tuple[float, float]:
     """The quadratic-optimal ``alpha = 4 / (sqrt(L) + sqrt(mu))^2`` and
-    ``beta = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2``."""
+    ``beta = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2``.
+
+    Examples
+    --------
+    >>> from itersolve.optimize import heavy_ball_parameters
+    >>> alpha, beta = heavy_ball_parameters(L=4.0, mu=1.0)
+    >>> round(alpha, 6), round(beta, 6)
+    (0.444444, 0.111111)
+    """
     sl, sm = math.sqrt(L), math.sqrt(mu)
     return 4.0 / (sl + sm) ** 2, ((sl - sm) / (sl + sm)) ** 2
 

@@ -33,7 +33,17 @@ HVP = "hvp"
 @dataclass(frozen=True)
 class DiagonalPlusRankOne:
     """The matrix ``diag(diagonal) + coefficient * u u^T`` (e.g. a Fisher term
-    ``c grad f grad f^T`` on top of a diagonal), solved by Sherman–Morrison."""
+    ``c grad f grad f^T`` on top of a diagonal), solved by Sherman–Morrison.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.optimize import DiagonalPlusRankOne
+    >>> M = DiagonalPlusRankOne(torch.ones(2, dtype=torch.float64),
+    ...                         torch.tensor([1.0, 0.0], dtype=torch.float64), 3.0)
+    >>> M.dense().tolist()
+    [[4.0, 0.0], [0.0, 1.0]]
+    """
 
     diagonal: Tensor
     u: Tensor
@@ -54,6 +64,17 @@ def fisher_rank_one(
     For ``f(x) = ||u(x)||^p / p`` with ``u`` affine and orthogonal Jacobian the
     exact Hessian is ``||u||^{p-2} I + (p - 2) / ||u||^p g g^T`` (Semenov, Jaggi,
     Doikov 2025, Sec. 6); pass ``scale`` accordingly.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve import Objective
+    >>> from itersolve.optimize import fisher_rank_one
+    >>> f = Objective(lambda x: 0.5 * (x**2).sum())
+    >>> approx = fisher_rank_one(f, damping=1.0, scale=lambda x: 1.0)
+    >>> M = approx(torch.tensor([1.0, 0.0], dtype=torch.float64))
+    >>> M.diagonal.tolist(), M.coefficient
+    ([1.0, 1.0], 1.0)
     """
 
     def approximation(x: Tensor) -> DiagonalPlusRankOne:

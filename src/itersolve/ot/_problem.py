@@ -23,6 +23,16 @@ class TransportProblem:
     A batch of problems sharing a size has ``a`` (B, n), ``b`` (B, m) and ``cost``
     (n, m) or (B, n, m). ``neg_cost`` is ``-cost / reg`` (the log of the Gibbs
     kernel), formed once.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.ot import TransportProblem
+    >>> a = torch.full((3,), 1 / 3, dtype=torch.float64)
+    >>> cost = torch.rand(3, 3, dtype=torch.float64)
+    >>> problem = TransportProblem(a, a, cost, reg=0.1)
+    >>> problem.cost.shape, problem.reg
+    (torch.Size([3, 3]), 0.1)
     """
 
     a: torch.Tensor

@@ -40,7 +40,15 @@ def _quadratic_energy(p: torch.Tensor) -> torch.Tensor:
 def manufactured_solution(
     grid: Grid, dtype: torch.dtype = torch.float64
 ) -> torch.Tensor:
-    """``u*(x) = prod_i sin(pi x_i)`` on the grid nodes."""
+    """``u*(x) = prod_i sin(pi x_i)`` on the grid nodes.
+
+    Examples
+    --------
+    >>> from itersolve.pde import Grid, manufactured_solution
+    >>> u = manufactured_solution(Grid((3, 3)))
+    >>> u.shape, round(u[1, 1].item(), 6)  # the centre node (0.5, 0.5)
+    (torch.Size([3, 3]), 1.0)
+    """
     x = grid.coordinates(dtype)
     return torch.sin(math.pi * x).prod(0)
 

@@ -19,6 +19,14 @@ def dst1(x: torch.Tensor, dim: int) -> torch.Tensor:
 
     Same as ``scipy.fft.dst(x, type=1, axis=dim) / 2``; computed with one real FFT
     of the odd extension (length ``2N + 2``), so it runs on any torch device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.pde import dst1
+    >>> x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    >>> torch.allclose(dst1(dst1(x, 0), 0), (3 + 1) / 2 * x)  # inverse up to (N+1)/2
+    True
     """
     x = x.movedim(dim, -1)
     n = x.shape[-1]
@@ -34,6 +42,13 @@ class Grid:
 
     ``dirichlet``: ``n`` interior nodes per axis, ``h = 1/(n + 1)``, zero
     boundary values. ``periodic``: ``n`` nodes per axis, ``h = 1/n``.
+
+    Examples
+    --------
+    >>> from itersolve.pde import Grid
+    >>> grid = Grid((4, 4))
+    >>> grid.shape, grid.bc
+    ((4, 4), 'dirichlet')
     """
 
     shape: tuple[int, ...]

@@ -41,6 +41,18 @@ class VariationalProblem:
     lam, Lam
         Bounds ``lam I <= Hess_(u,p) L <= Lam I`` (used for the step
         ``2/(lam + Lam)``).
+
+    Examples
+    --------
+    Solve ``-div(grad u) = f`` (``F(p) = |p|^2 / 2``) on a 16 x 16 grid:
+
+    >>> import torch
+    >>> from itersolve.pde import Grid, VariationalProblem, solve_variational
+    >>> grid = Grid((16, 16))
+    >>> f = torch.ones(16, 16, dtype=torch.float64)
+    >>> problem = VariationalProblem(grid, f=f, flux=lambda p: p, lam=1.0, Lam=1.0)
+    >>> solve_variational(problem).success
+    True
     """
 
     grid: Grid

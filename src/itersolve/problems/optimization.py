@@ -798,7 +798,15 @@ class LessardCounterexample(FixtureProblem, SmoothProblem):
 
 
 def lessard_counterexample(dtype: torch.dtype = torch.float64) -> LessardCounterexample:
-    """The Lessard–Recht–Packard heavy-ball counterexample (see the class)."""
+    """The Lessard–Recht–Packard heavy-ball counterexample (see the class).
+
+    Examples
+    --------
+    >>> from itersolve.problems import lessard_counterexample
+    >>> problem = lessard_counterexample()
+    >>> problem.L, problem.mu
+    (25.0, 1.0)
+    """
     return LessardCounterexample(dtype=dtype)
 
 
@@ -816,6 +824,13 @@ def breast_cancer_data(
 ) -> tuple[Tensor, Tensor]:
     """scikit-learn's bundled Wisconsin breast cancer set: ``X`` (569, 30) and
     ``y`` in ``{0, 1}`` (float); columns standardized by default. No download.
+
+    Examples
+    --------
+    >>> from itersolve.problems import breast_cancer_data
+    >>> X, y = breast_cancer_data()
+    >>> tuple(X.shape), tuple(y.shape)
+    ((569, 30), (569,))
     """
     from sklearn.datasets import load_breast_cancer
 
@@ -828,7 +843,15 @@ def digits_data(
     *, standardize: bool = True, dtype: torch.dtype = torch.float64
 ) -> tuple[Tensor, Tensor]:
     """scikit-learn's bundled digits: ``X`` (1797, 64) and int64 ``y`` in
-    ``[0, 10)``; pixels standardized by default (constant pixels left at 0)."""
+    ``[0, 10)``; pixels standardized by default (constant pixels left at 0).
+
+    Examples
+    --------
+    >>> from itersolve.problems import digits_data
+    >>> X, y = digits_data()
+    >>> tuple(X.shape), int(y.max()) + 1
+    ((1797, 64), 10)
+    """
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
@@ -853,6 +876,13 @@ def synthetic_classification(
     by a random rotation. Labels: ``argmax`` of ``X W + noise * Gumbel`` for a
     random ``W`` (``n_classes = 2`` gives ``{0, 1}`` labels for
     :class:`Logistic`). Deterministic in ``seed``.
+
+    Examples
+    --------
+    >>> from itersolve.problems import synthetic_classification
+    >>> X, y = synthetic_classification(100, 5, condition_number=10.0)
+    >>> tuple(X.shape), sorted(set(y.tolist()))
+    ((100, 5), [0, 1])
     """
     if n < 1 or d < 1:
         raise ValueError(f"n and d must be >= 1, got n={n}, d={d}")
@@ -871,13 +901,29 @@ def synthetic_classification(
 
 
 def breast_cancer_logistic(l2: float = 1e-3) -> Logistic:
-    """:class:`Logistic` on standardized breast_cancer (569 x 30)."""
+    """:class:`Logistic` on standardized breast_cancer (569 x 30).
+
+    Examples
+    --------
+    >>> from itersolve import minimize
+    >>> from itersolve.problems import breast_cancer_logistic
+    >>> problem = breast_cancer_logistic()
+    >>> minimize(problem, problem.x0()).success
+    True
+    """
     X, y = breast_cancer_data()
     return Logistic(X, y, l2=l2)
 
 
 def digits_softmax(l2: float = 1e-3) -> Softmax:
-    """:class:`Softmax` on standardized digits (1797 x 64, 10 classes)."""
+    """:class:`Softmax` on standardized digits (1797 x 64, 10 classes).
+
+    Examples
+    --------
+    >>> from itersolve.problems import digits_softmax
+    >>> tuple(digits_softmax().x0().shape)  # features x classes
+    (64, 10)
+    """
     X, y = digits_data()
     return Softmax(X, y, l2=l2)
 
@@ -890,7 +936,14 @@ def synthetic_logistic(
     condition_number: float = 1e3,
     seed: int = 0,
 ) -> Logistic:
-    """:class:`Logistic` on :func:`synthetic_classification` data."""
+    """:class:`Logistic` on :func:`synthetic_classification` data.
+
+    Examples
+    --------
+    >>> from itersolve.problems import synthetic_logistic
+    >>> tuple(synthetic_logistic(200, 10).x0().shape)
+    (10,)
+    """
     X, y = synthetic_classification(n, d, condition_number=condition_number, seed=seed)
     return Logistic(X, y, l2=l2)
 

@@ -27,7 +27,15 @@ SHIFT_OFFSET, SHIFT_WIDTH = -0.15, 0.6
 
 @dataclass(frozen=True)
 class ShiftedLaplacianSequence:
-    """``T`` systems ``(A + c_t I) x = b_t``; iterate to get ``(A_t, b_t, c_t)``."""
+    """``T`` systems ``(A + c_t I) x = b_t``; iterate to get ``(A_t, b_t, c_t)``.
+
+    Examples
+    --------
+    >>> from itersolve.problems import shifted_laplacian_sequence
+    >>> sequence = shifted_laplacian_sequence(3, n=4, seed=0)
+    >>> [A.shape for A, b, c in sequence]
+    [(16, 16), (16, 16), (16, 16)]
+    """
 
     A: sp.csr_array
     shifts: np.ndarray

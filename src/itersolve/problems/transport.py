@@ -14,7 +14,17 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TransportInstance:
-    """Weights ``a`` (n,), ``b`` (m,) of equal mass; ground cost ``cost`` (n, m)."""
+    """Weights ``a`` (n,), ``b`` (m,) of equal mass; ground cost ``cost`` (n, m).
+
+    Examples
+    --------
+    >>> from itersolve.problems import random_assignment
+    >>> instance = random_assignment(4, seed=0)
+    >>> instance.a.shape, instance.cost.shape
+    ((4,), (4, 4))
+    >>> bool(abs(instance.a.sum() - instance.b.sum()) < 1e-12)
+    True
+    """
 
     a: np.ndarray
     b: np.ndarray
@@ -73,6 +83,13 @@ def digit_image(index: int, *, size: int = 28, background: float = 1e-3) -> np.n
     (``scipy.ndimage.zoom``), clipped at 0, raised by ``background`` times its
     maximum so that every pixel carries mass (full support, as the log-domain
     solvers of every library then see the same problem) and normalised to sum 1.
+
+    Examples
+    --------
+    >>> from itersolve.problems import digit_image
+    >>> image = digit_image(0, size=16)  # flattened, a histogram for OT
+    >>> image.shape, round(float(image.sum()), 12)
+    ((256,), 1.0)
     """
     from scipy.ndimage import zoom
     from sklearn.datasets import load_digits
@@ -126,6 +143,13 @@ def gaussian_mixture_density(
 
     Returns ``(weights, points)``: ``n`` points per axis (``n**dim`` cells), the
     density evaluated at the cell centres and normalised to sum 1.
+
+    Examples
+    --------
+    >>> from itersolve.problems import gaussian_mixture_density
+    >>> weights, points = gaussian_mixture_density(50, seed=0)
+    >>> weights.shape, round(float(weights.sum()), 12)
+    ((50,), 1.0)
     """
     _check_size(n, "n")
     if dim not in (1, 2):

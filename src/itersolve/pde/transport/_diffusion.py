@@ -26,6 +26,13 @@ class DiffusionCorrection:
 
     ``banded`` holds the matrix in LAPACK band storage ``(3, m)``; ``apply(R)``
     returns the cell correction for the residual ``R = phi^{l+1/2} - phi^l``.
+
+    Examples
+    --------
+    >>> from itersolve.pde.transport import dsa_operator, homogeneous_slab
+    >>> correction = dsa_operator(homogeneous_slab(10.0, 20), consistent=True)
+    >>> correction.consistent, correction.banded.shape[0]
+    (True, 3)
     """
 
     banded: np.ndarray

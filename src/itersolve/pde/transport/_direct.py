@@ -21,6 +21,14 @@ def transport_matrix(problem: SlabProblem) -> tuple[sp.csr_array, np.ndarray]:
     - (sigma_s h / 2) sum_m w_m (psi_mj + psi_m,j+1) / 2 = q h / 2``,
     and one boundary row per direction (vacuum ``psi_in = 0`` or reflective
     ``psi_in(mu) = psi_out(-mu)``).
+
+    Examples
+    --------
+    >>> import scipy.sparse.linalg as spla
+    >>> from itersolve.pde.transport import homogeneous_slab, transport_matrix
+    >>> A, b = transport_matrix(homogeneous_slab(10.0, 20))
+    >>> A.shape[0] == b.shape[0], bool((spla.spsolve(A.tocsc(), b) >= 0).all())
+    (True, True)
     """
     mu, w = problem.mu, problem.weights
     na, n = mu.size, problem.n_cells

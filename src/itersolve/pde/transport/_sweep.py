@@ -24,6 +24,14 @@ class SweepResult:
 
     ``phi`` cell averages, ``phi_edge`` edge values, ``leakage`` the net outflow
     current ``(left, right)`` through the two boundaries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from itersolve.pde.transport import homogeneous_slab, sweep
+    >>> result = sweep(homogeneous_slab(10.0, 20), np.ones(20))
+    >>> result.phi.shape, len(result.leakage)
+    ((20,), 2)
     """
 
     phi: np.ndarray
