@@ -74,6 +74,20 @@ class Adahessian(torch.optim.Optimizer):
         Seeds a private generator for the probes (``None``: torch's global RNG).
         Its state is saved in ``state_dict``, so a resumed run draws the same
         probes.
+    distributed
+        Data-parallel training under ``torch.distributed``: average the gradient
+        and the signed Hutchinson diagonal over ``process_group`` in one
+        all-reduce per step, before the absolute value and the block averaging
+        (averaging after them would bias the estimate). Every rank must pass the
+        same ``seed`` so that all draw the same probes; then each rank's step
+        equals the single-process step on the union of the ranks' batches (for
+        equal local batch sizes and a mean loss). DistributedDataParallel's own
+        all-reduce fires only on ``loss.backward()``, which this optimizer never
+        calls: use the bare module on every rank (parameters broadcast once at
+        the start), or run the closure's forward inside ``ddp_model.no_sync()``.
+    process_group
+        The group to average over with ``distributed=True`` (``None``: the
+        default group).
 
     References
     ----------
@@ -113,6 +127,8 @@ class Adahessian(torch.optim.Optimizer):
         block_size: int | None = None,
         update_each: int = 1,
         seed: int | None = None,
+        distributed: bool = False,
+        process_group: Any = None,
     ) -> None:
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -142,6 +158,17 @@ class Adahessian(torch.optim.Optimizer):
             raise ValueError(f"Invalid update_each value: {update_each!r}")
         if update_each < 1:
             raise ValueError(f"Invalid update_each value: {update_each}")
+        if distributed and not (
+            torch.distributed.is_available() and torch.distributed.is_initialized()
+        ):
+            raise ValueError(
+                "distributed=True needs torch.distributed initialized "
+                "(torch.distributed.init_process_group) before the optimizer"
+            )
+        if distributed and seed is None:
+            raise ValueError(
+                "distributed=True needs a seed: every rank must draw the same probes"
+            )
         defaults = dict(
             lr=lr,
             betas=betas,
@@ -156,6 +183,8 @@ class Adahessian(torch.optim.Optimizer):
         self.distribution = distribution
         self.update_each = update_each
         self.seed = seed
+        self.distributed = distributed
+        self.process_group = process_group
         self._generator: torch.Generator | None = None
         self._pending_generator_state: torch.Tensor | None = None
 
@@ -192,6 +221,22 @@ class Adahessian(torch.optim.Optimizer):
                 self._pending_generator_state = generator_state.clone()
 
     # -- step ------------------------------------------------------------------
+
+    def _averaged(
+        self, grads: list[torch.Tensor], diagonal: list[torch.Tensor]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Average gradients and diagonal over the ranks in one all-reduce."""
+        pieces = [*grads, *diagonal]
+        flat = torch.cat([t.reshape(-1) for t in pieces])
+        torch.distributed.all_reduce(flat, group=self.process_group)
+        flat /= torch.distributed.get_world_size(self.process_group)
+        out = [
+            chunk.view_as(t)
+            for chunk, t in zip(
+                flat.split([t.numel() for t in pieces]), pieces, strict=True
+            )
+        ]
+        return out[: len(grads)], out[len(grads) :]
 
     def _params(self) -> list[tuple[torch.Tensor, dict[str, Any]]]:
         return [
@@ -240,6 +285,9 @@ class Adahessian(torch.optim.Optimizer):
                     loss, params, allow_unused=True, materialize_grads=True
                 )
             ]
+            diagonal = []
+        if self.distributed:
+            grads, diagonal = self._averaged(grads, diagonal)
         with torch.no_grad():
             for i, (p, group) in enumerate(pairs):
                 state = self.state[p]

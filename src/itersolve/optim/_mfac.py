@@ -42,6 +42,11 @@ class MFAC(torch.optim.Optimizer):
     every parameter, saved by ``state_dict``); ``lr`` and ``weight_decay`` may
     differ per parameter group.
 
+    Under ``DistributedDataParallel`` nothing extra is needed: ``step`` reads
+    ``p.grad`` after DDP has averaged it, so every rank appends the same gradient
+    and keeps the same window (tested with 2 gloo processes against the
+    single-process run on the full batch).
+
     Parameters
     ----------
     params
