@@ -12,6 +12,12 @@ itself: the finiteness check is a certificate (a sum the step computed, or one
 ``sum``, with the full scan only when that sum is not finite), and the stopping
 test and the certificate run every ``check_every`` steps, the only points where a
 CUDA run synchronises with the host.
+
+Frozen iterates: at check points ``stall_window`` steps apart or more (gaps
+double while ``x`` keeps moving) the driver asks whether ``x`` moved beyond
+rounding level and ends the run with ``Status.STAGNATION`` when it did not,
+instead of running on to ``max_steps`` (:mod:`itersolve._core.stall`): one
+integer comparison per step and a few tens of microseconds per check.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import torch
 
 from itersolve._core.errors import ConvergenceError, ConvergenceWarning
 from itersolve._core.solution import Solution, Status
+from itersolve._core.stall import STALL_WINDOW, StallWatch, stall_detail
 from itersolve._core.tensors import is_finite
 from itersolve._core.trace import IterInfo, Trace
 
@@ -53,6 +60,12 @@ class IterativeMethod:
         steps (``None``: the method's default, :meth:`default_check_every`, which
         is 1 unless the method is built to run unchecked steps on a GPU). Between
         check points no host synchronisation happens.
+    stall_window
+        Steps between frozen-iterate checks: when ``x`` has not moved beyond
+        rounding level over this many steps the run ends with
+        ``Status.STAGNATION``. ``None``: the method's default,
+        :meth:`default_stall_window` (32 steps, or an epoch for methods that
+        update a part of ``x`` per step); ``0`` disables the check.
 
     Examples
     --------
@@ -67,6 +80,7 @@ class IterativeMethod:
     max_steps: int | None = None
     time_limit: float | None = None
     check_every: int | None = None
+    stall_window: int | None = None
 
     #: Advice for this method per non-success status (see :meth:`advice`).
     ADVICE: ClassVar[dict[Status, str]] = {}
@@ -86,6 +100,15 @@ class IterativeMethod:
             raise ValueError(
                 f"check_every must be a positive int, got {self.check_every!r}"
             )
+        if self.stall_window is not None and (
+            isinstance(self.stall_window, bool)
+            or not isinstance(self.stall_window, int)
+            or self.stall_window < 0
+        ):
+            raise ValueError(
+                "stall_window must be a non-negative int (0 disables the "
+                f"frozen-iterate check) or None, got {self.stall_window!r}"
+            )
 
     def default_max_steps(self, problem: Any) -> int:
         return 1000
@@ -97,6 +120,17 @@ class IterativeMethod:
         division by a vanished quantity) past the point where it converged.
         """
         return 1
+
+    def default_stall_window(self, problem: Any) -> int | None:
+        """Steps between frozen-iterate checks when ``stall_window`` is ``None``.
+
+        :data:`STALL_WINDOW` (32) by default: one step of most methods moves all
+        of ``x``. A method whose single step may legitimately leave ``x``
+        unchanged (one coordinate or one row per step, an update only at the end
+        of a restart cycle) returns at least the steps of one epoch or cycle, or
+        ``None`` to disable the check.
+        """
+        return STALL_WINDOW
 
     def init(self, problem: Any, x0: torch.Tensor) -> Any:
         raise NotImplementedError
@@ -212,6 +246,15 @@ def iterate(
     time_limit = method.time_limit
     step, terminate, finite = method.step, method.terminate, method.is_finite
     observe = trace is not None or callback is not None
+    window = method.stall_window
+    if window is None:
+        window = method.default_stall_window(problem) or 0
+    # At check points, so a GPU run reads the verdict where it synchronises
+    # anyway; next_stall = -1 (never reached) when disabled.
+    window = -(-window // check) * check
+    watch = StallWatch(state.x, window) if window else None
+    next_stall = watch.next if watch is not None else -1
+    detail = None
 
     status = Status.MAX_STEPS
     k = 0
@@ -221,6 +264,13 @@ def iterate(
             if done:
                 status = verdict
                 break
+        if k == next_stall and watch is not None:
+            if watch.frozen(state.x):
+                status = Status.STAGNATION
+                metrics = method.metrics(problem, state)
+                detail = stall_detail(state.x, watch, metrics)
+                break
+            next_stall = watch.next
         if k >= max_steps:
             break
         if time_limit is not None and elapsed >= time_limit:
@@ -256,7 +306,7 @@ def iterate(
     if trace is not None and k > 0 and (len(trace) == 0 or trace["step"][-1] != k):
         trace.append({"step": k, "time": elapsed, **method.metrics(problem, state)})
     stats = {**method.stats(problem, state), "time": elapsed}
-    solution = Solution(state.x, status, k, stats, trace)
+    solution = Solution(state.x, status, k, stats, trace, detail=detail)
     if not solution.success:
         solution.advice = method.advice(status)
     return state, solution

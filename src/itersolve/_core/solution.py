@@ -32,7 +32,9 @@ class Status(enum.Enum):
     )
     STAGNATION = (
         "Stagnated: the iterates stopped making progress before the tolerance was "
-        "reached; the tolerance may be below what this dtype can resolve."
+        "reached; if the error left is near rounding level, the tolerance is below "
+        "what this dtype resolves (loosen it or use float64), otherwise try "
+        "another method."
     )
     DIVERGED = (
         "Diverged: the error grew without bound; reduce the step size or check "
@@ -65,6 +67,11 @@ class Status(enum.Enum):
         """What happened, without the generic advice (a method supplies its own,
         see :meth:`IterativeMethod.advice <itersolve.IterativeMethod.advice>`)."""
         return _OUTCOMES.get(self, self.value)
+
+    @property
+    def generic_advice(self) -> str:
+        """The status's own advice: its sentence after :attr:`outcome`."""
+        return self.value[len(self.outcome) :].lstrip(";. ")
 
 
 _OUTCOMES = {
@@ -107,7 +114,12 @@ class Solution:
         Method-specific results (dual potentials, transport cost, ...).
     advice
         What to change for this method when the run did not succeed (``None``:
-        the status's generic advice applies). ``message`` combines the two.
+        the status's generic advice applies).
+    detail
+        What this run's failure looked like, measured (``None`` when nothing
+        beyond the status is known): for a frozen iterate, what stalled, by how
+        much, the final metrics and whether the dtype's resolution is the limit.
+        ``message`` combines outcome, detail and advice.
 
     Examples
     --------
@@ -128,6 +140,7 @@ class Solution:
     trace: Trace | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     advice: str | None = None
+    detail: str | None = None
 
     @property
     def success(self) -> bool:
@@ -135,11 +148,17 @@ class Solution:
 
     @property
     def message(self) -> str:
-        """What happened and what to try: the method's advice when it gave one,
-        the status's generic sentence otherwise."""
-        if self.advice and self.status in _OUTCOMES:
-            return f"{self.status.outcome}; {self.advice}"
-        return self.status.value
+        """What happened (with the run's measured detail, if any) and what to
+        try: the method's advice when it gave one, the status's generic advice
+        otherwise."""
+        if self.status not in _OUTCOMES or not (self.advice or self.detail):
+            return self.status.value
+        what = self.status.outcome
+        if self.detail:
+            what = f"{what} ({self.detail})"
+            if not self.advice:  # the detail says what to change
+                return f"{what}."
+        return f"{what}; {self.advice or self.status.generic_advice}"
 
     def __repr__(self) -> str:
         return (

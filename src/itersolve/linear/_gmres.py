@@ -11,6 +11,7 @@ import torch
 from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
+from itersolve._core.stall import STALL_WINDOW
 from itersolve.linear import _cg_kernels as kernels
 from itersolve.linear import _krylov_kernels as kk
 from itersolve.linear._problem import (
@@ -144,6 +145,10 @@ class GMRES(IterativeMethod):
 
     def default_max_steps(self, problem: LinearProblem) -> int:
         return 10 * problem.A.shape[0]
+
+    def default_stall_window(self, problem: LinearProblem) -> int:
+        # x moves only at the end of a restart cycle: a window must span one.
+        return max(STALL_WINDOW, 2 * self.restart)
 
     def init(self, problem: LinearProblem, x0: torch.Tensor) -> GMRESState:
         A, b = problem.A, problem.b

@@ -11,6 +11,7 @@ import torch
 from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
+from itersolve._core.stall import STALL_WINDOW
 from itersolve.linear._problem import LinearProblem, column_norms
 
 _SAMPLINGS = ("row-norm", "uniform")
@@ -224,6 +225,12 @@ class RandomizedKaczmarz(IterativeMethod):
 
     def default_max_steps(self, problem: LinearProblem) -> int:
         return 1000
+
+    def default_stall_window(self, problem: LinearProblem) -> int:
+        # A step of few rows may leave x unchanged (rows already satisfied): a
+        # window spans a sweep of the m rows.
+        rows = self.rows_per_step or problem.A.shape[0]
+        return max(STALL_WINDOW, -(-problem.A.shape[0] // rows))
 
     def init(self, problem: LinearProblem, x0: torch.Tensor) -> KaczmarzState:
         if problem.b.is_complex():

@@ -9,6 +9,7 @@ import torch
 from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
+from itersolve._core.stall import STALL_WINDOW
 from itersolve.linear._kaczmarz import (
     check_seed,
     make_generator,
@@ -133,6 +134,11 @@ class SketchAndProject(IterativeMethod):
         # The row budget of RandomizedKaczmarz: 1000 sweeps of the m rows.
         m = problem.A.shape[0]
         return 1000 * max(1, -(-m // min(self.sketch_size, m)))
+
+    def default_stall_window(self, problem: LinearProblem) -> int:
+        # A block of satisfied rows leaves x unchanged: a window spans a sweep.
+        m = problem.A.shape[0]
+        return max(STALL_WINDOW, -(-m // min(self.sketch_size, m)))
 
     def init(self, problem: LinearProblem, x0: torch.Tensor) -> SketchState:
         if problem.b.is_complex():

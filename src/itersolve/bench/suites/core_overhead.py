@@ -9,13 +9,18 @@ step is paid by every family. The suite runs a method whose ``step`` does no wor
 * ``iterate``: the driver with the same method, ``max_steps=K`` (stopping test,
   finiteness check, timing of each step, all included).
 
-The no-op's state carries its finiteness certificate (``x_sum``, the sum of an
-``x`` that no step changes), as every fused method does; a second variant carries
-none, so the driver falls back to one ``sum`` of ``x`` per step. The claim (issue
-"fast core"): the driver adds at most ``20% + 2 us`` per step over the bare loop,
-claimed at both sizes for both variants: a method whose step computes no
-certificate pays one ``sum`` per step, which at ``n = 10^5`` is far above the
-2 us allowance (that claim is expected to FAIL; the hot methods certify).
+The no-op's state carries its finiteness certificate (``x_sum``), as every fused
+method does; a second variant carries none, so the driver falls back to one
+``sum`` of ``x`` per step. Its step moves to the next of three iterates built in
+``init`` (``x0``, ``x0 + 1``, ``x0 + 2``): no work, but ``x`` keeps moving, so the
+driver's frozen-iterate check runs as on a real run and is part of the measured
+cost (a no-op that kept ``x`` fixed would rightly end with ``STAGNATION``).
+
+The claim (issue "fast core"): the driver adds at most ``20% + 2 us`` per step
+over the bare loop, claimed at both sizes for both variants: a method whose step
+computes no certificate pays one ``sum`` per step, which at ``n = 10^5`` is far
+above the 2 us allowance (that claim is expected to FAIL; the hot methods
+certify).
 """
 
 from __future__ import annotations
@@ -38,19 +43,28 @@ class NoopState:
     x: torch.Tensor
     x_sum: float | None
     status: Any = None
+    following: NoopState | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class NoopMethod(IterativeMethod):
-    """A method whose step changes nothing; its stopping rule never holds."""
+    """A method whose step computes nothing (it moves to the next of three
+    iterates built in ``init``); its stopping rule never holds."""
 
     certificate: bool = True
 
     def init(self, problem: Any, x0: torch.Tensor) -> NoopState:
-        return NoopState(x0, float(x0.sum()) if self.certificate else None)
+        cycle = [
+            NoopState(x, float(x.sum()) if self.certificate else None)
+            for x in (x0, x0 + 1, x0 + 2)
+        ]
+        for state, following in zip(cycle, cycle[1:] + cycle[:1], strict=True):
+            state.following = following
+        return cycle[0]
 
     def step(self, problem: Any, state: NoopState) -> NoopState:
-        return state
+        assert state.following is not None
+        return state.following
 
     def converged(self, problem: Any, state: NoopState) -> bool:
         return False
@@ -80,7 +94,7 @@ def _build(n: int, steps: int) -> OverheadCase:
 
 
 def evaluate(problem: OverheadCase, x: Any) -> float:
-    """Max change of ``x`` (0: the no-op really changed nothing)."""
+    """Max change of ``x`` from ``x0`` (0, 1 or 2: where the cycle stopped)."""
     return float((torch.as_tensor(x) - problem.x0).abs().max())
 
 
