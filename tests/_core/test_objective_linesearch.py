@@ -105,3 +105,31 @@ def test_armijo_bad_parameters(kwargs, message):
 def test_strong_wolfe_bad_parameters():
     with pytest.raises(ValueError, match="0 < c1 < c2 < 1"):
         strong_wolfe(lambda t: (t, 1.0), 0.0, -1.0, c1=0.5, c2=0.1)
+
+
+def test_numpy_objective_derivatives_match_scipy_closed_forms():
+    import numpy as np
+    import scipy.optimize as so
+
+    from itersolve._core.objective import NumpyObjective
+
+    x = torch.tensor([0.3, -0.7, 1.1, 0.5], dtype=torch.float64)
+    v = torch.tensor([1.0, 2.0, -1.0, 0.5], dtype=torch.float64)
+    hess = torch.from_numpy(so.rosen_hess(x.numpy()))
+    grad = torch.from_numpy(so.rosen_der(x.numpy()))
+    exact = NumpyObjective(so.rosen, jac=so.rosen_der)
+    torch.testing.assert_close(exact.grad(x), grad)
+    torch.testing.assert_close(exact.hvp(x, v), hess @ v, rtol=1e-8, atol=1e-8)
+    torch.testing.assert_close(exact.hessian(x), hess, rtol=1e-8, atol=1e-8)
+    # finite differences of finite differences: about sqrt(eps)
+    fd = NumpyObjective(so.rosen)
+    torch.testing.assert_close(fd.grad(x), grad, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(fd.hessian(x), hess, rtol=1e-5, atol=1e-5)
+    assert fd.counts["fevals"] == 2 * 4 + 2 * 4 * (2 * 4)
+    # the caller's iterate never reaches fun as a view it could mutate
+    seen = []
+    NumpyObjective(lambda z: seen.append(z) or float(np.sum(z))).value(x)
+    seen[0][:] = 99.0
+    assert float(x[0]) == 0.3
+    with pytest.raises(ValueError, match="must return a scalar"):
+        NumpyObjective(lambda z: z).value(x)

@@ -447,6 +447,82 @@ def test_moved_names_resolve_with_a_deprecation_warning():
         _ = problems.Nothing
 
 
+ROSEN_X0 = np.array([1.3, 0.7, 0.8, 1.9, 1.2])
+
+
+def _rosen_value_and_grad(x):
+    return so.rosen(x), so.rosen_der(x)
+
+
+@pytest.mark.parametrize(
+    ("fun", "jac"),
+    [(so.rosen, so.rosen_der), (_rosen_value_and_grad, True), (so.rosen, None)],
+    ids=["jac-callable", "jac-true", "finite-differences"],
+)
+def test_numpy_objective_agrees_with_scipy_bfgs(fun, jac):
+    reference = so.minimize(
+        so.rosen, ROSEN_X0, method="BFGS", jac=so.rosen_der, options={"gtol": 1e-10}
+    )
+    sol = minimize(fun, ROSEN_X0, jac=jac)
+    assert sol.success and isinstance(sol.x, np.ndarray)
+    np.testing.assert_allclose(sol.x, reference.x, atol=1e-6)
+    n = ROSEN_X0.size
+    if jac is None:
+        # every gradient 2 n calls; every Hessian 2 n finite-difference gradients
+        expected = sol.stats["values"] + 2 * n * (
+            sol.stats["grads"] + 2 * n * sol.stats["hessians"]
+        )
+        assert sol.stats["fevals"] == expected and sol.stats["jevals"] == 0
+    elif jac is True:
+        # one call serves a value_and_grad; 2 n calls serve a Hessian
+        hessian_calls = 2 * n * sol.stats["hessians"]
+        assert sol.stats["jevals"] == 0
+        assert hessian_calls + sol.stats["grads"] <= sol.stats["fevals"]
+        assert sol.stats["fevals"] <= (
+            hessian_calls + sol.stats["grads"] + sol.stats["values"]
+        )
+    else:
+        assert sol.stats["jevals"] == sol.stats["grads"] + 2 * n * sol.stats["hessians"]
+    assert np.array_equal(ROSEN_X0, [1.3, 0.7, 0.8, 1.9, 1.2])
+
+
+def test_numpy_function_without_jac_is_told_apart_from_torch():
+    # np.sum calls x.sum(axis=...), which a torch tensor rejects: a NumPy function
+    sol = minimize(lambda x: np.sum((x - 2.0) ** 2), torch.zeros(3, dtype=F64))
+    assert sol.success and isinstance(sol.x, torch.Tensor)
+    torch.testing.assert_close(sol.x, torch.full((3,), 2.0, dtype=F64))
+    assert sol.stats["fevals"] > 0
+
+
+def test_torch_objective_that_breaks_the_graph_gets_one_clear_error():
+    def detached(x):
+        return ((x.detach() - 1.0) ** 2).sum()
+
+    def rebuilt(x):
+        return torch.tensor(float(((x - 1.0) ** 2).sum()))
+
+    for fun in (detached, rebuilt, Objective(detached)):
+        with pytest.raises(ValueError, match="without an autograd graph back to x"):
+            minimize(fun, torch.zeros(3, dtype=F64))
+
+
+def test_bad_numpy_inputs_raise():
+    with pytest.raises(ValueError, match="x0 must have at least one entry"):
+        minimize(so.rosen, np.zeros(0))
+    with pytest.raises(ValueError, match="x0 must have at least one entry"):
+        minimize(lambda x: (x**2).sum(), torch.zeros(2, 0))
+    with pytest.raises(ValueError, match="jac= is for a NumPy function"):
+        minimize(Rosenbrock(2), torch.zeros(2, dtype=F64), jac=True)
+    with pytest.raises(TypeError, match="jac must be True, a callable or None"):
+        minimize(so.rosen, np.zeros(2), jac="2-point")
+    with pytest.raises(ValueError, match=r"must return \(value, gradient\)"):
+        minimize(so.rosen, np.zeros(2), jac=True)
+    with pytest.raises(ValueError, match="the gradient must have 2 entries"):
+        minimize(so.rosen, np.zeros(2), jac=lambda x: np.zeros(3))
+    with pytest.raises(ValueError, match="could not be evaluated at x0"):
+        minimize(lambda x: x["key"], np.zeros(2))
+
+
 def _nan_beyond(x: torch.Tensor) -> torch.Tensor:
     value = ((x - 10.0) ** 2).sum()
     return torch.where(x.sum() < 4.0, value, torch.full_like(value, float("nan")))

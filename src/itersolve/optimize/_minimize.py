@@ -53,6 +53,7 @@ def minimize(
     x0: Any,
     method: IterativeMethod | None = None,
     *,
+    jac: Any = None,
     constraints: Any = None,
     callback: Callback | None = None,
     record: bool | int = False,
@@ -60,23 +61,46 @@ def minimize(
 ) -> Solution:
     """Minimize a smooth function of ``x``.
 
-    Equivalent to ``scipy.optimize.minimize(fun, x0, method=..., jac=True)`` and
+    Equivalent to ``scipy.optimize.minimize(fun, x0, method=..., jac=...)`` and
     to a full-batch ``torch.optim.LBFGS`` loop, with derivatives from autograd.
 
     Parameters
     ----------
     objective
-        A torch function of ``x`` returning a scalar (gradients, Hessian-vector
-        products and Hessians come from autograd), an
-        :class:`~itersolve.Objective` (closed-form oracles), or a problem from
-        :mod:`itersolve.problems` (``Logistic``, ``Softmax``, ...; its ``L`` and
-        ``mu`` are handed to the method, its dtype follows ``x0``).
+        One of
+
+        * a torch function of ``x`` returning a scalar tensor: gradients,
+          Hessian-vector products and Hessians come from autograd. A function
+          that breaks the graph (``.detach()``, ``.item()``, ``.numpy()``) is
+          rejected with one ``ValueError`` before the first step;
+        * a SciPy-style NumPy function ``fun(x: ndarray) -> float`` (see ``jac``);
+        * an :class:`~itersolve.Objective` (closed-form oracles);
+        * a :class:`~itersolve.optimize.SmoothProblem`, e.g. the fixtures of
+          :mod:`itersolve.problems` (``Logistic``, ``Softmax``, ...): its ``L``
+          and ``mu`` are handed to the method, its dtype follows ``x0``.
+
+        A plain function is told apart by one call at ``x0`` (not counted): it
+        is a torch function if it returns a torch tensor for ``x0`` as a torch
+        tensor; otherwise (it raises, or returns a Python or NumPy number) a
+        NumPy function if it returns a real scalar for ``x0`` as a NumPy array.
     x0
-        Starting point, any shape; ``x`` keeps it. Integers become float64.
+        Starting point, any shape with at least one entry; ``x`` keeps it.
+        Integers become float64.
     method
         A configured method such as ``Nesterov(L=..., mu=...)`` or
         ``RegularizedNewton(hessian="gauss_newton")``. ``None``: ``Newton()``
         up to 2000 variables, ``Nesterov(restart="gradient")`` above.
+    jac
+        For a NumPy ``objective`` only, as in SciPy: ``True`` (``objective``
+        returns ``(value, gradient)``), a callable ``jac(x) -> gradient``, or
+        ``None``: central finite differences, ``2 n`` calls of ``objective`` per
+        gradient (``solution.stats["fevals"]`` counts every call,
+        ``stats["jevals"]`` those of ``jac``). Methods that need Hessians or
+        Hessian-vector products get central differences of the gradient
+        (``2 n`` gradients per Hessian, ``2`` per product): the default
+        ``Newton()`` works, at that cost; over a finite-difference gradient
+        they are accurate to about ``sqrt(eps)`` only, so pass ``jac`` for
+        Newton methods.
     constraints
         Only for methods that accept constraints; the unconstrained methods
         here raise ``ValueError`` when it is given.
@@ -94,7 +118,15 @@ def minimize(
     Solution
         ``x`` in the kind, dtype and device of ``x0``; ``stats`` holds
         ``values``, ``grads``, ``hvps``, ``hessians`` (oracle calls during the
-        run) and the method's own counters.
+        run), ``fevals`` / ``jevals`` for a NumPy objective, and the method's own
+        counters.
+
+    Raises
+    ------
+    ValueError
+        ``x0`` empty or of the wrong shape, an objective that is not scalar or
+        breaks the autograd graph, ``jac`` with a non-NumPy objective,
+        ``constraints`` for an unconstrained method.
 
     Examples
     --------
@@ -104,9 +136,17 @@ def minimize(
     >>> sol = minimize(f, torch.zeros(2, dtype=torch.float64), Newton(atol=1e-10))
     >>> sol.success, round(float(sol.x[0]), 6)
     (True, 1.0)
+
+    A SciPy-style NumPy objective (NumPy in, NumPy out):
+
+    >>> import numpy as np
+    >>> from scipy.optimize import rosen, rosen_der
+    >>> sol = minimize(rosen, np.array([-1.2, 1.0]), jac=rosen_der)
+    >>> sol.success, np.round(sol.x, 6).tolist()
+    (True, [1.0, 1.0])
     """
     x0_t, info = as_tensor(x0, "x0", copy=True)
-    problem = optimization_problem(objective, x0_t, constraints=constraints)
+    problem = optimization_problem(objective, x0_t, jac=jac, constraints=constraints)
     if method is None:
         method = default_method(problem)
     else:

@@ -18,9 +18,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
-from itersolve._core.objective import Objective, as_objective
+from itersolve._core.objective import (
+    NumpyObjective,
+    Objective,
+    as_objective,
+    probe,
+)
 
 Tensor = torch.Tensor
 
@@ -255,34 +261,88 @@ def _matching(problem: SmoothProblem, x0: Tensor) -> SmoothProblem:
         ) from exc
 
 
-def _checked_value(obj: Objective, x: Tensor) -> None:
-    """Evaluate once at ``x0`` to reject non-scalar objectives up front."""
+def _evaluation_error(x: Tensor, exc: Exception) -> ValueError:
+    return ValueError(
+        f"the objective could not be evaluated at x0 of shape {tuple(x.shape)}: "
+        f"{type(exc).__name__}: {exc}"
+    )
+
+
+def _is_numpy_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number, np.ndarray)) and (
+        np.asarray(value).size == 1 and np.isrealobj(value)
+    )
+
+
+def _plain_function(fun: Callable[..., Any], x0: Tensor) -> Objective:
+    """A torch or a NumPy objective, by how ``fun`` answers at ``x0``.
+
+    The rule: ``fun`` is a torch function when, called on ``x0`` as a torch
+    tensor, it returns a torch tensor; otherwise (it raises, or returns a Python
+    or NumPy number) it is a NumPy function when, called on ``x0`` as a NumPy
+    array, it returns a real scalar. Neither: the torch call's error is raised.
+    """
     try:
-        with uncounted(obj):
-            value = obj.value(x)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"the objective could not be evaluated at x0 of shape "
-            f"{tuple(x.shape)}: {exc}"
-        ) from exc
-    if not isinstance(value, torch.Tensor):
+        value = probe(fun, x0)
+    except Exception as exc:
+        torch_error: Exception | None = exc
+    else:
+        if isinstance(value, Tensor):
+            objective = Objective(fun)
+            objective.check_at(x0)
+            return objective
+        torch_error = None
+    try:
+        as_numpy = fun(x0.detach().cpu().numpy().copy())
+    except Exception as exc:
+        raise _evaluation_error(x0, torch_error or exc) from (torch_error or exc)
+    if not _is_numpy_scalar(as_numpy):
+        if torch_error is not None:
+            raise _evaluation_error(x0, torch_error) from torch_error
         raise TypeError(
-            f"the objective must return a torch scalar, got {type(value).__name__}"
+            "the objective must return a torch scalar (or, as a NumPy function, a "
+            f"real number), got {type(as_numpy).__name__}"
         )
-    if value.numel() != 1:
-        raise ValueError(
-            f"the objective must return a scalar, got shape {tuple(value.shape)}"
-        )
+    return NumpyObjective(fun)
+
+
+def _objective(objective: Any, x0: Tensor, jac: Any, *, probe: bool) -> Objective:
+    """The counted Objective for ``minimize``'s ``objective`` and ``jac``, checked
+    at ``x0`` when ``probe``."""
+    plain = callable(objective) and not (
+        isinstance(objective, Objective) or hasattr(objective, "objective")
+    )
+    if jac is not None:
+        if not plain:
+            raise ValueError(
+                "jac= is for a NumPy function fun(x) -> float, got "
+                f"{type(objective).__name__}"
+            )
+        obj: Objective = NumpyObjective(objective, jac=jac)
+    elif plain and probe:
+        return _plain_function(objective, x0)
+    else:
+        obj = as_objective(objective)
+    if not probe:
+        return obj
+    try:
+        obj.check_at(x0)
+    except RuntimeError as exc:
+        raise _evaluation_error(x0, exc) from exc
+    return obj
 
 
 def optimization_problem(
-    objective: Any, x0: Tensor, *, constraints: Any = None
+    objective: Any, x0: Tensor, *, jac: Any = None, constraints: Any = None
 ) -> OptimizationProblem:
     """Validate ``minimize``'s inputs and build the problem its methods see.
 
     ``objective`` is a :class:`SmoothProblem` (moved to ``x0``'s dtype and device),
-    an :class:`~itersolve.Objective` or a torch function of ``x``; a finite ``x0``
-    is evaluated once (uncounted) so a non-scalar objective fails here.
+    an :class:`~itersolve.Objective`, a torch function of ``x`` or a NumPy
+    function (``jac`` as in :func:`~itersolve.optimize.minimize`). A finite ``x0``
+    is evaluated once (uncounted), so a non-scalar objective, a torch objective
+    that breaks the autograd graph or a NumPy/torch mix-up fails here, with one
+    error.
 
     >>> p = optimization_problem(lambda x: (x**2).sum(), torch.zeros(2))
     >>> p.shape, p.L
@@ -290,12 +350,15 @@ def optimization_problem(
     """
     if x0.is_complex():
         raise TypeError(f"x0 must be real, got dtype {x0.dtype}")
+    if x0.numel() == 0:
+        raise ValueError(
+            f"x0 must have at least one entry, got shape {tuple(x0.shape)}"
+        )
     source = objective
     if isinstance(objective, SmoothProblem):
         objective = _matching(objective, x0)
-    obj = as_objective(objective)
-    if bool(torch.isfinite(x0).all()):
-        _checked_value(obj, x0)
+    # a non-finite x0 ends the run (NONFINITE_INPUT) before any evaluation
+    obj = _objective(objective, x0, jac, probe=bool(torch.isfinite(x0).all()))
     return OptimizationProblem(
         obj,
         tuple(x0.shape),
