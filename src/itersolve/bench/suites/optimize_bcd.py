@@ -47,7 +47,7 @@ from itersolve._core.errors import ConvergenceWarning
 from itersolve.bench.results import Results
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
 from itersolve.optimize import minimize
-from itersolve.optimize.bcd import BlockCoordinateDescent
+from itersolve.optimize.bcd import BlockCoordinateDescent, L1Penalty
 from itersolve.problems.coordinate import (
     LabelPropagation,
     Lasso,
@@ -173,6 +173,25 @@ def nnls_l1_reference(p: NonNegativeLeastSquaresL1) -> np.ndarray:
     return polished
 
 
+class UserShapedLasso:
+    """The Lasso as a user writes it: the four attributes of
+    :class:`~itersolve.optimize.bcd.L1LeastSquaresStructure` and a value, no
+    ``itersolve.problems`` class. Holds its own copy of ``A`` (no conversion
+    shared with the built-in :class:`~itersolve.problems.Lasso`)."""
+
+    def __init__(self, A: Any, b: np.ndarray, alpha: float) -> None:
+        self.A, self.b = A.copy(), b.copy()
+        self.scale = 1.0 / A.shape[0]
+        self.penalty = L1Penalty(alpha)
+        self.shape = (A.shape[1],)
+
+    def __call__(self, w: torch.Tensor) -> torch.Tensor:
+        x = w.detach().cpu().numpy()
+        r = self.A @ x - self.b
+        value = 0.5 * self.scale * float(r @ r) + self.penalty.lam * np.abs(x).sum()
+        return torch.tensor(value, dtype=w.dtype)
+
+
 def _lasso(m: int, n: int) -> BCDCase:
     from sklearn.linear_model import Lasso as SkLasso
 
@@ -185,7 +204,7 @@ def _lasso(m: int, n: int) -> BCDCase:
         sk = SkLasso(alpha=alpha, fit_intercept=False, tol=1e-12, max_iter=10**5)
         sk.fit(A, b)
     f_star = _value(p, sk.coef_)  # a tight reference for the reported suboptimality
-    return BCDCase("lasso", p, f_star)
+    return BCDCase("lasso", p, f_star, {"user_shaped": UserShapedLasso(A, b, alpha)})
 
 
 def cases(scale: str) -> list[Case]:
@@ -251,13 +270,14 @@ def cases(scale: str) -> list[Case]:
 # -- ours -------------------------------------------------------------------------
 
 
-def _bcd(kind: str, **config: Any) -> Any:
+def _bcd(kind: str, *, user_shaped: bool = False, **config: Any) -> Any:
     """A BCD run on cases of ``kind``; label propagation stops on the target
     objective (measured through a callback), Lasso on its own duality-gap rule
-    (``gap_tol``), the others after ``ITERATIONS`` steps."""
+    (``gap_tol``), the others after ``ITERATIONS`` steps. ``user_shaped``: on
+    the case's user-written twin of the problem (the same data)."""
 
     def run(case: BCDCase) -> RunOutput:
-        problem = case.problem
+        problem = case.extra["user_shaped"] if user_shaped else case.problem
         n = problem.shape[0]
         callback = None
         target = None
@@ -579,6 +599,21 @@ def _methods() -> list[Method]:
             applies=la,
         ),
         Method(
+            "bcd-gs-prox-user-class",
+            _bcd(
+                "lasso",
+                user_shaped=True,
+                selection="gs",
+                update="gradient",
+                block_size=1,
+                updates_per_step=100,
+                gap_tol=LASSO_TOL,
+                max_steps=2000,
+            ),
+            anchor="bcd-gs-prox",
+            applies=la,
+        ),
+        Method(
             "bcd-vb-newton",
             _bcd(
                 "lasso",
@@ -764,6 +799,29 @@ def _lasso_time(results: Results) -> ClaimOutcome:
     return ClaimOutcome(ratio, ok and ratio <= 1.0, detail)
 
 
+def _user_class_rate(results: Results) -> ClaimOutcome:
+    """Coordinate updates per second: the user-written Lasso class / the
+    built-in ``Lasso`` (same data, configuration and stopping rule)."""
+    case = _case_named(results, "lasso")
+    if case is None:
+        return ClaimOutcome(None, None, "no rows")
+    rates = {}
+    for m in ("bcd-gs-prox-user-class", "bcd-gs-prox"):
+        updates = results.median(case, m, "coordinate_updates")
+        time = results.median(case, m, "time")
+        if updates is None or not time:
+            return ClaimOutcome(None, None, f"no rows for {m}")
+        rates[m] = updates / time
+    ratio = rates["bcd-gs-prox-user-class"] / rates["bcd-gs-prox"]
+    ok = results.all_succeeded(case, "bcd-gs-prox-user-class") and (
+        results.all_succeeded(case, "bcd-gs-prox")
+    )
+    detail = ", ".join(f"{m} {r:.3g} updates/s" for m, r in rates.items())
+    if not ok:
+        detail += "; a run did not reach the gap"
+    return ClaimOutcome(ratio, ok and ratio >= 0.8, detail)
+
+
 SUITES = [
     Suite(
         name="optimize-bcd",
@@ -826,6 +884,13 @@ SUITES = [
                 "updates per test) / sklearn cyclic",
                 "<= 1.0",
                 _lasso_time,
+            ),
+            Claim(
+                "Lasso, user-written class (L1LeastSquaresStructure attributes, not "
+                "an itersolve.problems class): coordinate updates per second / the "
+                "built-in Lasso's (greedy GS, compiled path, same gap rule)",
+                ">= 0.8",
+                _user_class_rate,
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 3},
