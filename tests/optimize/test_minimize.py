@@ -307,6 +307,47 @@ def test_float32_converges_loosely(config):
     assert float(torch.linalg.vector_norm(grad)) <= 2 * rtol * g0
 
 
+F32_DEFAULT_CASES = [
+    ("quadratic", Newton),
+    ("quadratic", RegularizedNewton),
+    ("quadratic", Nesterov),
+    ("quadratic", GradientDescent),
+    ("quadratic", HeavyBall),
+    ("quadratic", TripleMomentum),
+    ("logistic", Newton),
+    ("logistic", RegularizedNewton),
+    ("rosenbrock", Newton),
+    ("rosenbrock", RegularizedNewton),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "cls"), F32_DEFAULT_CASES, ids=lambda v: getattr(v, "__name__", v)
+)
+def test_float32_twin_with_default_tolerances_ends_success(case, cls):
+    build = {c.name: c.build for c in CATALOGUE}[case]
+    problem = build()
+    if case == "rosenbrock":
+        problem = Rosenbrock(5)  # issue 21's case: Newton froze at step 16
+    reference = minimize(problem, problem.x0(), cls(), throw=True)
+    p32 = problem.to(dtype=torch.float32)
+    sol = minimize(p32, p32.x0(), cls(), throw=True)
+    assert sol.success and sol.x.dtype == torch.float32
+    # float32 answers within float32's reach of a minimizer (sqrt(eps32) ~ 3e-4)
+    err = float((sol.x.double() - reference.x).abs().max())
+    assert err <= 1e-3 * max(1.0, float(reference.x.abs().max()))
+
+
+def test_default_rtol_follows_the_dtype():
+    from itersolve.optimize._first_order import default_rtol
+
+    assert Newton().rtol is None and Nesterov().rtol is None
+    assert default_rtol(1e-8, torch.float64) == 1e-8
+    assert default_rtol(1e-8, torch.float32) == 10 * torch.finfo(torch.float32).eps
+    with pytest.raises(ValueError, match="rtol must be >= 0"):
+        Newton(rtol=-1.0)
+
+
 # -- the contract battery (one quick problem per method) -----------------------
 
 

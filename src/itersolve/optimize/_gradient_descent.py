@@ -91,7 +91,7 @@ class GradientDescent(GradientMethod):
         gnorm = norm(g)
         L, mu = self.constants(problem)
         state = GradientDescentState(
-            x0, threshold(self.rtol, self.atol, gnorm), gnorm, L or math.nan, f=f, g=g
+            x0, threshold(self, gnorm, x0.dtype), gnorm, L or math.nan, f=f, g=g
         )
         if not finite(f, g):
             state.status = Status.NONFINITE

@@ -64,7 +64,8 @@ class HeavyBall(GradientMethod):
     Parameters
     ----------
     rtol, atol
-        Tolerances of the stopping rule.
+        Tolerances of the stopping rule (``rtol=None``: ``max(1e-6, 10
+        eps(dtype))``, see :class:`~itersolve.optimize.GradientMethod`).
     L, mu
         Smoothness and strong convexity (default: the problem's). Needed unless
         ``alpha`` and ``beta`` are both given.
@@ -117,7 +118,7 @@ class HeavyBall(GradientMethod):
         L = self.constants(problem)[0]
         state = HeavyBallState(
             x0,
-            threshold(self.rtol, self.atol, gnorm),
+            threshold(self, gnorm, x0.dtype),
             gnorm,
             L if L is not None else math.nan,
             x_prev=x0,

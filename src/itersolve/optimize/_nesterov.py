@@ -93,7 +93,8 @@ class Nesterov(GradientMethod):
     Parameters
     ----------
     rtol, atol, L, mu
-        Tolerances and constants (default: the problem's ``L``/``mu``).
+        Tolerances (``rtol=None``: ``max(1e-6, 10 eps(dtype))``) and constants
+        (default: the problem's ``L``/``mu``).
     momentum
         ``"auto"``, ``"constant"``, ``"t-sequence"`` or ``"k/(k+3)"``.
     restart
@@ -137,7 +138,7 @@ class Nesterov(GradientMethod):
         gnorm = norm(g)
         state = NesterovState(
             x0,
-            threshold(self.rtol, self.atol, gnorm),
+            threshold(self, gnorm, x0.dtype),
             gnorm,
             L if L is not None else math.nan,
             x_prev=x0,

@@ -8,11 +8,15 @@ from typing import Any, ClassVar
 
 import torch
 
-from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.linesearch import armijo
 from itersolve._core.solution import Status
-from itersolve.optimize._first_order import finite, norm, threshold
+from itersolve.optimize._first_order import (
+    check_default_tolerances,
+    finite,
+    norm,
+    threshold,
+)
 from itersolve.optimize._problem import OptimizationProblem
 from itersolve.optimize._second_order import (
     NormMatrix,
@@ -77,7 +81,8 @@ class Newton(IterativeMethod):
     Parameters
     ----------
     rtol, atol
-        Tolerances.
+        Tolerances; ``rtol=None``: ``max(1e-8, 10 eps(dtype))`` (the family's
+        defaults and their reason: :mod:`itersolve.optimize._first_order`).
     hessian
         ``"exact"`` (closed form or autograd), an approximation the problem
         provides (``"gauss_newton"``, ``"fisher"``), or a callable
@@ -113,14 +118,16 @@ class Newton(IterativeMethod):
         ),
     }
 
-    rtol: float = 1e-8
+    DEFAULT_RTOL: ClassVar[float] = 1e-8
+
+    rtol: float | None = None
     atol: float = 0.0
     hessian: Any = "exact"
     linear_solver: Any = "cholesky"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_tolerances(self.rtol, self.atol)
+        check_default_tolerances(self)
         check_linear_solver(self.linear_solver)
 
     def default_max_steps(self, problem: Any) -> int:
@@ -136,7 +143,7 @@ class Newton(IterativeMethod):
             f,
             g,
             gnorm,
-            threshold(self.rtol, self.atol, gnorm),
+            threshold(self, gnorm, x0.dtype),
             hessian,
             NormMatrix(None),
         )

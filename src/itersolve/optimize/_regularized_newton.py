@@ -8,10 +8,13 @@ from typing import Any, ClassVar
 
 import torch
 
-from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
-from itersolve.optimize._first_order import finite, threshold
+from itersolve.optimize._first_order import (
+    check_default_tolerances,
+    finite,
+    threshold,
+)
 from itersolve.optimize._problem import OptimizationProblem
 from itersolve.optimize._second_order import (
     NormMatrix,
@@ -72,7 +75,9 @@ class RegularizedNewton(IterativeMethod):
     Parameters
     ----------
     rtol, atol
-        Tolerances on the dual gradient norm.
+        Tolerances on the dual gradient norm; ``rtol=None``: ``10 eps(dtype)``
+        (a no-op in float64 beside ``atol=1e-8``; in float32 what the rounded
+        gradient can reach: :mod:`itersolve.optimize._first_order`).
     hessian
         ``"exact"``; an approximation the problem provides (``"gauss_newton"``
         for :class:`~itersolve.problems.Logistic`, ``Softmax``, ``LogSumExp``,
@@ -125,7 +130,9 @@ class RegularizedNewton(IterativeMethod):
         ),
     }
 
-    rtol: float = 0.0
+    DEFAULT_RTOL: ClassVar[float] = 0.0
+
+    rtol: float | None = None
     atol: float = 1e-8
     hessian: Any = "exact"
     B: Any = None
@@ -137,7 +144,7 @@ class RegularizedNewton(IterativeMethod):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_tolerances(self.rtol, self.atol)
+        check_default_tolerances(self)
         if not (self.gamma0 > 0 and math.isfinite(self.gamma0)):
             raise ValueError(f"gamma0 must be positive and finite, got {self.gamma0}")
         if not 0 < self.gamma_min <= self.gamma0:
@@ -162,7 +169,7 @@ class RegularizedNewton(IterativeMethod):
             f,
             g,
             gnorm,
-            threshold(self.rtol, self.atol, gnorm),
+            threshold(self, gnorm, x0.dtype),
             self.gamma0,
             hessian,
             B,

@@ -72,7 +72,7 @@ class TripleMomentum(GradientMethod):
     Parameters
     ----------
     rtol, atol
-        Tolerances.
+        Tolerances (``rtol=None``: ``max(1e-6, 10 eps(dtype))``).
     L, mu
         Required (given here or known by the problem), ``0 < mu <= L``.
 
@@ -103,7 +103,7 @@ class TripleMomentum(GradientMethod):
         gnorm = norm(g)
         state = TripleMomentumState(
             x0,
-            threshold(self.rtol, self.atol, gnorm),
+            threshold(self, gnorm, x0.dtype),
             gnorm,
             L,
             xi=x0,
