@@ -158,18 +158,6 @@ def test_bad_hyperparameters_raise(make, exc, message):
 
 
 @pytest.mark.parametrize("name", VALID)
-def test_max_steps_one_gives_one_row_trace(name: str):
-    A, b = poisson(6, dim=2), np.ones(36)
-    method = VALID[name](1e-10)
-    import dataclasses
-
-    sol = _solve(A, b, dataclasses.replace(method, max_steps=1), record=True)
-    assert sol.status is Status.MAX_STEPS and sol.num_steps == 1
-    assert sol.trace is not None and len(sol.trace) == 1
-    assert sol.trace["relative_residual"][0] < 1.0
-
-
-@pytest.mark.parametrize("name", VALID)
 def test_nan_input(name: str):
     A, b = poisson(5, dim=1).toarray(), np.ones(5)
     b_nan = b.copy()

@@ -369,26 +369,6 @@ def test_nnls_rejects_negative_start() -> None:
 # -- the DESIGN section 6 battery ---------------------------------------------------
 
 
-def test_max_steps_one_gives_max_steps_and_one_row() -> None:
-    case = CASES["least-squares"]
-    with pytest.warns(ConvergenceWarning):
-        sol = minimize(
-            case.problem, _x0(case), BlockCoordinateDescent(max_steps=1), record=True
-        )
-    assert sol.status is Status.MAX_STEPS
-    assert sol.trace is not None
-    assert sol.num_steps == 1 and len(sol.trace) == 1
-
-
-def test_nan_start_gives_nonfinite_input() -> None:
-    case = CASES["quadratic"]
-    x0 = np.zeros(12)
-    x0[3] = np.nan
-    with pytest.warns(ConvergenceWarning):
-        sol = minimize(case.problem, x0, BlockCoordinateDescent())
-    assert sol.status is Status.NONFINITE_INPUT
-
-
 def test_inputs_unmutated_and_dtype_preserved() -> None:
     rng = _rng(12)
     A = rng.standard_normal((30, 9)).astype(np.float32)
@@ -417,22 +397,6 @@ def test_torch_in_torch_out() -> None:
     )
     assert isinstance(sol.x, torch.Tensor) and sol.x.dtype == torch.float64
     assert not x0.any()
-
-
-def test_seeded_runs_reproducible() -> None:
-    case = CASES["least-squares"]
-
-    def run(seed: int) -> np.ndarray:
-        return _quiet_minimize(
-            case.problem,
-            _x0(case),
-            BlockCoordinateDescent(
-                selection="random", block_size=2, max_steps=40, seed=seed
-            ),
-        ).x
-
-    np.testing.assert_array_equal(run(3), run(3))
-    assert not np.array_equal(run(3), run(4))
 
 
 def test_generic_objective_with_newton_and_adaptive_lipschitz() -> None:
