@@ -16,7 +16,7 @@ import torch
 import itersolve
 from itersolve import ConvergenceWarning, IterativeMethod, Status
 from itersolve._core import stall as driver
-from itersolve._core.iterate import iterate
+from itersolve._core.iterate import finish, iterate
 from itersolve._core.stall import STALL_MAX_GAP, STALL_WINDOW
 
 
@@ -171,9 +171,7 @@ def test_method_advice_is_appended_after_the_detail():
         }
 
     with pytest.warns(ConvergenceWarning, match="stopped changing"):
-        sol = itersolve._core.iterate.finish(
-            _run(Advised(moving=5, max_steps=1000)), throw=False
-        )
+        sol = finish(_run(Advised(moving=5, max_steps=1000)), throw=False)
     assert sol.message.startswith(Status.STAGNATION.outcome + " (the iterate")
     assert sol.message.endswith("; try the other method")
 

@@ -28,6 +28,63 @@ def check_method(method: Any, example: str) -> IterativeMethod:
     return method
 
 
+#: A default relative tolerance is raised to this many ``eps(dtype)``: a relative
+#: residual (or gradient, or marginal error) cannot be driven much below
+#: ``eps * cond``, since forming ``A x`` alone rounds by ``eps ||A|| ||x||``; 100
+#: leaves room for condition numbers of order 100 and for accumulated rounding.
+#: It changes no float64 default (``100 eps = 2.2e-14``) and lifts the float32
+#: ones to ``1.2e-5``, where ``1e-8`` (relaxation) or ``1e-6`` (Kaczmarz) would end
+#: in ``STAGNATION`` on good answers.
+DTYPE_RTOL_ULPS = 100.0
+
+
+def default_rtol(dtype: torch.dtype, rtol_default: float) -> float:
+    """A method's default ``rtol`` for ``dtype``: ``max(rtol_default, 100 eps)``.
+
+    Only defaults are lifted (see :class:`DefaultTolerance`); a tolerance the
+    user gave is used as given, and a run that cannot reach it says so.
+
+    >>> default_rtol(torch.float32, 1e-8), default_rtol(torch.float64, 1e-8)
+    (1.1920928955078125e-05, 1e-08)
+    """
+    return max(rtol_default, DTYPE_RTOL_ULPS * torch.finfo(dtype).eps)
+
+
+class DefaultTolerance(float):
+    """A default tolerance, lifted per dtype by :func:`resolve_rtol`.
+
+    It is the documented default as a ``float`` (so code that reads
+    ``method.rtol`` as a number keeps working, and the repr shows the number);
+    only its type tells it apart from the same value given by the user, which
+    is never changed.
+
+    >>> resolve_rtol(DefaultTolerance(1e-8), torch.float32) > 1e-8
+    True
+    >>> resolve_rtol(1e-8, torch.float32)
+    1e-08
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return float.__repr__(self)
+
+
+def resolve_rtol(rtol: float, dtype: torch.dtype) -> float:
+    """The tolerance a run uses: ``rtol`` as given, or the dtype-aware default
+    (:func:`default_rtol`) when ``rtol`` is a :class:`DefaultTolerance`."""
+    if isinstance(rtol, DefaultTolerance):
+        return default_rtol(dtype, float(rtol))
+    return float(rtol)
+
+
+def tolerance_field(method: Any, default: float, name: str = "rtol") -> None:
+    """In a frozen method's ``__post_init__``: ``None`` becomes the dtype-aware
+    default ``default`` (a :class:`DefaultTolerance`)."""
+    if getattr(method, name) is None:
+        object.__setattr__(method, name, DefaultTolerance(default))
+
+
 def check_tolerances(rtol: float, atol: float) -> None:
     """The one validation of a ``max(rtol * scale, atol)`` stopping rule."""
     if not rtol >= 0:

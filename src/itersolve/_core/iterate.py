@@ -176,6 +176,16 @@ class IterativeMethod:
     def stats(self, problem: Any, state: Any) -> dict[str, float]:
         return {}
 
+    def diagnose(self, problem: Any, state: Any, status: Status) -> str | None:
+        """A measured finding about this run's failure, or ``None``.
+
+        Called by the driver once, only after a run that did not succeed (so a
+        check that costs a pass over the matrix is affordable here and nowhere
+        else); the finding goes into ``Solution.detail``, before the advice.
+        CG, for one, reports a nonsymmetric matrix.
+        """
+        return None
+
     def advice(self, status: Status) -> str | None:
         """What to change for *this* method after a run that ended in ``status``
         (``None``: the status's generic advice), from the class's ``ADVICE``
@@ -309,6 +319,9 @@ def iterate(
     solution = Solution(state.x, status, k, stats, trace, detail=detail)
     if not solution.success:
         solution.advice = method.advice(status)
+        finding = method.diagnose(problem, state, status)
+        if finding:
+            solution.detail = f"{detail}; {finding}" if detail else finding
     return state, solution
 
 

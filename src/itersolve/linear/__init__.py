@@ -1,4 +1,29 @@
-"""Linear systems: ``linear_solve`` and its solvers."""
+"""Linear systems: ``linear_solve`` and its solvers.
+
+Tolerances
+----------
+Every solver stops on ``||b - A x|| <= max(rtol * ||b||, atol)`` (per column;
+relaxation may measure against ``||b - A x0||``). The default ``rtol`` differs by
+kind of method, for a stated reason:
+
+CG, MINRES, GMRES, FlexibleCG: ``1e-5``
+    SciPy's default, so ``linear_solve`` and ``scipy.sparse.linalg`` stop on
+    the same rule.
+RandomizedKaczmarz, SketchAndProject: ``1e-6``
+    The floor of the inner-solve accuracy in AdaSketch-Newton (Hong et al.,
+    ICML 2023), the outer method these row-action solvers serve.
+Jacobi, GaussSeidel, SOR, SSOR, SSORPCG: ``1e-8``
+    The tolerance of the relaxation papers (Khodak et al., *Learning to
+    Relax*), so step counts compare with theirs.
+NewtonSchulz: ``tol = sqrt(m eps)``
+    The rounding floor of ``||I - S M||_F``; dtype-aware by construction.
+
+A default is lifted to ``100 eps`` of the dtype when it is below that (float32:
+``1.2e-5``; no float64 default changes), since a relative residual cannot be
+driven much below ``eps * cond(A)``: in float32, ``1e-8`` would end in
+``STAGNATION`` on good answers. An ``rtol`` you pass (also the same value as
+the default) is used as given; ``rtol=None`` asks for the dtype-aware default.
+"""
 
 from itersolve.linear._cg import CG
 from itersolve.linear._flexible_cg import FlexibleCG

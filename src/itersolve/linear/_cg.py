@@ -9,13 +9,20 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from itersolve._core.frontdoor import check_tolerances
+from itersolve._core.frontdoor import (
+    DefaultTolerance,
+    check_tolerances,
+    resolve_rtol,
+    tolerance_field,
+)
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.operators import LinearOperator
 from itersolve._core.solution import Status
 from itersolve.linear import _cg_kernels as kernels
 from itersolve.linear._problem import (
+    KRYLOV_RTOL,
     LinearProblem,
+    asymmetry,
     check_square,
     column_norms,
     column_scalars,
@@ -95,6 +102,15 @@ class CGState:
     limit: float = 0.0
 
 
+#: Failures a nonsymmetric matrix can cause in CG (worth the symmetry check).
+_SYMMETRY_SUSPECTS = (
+    Status.MAX_STEPS,
+    Status.STAGNATION,
+    Status.BREAKDOWN,
+    Status.NOT_POSITIVE_DEFINITE,
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class CG(IterativeMethod):
     """Preconditioned conjugate gradients for symmetric positive definite ``A``.
@@ -119,7 +135,9 @@ class CG(IterativeMethod):
     Parameters
     ----------
     rtol, atol
-        Relative and absolute tolerances (scipy's defaults).
+        Relative and absolute tolerances. ``rtol`` defaults to 1e-5 (SciPy's),
+        lifted to ``100 eps`` in low precision (float32: 1.2e-5); ``None``
+        means that default (see :mod:`itersolve.linear`).
     M
         Preconditioner approximating ``A^{-1}``: ``None``, ``"jacobi"``, a matrix,
         a ``LinearOperator`` or a callable ``r -> M r``. Must be SPD (use
@@ -164,7 +182,7 @@ class CG(IterativeMethod):
         ),
     }
 
-    rtol: float = 1e-5
+    rtol: float = DefaultTolerance(KRYLOV_RTOL)
     atol: float = 0.0
     M: Any = None
     residual_replacement: int | None = None
@@ -172,6 +190,7 @@ class CG(IterativeMethod):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        tolerance_field(self, KRYLOV_RTOL)
         check_tolerances(self.rtol, self.atol)
         if self.residual_replacement is not None and self.residual_replacement < 1:
             raise ValueError(
@@ -195,7 +214,9 @@ class CG(IterativeMethod):
         A, b = problem.A, problem.b
         check_square("CG", A)
         precondition = make_preconditioner(self.M, A)
-        bnorm, threshold = stopping_threshold(b, self.rtol, self.atol)
+        bnorm, threshold = stopping_threshold(
+            b, resolve_rtol(self.rtol, b.dtype), self.atol
+        )
         fused = self._fused_matrix(A, b.dtype, b.device)
         if fused is not None:
             return self._init_fused(problem, x0, fused, precondition, bnorm, threshold)
@@ -541,6 +562,24 @@ class CG(IterativeMethod):
         if state.fused is not None and math.isfinite(state.fused.x_sum):
             return True
         return super().is_finite(problem, state)
+
+    def diagnose(
+        self, problem: LinearProblem, state: CGState, status: Status
+    ) -> str | None:
+        """After a failure on an explicit matrix, say whether ``A`` is
+        nonsymmetric (one pass over the matrix, paid only here)."""
+        if status not in _SYMMETRY_SUSPECTS or problem.A.symmetric is True:
+            return None
+        A = explicit_matrix(problem.A)
+        if A is None:
+            return None
+        ratio = asymmetry(A)
+        if ratio <= 1e-12:
+            return None
+        return (
+            f"A is not symmetric: max|A - A^T| = {ratio:.2g} max|A|; CG needs a "
+            "symmetric positive definite A, use GMRES"
+        )
 
     def metrics(self, problem: LinearProblem, state: CGState) -> dict[str, float]:
         residual = state.residual

@@ -7,10 +7,16 @@ from typing import Any
 
 import torch
 
-from itersolve._core.frontdoor import check_tolerances
+from itersolve._core.frontdoor import (
+    DefaultTolerance,
+    check_tolerances,
+    resolve_rtol,
+    tolerance_field,
+)
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.linear._problem import (
+    KRYLOV_RTOL,
     LinearProblem,
     check_square,
     column_norms,
@@ -65,7 +71,9 @@ class FlexibleCG(IterativeMethod):
     Parameters
     ----------
     rtol, atol
-        Relative and absolute tolerances.
+        Relative and absolute tolerances. ``rtol`` defaults to 1e-5 (SciPy's),
+        lifted to ``100 eps`` in low precision (float32: 1.2e-5); ``None``
+        means that default (see :mod:`itersolve.linear`).
     M
         Preconditioner: ``None``, ``"jacobi"``, a matrix/operator, or any callable
         ``r -> z`` (may be nonlinear or vary between calls).
@@ -92,13 +100,14 @@ class FlexibleCG(IterativeMethod):
     (True, True)
     """
 
-    rtol: float = 1e-5
+    rtol: float = DefaultTolerance(KRYLOV_RTOL)
     atol: float = 0.0
     M: Any = None
     truncation: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        tolerance_field(self, KRYLOV_RTOL)
         check_tolerances(self.rtol, self.atol)
         if not isinstance(self.truncation, int) or self.truncation < 1:
             raise ValueError(
@@ -114,7 +123,9 @@ class FlexibleCG(IterativeMethod):
         precondition = make_preconditioner(self.M, A)
         x = x0.clone()
         r = problem.residual(x) if bool(x.any()) else b.clone()
-        bnorm, threshold = stopping_threshold(b, self.rtol, self.atol)
+        bnorm, threshold = stopping_threshold(
+            b, resolve_rtol(self.rtol, b.dtype), self.atol
+        )
         state = FlexibleCGState(x, r, column_norms(r), threshold, bnorm, precondition)
         state.matvec = fast_matvec(A)
         state.verified = not bool((state.residual > threshold).any())

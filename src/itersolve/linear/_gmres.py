@@ -8,13 +8,19 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from itersolve._core.frontdoor import check_tolerances
+from itersolve._core.frontdoor import (
+    DefaultTolerance,
+    check_tolerances,
+    resolve_rtol,
+    tolerance_field,
+)
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve._core.stall import STALL_WINDOW
 from itersolve.linear import _cg_kernels as kernels
 from itersolve.linear import _krylov_kernels as kk
 from itersolve.linear._problem import (
+    KRYLOV_RTOL,
     LinearProblem,
     check_square,
     column_norms,
@@ -82,7 +88,9 @@ class GMRES(IterativeMethod):
     Parameters
     ----------
     rtol, atol
-        Relative and absolute tolerances (scipy's defaults).
+        Relative and absolute tolerances. ``rtol`` defaults to 1e-5 (SciPy's),
+        lifted to ``100 eps`` in low precision (float32: 1.2e-5); ``None``
+        means that default (see :mod:`itersolve.linear`).
     restart
         Krylov dimension ``m`` per cycle (scipy's default 20).
     M
@@ -126,7 +134,7 @@ class GMRES(IterativeMethod):
         ),
     }
 
-    rtol: float = 1e-5
+    rtol: float = DefaultTolerance(KRYLOV_RTOL)
     atol: float = 0.0
     restart: int = 20
     M: Any = None
@@ -134,6 +142,7 @@ class GMRES(IterativeMethod):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        tolerance_field(self, KRYLOV_RTOL)
         check_tolerances(self.rtol, self.atol)
         if not isinstance(self.restart, int) or self.restart < 1:
             raise ValueError(f"restart must be a positive int, got {self.restart!r}")
@@ -158,7 +167,9 @@ class GMRES(IterativeMethod):
         k = 1 if b.ndim == 1 else b.shape[1]
         m = min(self.restart, n)
         x = x0.clone(memory_format=torch.contiguous_format)
-        bnorm, threshold = stopping_threshold(b, self.rtol, self.atol)
+        bnorm, threshold = stopping_threshold(
+            b, resolve_rtol(self.rtol, b.dtype), self.atol
+        )
         V = torch.zeros((m + 1, n, k), dtype=b.dtype, device=b.device)
         state = GMRESState(
             x=x,

@@ -8,11 +8,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from itersolve._core.frontdoor import check_tolerances
+from itersolve._core.frontdoor import (
+    DefaultTolerance,
+    check_tolerances,
+    resolve_rtol,
+    tolerance_field,
+)
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve._core.stall import STALL_WINDOW
-from itersolve.linear._problem import LinearProblem, column_norms
+from itersolve.linear._problem import ROW_ACTION_RTOL, LinearProblem, column_norms
 
 _SAMPLINGS = ("row-norm", "uniform")
 _EMPTY: dict[torch.dtype, np.ndarray] = {
@@ -164,7 +169,9 @@ class RandomizedKaczmarz(IterativeMethod):
     Parameters
     ----------
     rtol, atol
-        Relative and absolute tolerances of the stopping rule.
+        Relative and absolute tolerances. ``rtol`` defaults to 1e-6 (an
+        inner-solve accuracy), lifted to ``100 eps`` in low precision (float32:
+        1.2e-5); ``None`` means that default (see :mod:`itersolve.linear`).
     sampling
         ``"row-norm"`` (default) or ``"uniform"``. Zero rows are never used.
     residual
@@ -194,7 +201,7 @@ class RandomizedKaczmarz(IterativeMethod):
     (True, True)
     """
 
-    rtol: float = 1e-6
+    rtol: float = DefaultTolerance(ROW_ACTION_RTOL)
     atol: float = 0.0
     sampling: str = "row-norm"
     residual: str = "sweep"
@@ -203,6 +210,7 @@ class RandomizedKaczmarz(IterativeMethod):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        tolerance_field(self, ROW_ACTION_RTOL)
         check_tolerances(self.rtol, self.atol)
         if self.sampling not in _SAMPLINGS:
             raise ValueError(
@@ -243,7 +251,8 @@ class RandomizedKaczmarz(IterativeMethod):
         squared = (A * A).sum(dim=1)
         inv_norm2 = torch.where(squared > 0, 1.0 / squared, torch.zeros_like(squared))
         bnorm = column_norms(b2)
-        threshold = torch.clamp(bnorm * self.rtol, min=self.atol)
+        rtol = resolve_rtol(self.rtol, b2.dtype)
+        threshold = torch.clamp(bnorm * rtol, min=self.atol)
         r = b2 - A @ x2
         state = KaczmarzState(
             x=x,

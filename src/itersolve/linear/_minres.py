@@ -8,12 +8,18 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from itersolve._core.frontdoor import check_tolerances
+from itersolve._core.frontdoor import (
+    DefaultTolerance,
+    check_tolerances,
+    resolve_rtol,
+    tolerance_field,
+)
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.linear import _cg_kernels as kernels
 from itersolve.linear import _krylov_kernels as kk
 from itersolve.linear._problem import (
+    KRYLOV_RTOL,
     LinearProblem,
     check_square,
     column_norms,
@@ -85,7 +91,9 @@ class MINRES(IterativeMethod):
     Parameters
     ----------
     rtol, atol
-        Relative and absolute tolerances.
+        Relative and absolute tolerances. ``rtol`` defaults to 1e-5 (SciPy's),
+        lifted to ``100 eps`` in low precision (float32: 1.2e-5); ``None``
+        means that default (see :mod:`itersolve.linear`).
     M
         SPD preconditioner (``None``, ``"jacobi"``, matrix, ``LinearOperator`` or
         callable); ``r^T M r < 0`` gives ``Status.NOT_POSITIVE_DEFINITE``.
@@ -115,12 +123,13 @@ class MINRES(IterativeMethod):
         ),
     }
 
-    rtol: float = 1e-5
+    rtol: float = DefaultTolerance(KRYLOV_RTOL)
     atol: float = 0.0
     M: Any = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        tolerance_field(self, KRYLOV_RTOL)
         check_tolerances(self.rtol, self.atol)
 
     def default_max_steps(self, problem: LinearProblem) -> int:
@@ -138,7 +147,9 @@ class MINRES(IterativeMethod):
         )
         x = x0.contiguous().clone() if fused else x0.clone()
         r1 = problem.residual(x) if bool(x.any()) else b.clone()
-        bnorm, threshold = stopping_threshold(b, self.rtol, self.atol)
+        bnorm, threshold = stopping_threshold(
+            b, resolve_rtol(self.rtol, b.dtype), self.atol
+        )
         k = 1 if b.ndim == 1 else b.shape[1]
         state = MINRESState(
             x=x,

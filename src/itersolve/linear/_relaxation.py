@@ -9,9 +9,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from itersolve._core.frontdoor import (
+    DefaultTolerance,
+    check_tolerances,
+    resolve_rtol,
+    tolerance_field,
+)
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
-from itersolve.linear._problem import LinearProblem, column_norms
+from itersolve.linear._problem import RELAXATION_RTOL, LinearProblem, column_norms
 from itersolve.linear._relaxation_kernels import (
     BACKENDS,
     checked_diagonal,
@@ -77,7 +83,7 @@ class Relaxation(IterativeMethod):
     """
 
     omega: float = 1.0
-    rtol: float = 1e-8
+    rtol: float = DefaultTolerance(RELAXATION_RTOL)
     atol: float = 0.0
     norm_ref: str = "b"
     check_every: int = 1
@@ -86,12 +92,8 @@ class Relaxation(IterativeMethod):
     def __post_init__(self) -> None:
         super().__post_init__()
         validate_omega(self.omega)
-        if not self.rtol >= 0:
-            raise ValueError(f"rtol must be >= 0, got {self.rtol}")
-        if not self.atol >= 0:
-            raise ValueError(f"atol must be >= 0, got {self.atol}")
-        if self.rtol == 0 and self.atol == 0:
-            raise ValueError("rtol and atol cannot both be 0")
+        tolerance_field(self, RELAXATION_RTOL)
+        check_tolerances(self.rtol, self.atol)
         if self.norm_ref not in ("b", "r0"):
             raise ValueError(f"norm_ref must be 'b' or 'r0', got {self.norm_ref!r}")
         if not isinstance(self.check_every, int) or self.check_every < 1:
@@ -126,7 +128,8 @@ class Relaxation(IterativeMethod):
         residual = _residual_norms(sweeper.sq, r)
         bnorm = _norms(problem.b)
         reference = bnorm if self.norm_ref == "b" else residual.copy()
-        threshold = np.maximum(reference * self.rtol, self.atol)
+        rtol = resolve_rtol(self.rtol, problem.b.dtype)
+        threshold = np.maximum(reference * rtol, self.atol)
         with np.errstate(over="ignore"):  # inf: only NONFINITE ends the run
             limit = DIVERGENCE_FACTOR * np.maximum(reference, bnorm)
         single = (float(threshold[0]), float(limit[0])) if len(bnorm) == 1 else None

@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from itersolve._core.frontdoor import check_tolerances
+from itersolve._core.frontdoor import (
+    DefaultTolerance,
+    check_tolerances,
+    resolve_rtol,
+    tolerance_field,
+)
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve._core.stall import STALL_WINDOW
@@ -15,7 +20,7 @@ from itersolve.linear._kaczmarz import (
     make_generator,
     sampling_weights,
 )
-from itersolve.linear._problem import LinearProblem, column_norms
+from itersolve.linear._problem import ROW_ACTION_RTOL, LinearProblem, column_norms
 
 _SKETCHES = ("gaussian", "block")
 _SAMPLINGS = ("row-norm", "uniform")
@@ -75,7 +80,9 @@ class SketchAndProject(IterativeMethod):
     Parameters
     ----------
     rtol, atol
-        Relative and absolute tolerances of the stopping rule.
+        Relative and absolute tolerances. ``rtol`` defaults to 1e-6 (an
+        inner-solve accuracy), lifted to ``100 eps`` in low precision (float32:
+        1.2e-5); ``None`` means that default (see :mod:`itersolve.linear`).
     sketch
         ``"block"`` (default) or ``"gaussian"``.
     sketch_size
@@ -104,7 +111,7 @@ class SketchAndProject(IterativeMethod):
     (True, True)
     """
 
-    rtol: float = 1e-6
+    rtol: float = DefaultTolerance(ROW_ACTION_RTOL)
     atol: float = 0.0
     sketch: str = "block"
     sketch_size: int = 32
@@ -113,6 +120,7 @@ class SketchAndProject(IterativeMethod):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        tolerance_field(self, ROW_ACTION_RTOL)
         check_tolerances(self.rtol, self.atol)
         if self.sketch not in _SKETCHES:
             raise ValueError(f"sketch must be one of {_SKETCHES}, got {self.sketch!r}")
@@ -164,7 +172,9 @@ class SketchAndProject(IterativeMethod):
             r=r,
             weights=weights,
             residual=column_norms(r),
-            threshold=torch.clamp(bnorm * self.rtol, min=self.atol),
+            threshold=torch.clamp(
+                bnorm * resolve_rtol(self.rtol, A.dtype), min=self.atol
+            ),
             bnorm=bnorm,
             generator=generator,
             sketch_size=min(self.sketch_size, int((weights > 0).sum())),

@@ -39,7 +39,9 @@ class SOR(Relaxation):
     omega
         Relaxation factor in (0, 2).
     rtol, atol, norm_ref
-        The stopping rule above.
+        The stopping rule above. ``rtol`` defaults to 1e-8 (the tolerance of the
+        relaxation papers), lifted to ``100 eps`` in low precision (float32:
+        1.2e-5); ``None`` means that default (see :mod:`itersolve.linear`).
     check_every
         Compute the residual and test the stopping rule every this many sweeps
         (the sweeps in between skip the residual work).
