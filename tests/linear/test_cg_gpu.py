@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from itersolve import CG, aslinearoperator, linear_solve
+from itersolve import aslinearoperator, linear_solve
+from itersolve.linear import CG
 from itersolve.linear._cg import CUDA_CHECK_EVERY
 from itersolve.linear._problem import LinearProblem
 from itersolve.problems import poisson, random_spd

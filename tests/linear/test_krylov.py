@@ -14,13 +14,15 @@ import scipy.sparse.linalg as spla
 import torch
 
 from itersolve import (
+    ConvergenceWarning,
+    Status,
+    linear_solve,
+)
+from itersolve.linear import (
     CG,
     GMRES,
     MINRES,
-    ConvergenceWarning,
     FlexibleCG,
-    Status,
-    linear_solve,
 )
 from itersolve.linear._cg_kernels import HAVE_NUMBA
 from itersolve.linear._solve import default_method

@@ -13,9 +13,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from itersolve import GMRES, MINRES, FlexibleCG, Status, aslinearoperator, linear_solve
+from itersolve import Status, aslinearoperator, linear_solve
 from itersolve import ot as itot
-from itersolve.linear import CG, inner_solve
+from itersolve.linear import CG, GMRES, MINRES, FlexibleCG, inner_solve
 from itersolve.pde.transport import (
     TransportGMRES,
     direct_transport_solve,

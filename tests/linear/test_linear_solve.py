@@ -8,7 +8,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from itersolve import CG, ConvergenceError, ConvergenceWarning, Status, linear_solve
+from itersolve import ConvergenceError, ConvergenceWarning, Status, linear_solve
+from itersolve.linear import CG
 from itersolve.problems import poisson
 
 
@@ -194,8 +195,8 @@ def test_residual_replacement_keeps_answer():
 
 
 def test_declared_structure_picks_the_method_without_probing(monkeypatch):
-    from itersolve import GMRES, aslinearoperator
-    from itersolve.linear import _problem
+    from itersolve import aslinearoperator
+    from itersolve.linear import GMRES, _problem
     from itersolve.linear._solve import default_method
 
     probes = []
@@ -244,8 +245,7 @@ def test_prepared_setup_gives_identical_answers(M, shape):
 
 
 def test_prepare_default_method_batches_and_errors():
-    from itersolve import GMRES
-    from itersolve.linear import prepare
+    from itersolve.linear import GMRES, prepare
 
     A = poisson(5, dim=2)
     assert isinstance(prepare(A).method, CG)
@@ -278,7 +278,8 @@ def test_nonfinite_matrix_is_caught_on_a_prepared_operator():
 
 
 def test_tagged_copies_count_their_own_matvecs_and_keep_verdicts_apart():
-    from itersolve import GMRES, aslinearoperator
+    from itersolve import aslinearoperator
+    from itersolve.linear import GMRES
     from itersolve.linear._solve import default_method
 
     A = poisson(5, dim=2).tolil()

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from itersolve import (
     ConvergenceError,
     ConvergenceWarning,
-    NewtonSchulz,
     Status,
+)
+from itersolve.linear import (
+    NewtonSchulz,
     newton_schulz_inverse,
     newton_schulz_lstsq,
 )

@@ -18,15 +18,17 @@ import torch
 
 import itersolve
 from itersolve import (
+    ConvergenceWarning,
+    Status,
+    linear_solve,
+)
+from itersolve.linear import (
     SOR,
     SSOR,
     SSORPCG,
-    ConvergenceWarning,
     GaussSeidel,
     Jacobi,
     SSORPreconditioner,
-    Status,
-    linear_solve,
 )
 from itersolve.linear._problem import LinearProblem
 from itersolve.linear._relaxation_kernels import HAVE_NUMBA, sor_count
@@ -283,14 +285,14 @@ def test_ssor_pcg_agrees_with_scipy_cg_with_same_preconditioner():
     assert info == 0 and ours.success
     assert abs(ours.num_steps - count[0]) <= 1
     np.testing.assert_allclose(ours.x, x_ref, rtol=1e-7, atol=1e-9)
-    plain = linear_solve(A, b, itersolve.CG(rtol=1e-10))
+    plain = linear_solve(A, b, itersolve.linear.CG(rtol=1e-10))
     assert ours.num_steps < plain.num_steps
 
 
 def test_optimal_omega_beats_gauss_seidel_fivefold():
     A = poisson(32, dim=2)
     b = np.random.default_rng(0).standard_normal(32 * 32)
-    omega = itersolve.optimal_sor_omega(A)
+    omega = itersolve.linear.optimal_sor_omega(A)
     assert omega == pytest.approx(2 / (1 + np.sin(np.pi / 33)), rel=1e-10)
     gs = linear_solve(A, b, GaussSeidel(rtol=1e-8))
     sor = linear_solve(A, b, SOR(omega=omega, rtol=1e-8))
@@ -303,7 +305,7 @@ def test_sanity_numbers_of_the_spec():
     A = poisson(10, dim=2)
     b = np.random.default_rng(0).standard_normal(100)
     gs = linear_solve(A, b, GaussSeidel(rtol=1e-8)).num_steps
-    omega = itersolve.optimal_sor_omega(A)
+    omega = itersolve.linear.optimal_sor_omega(A)
     best = linear_solve(A, b, SOR(omega=omega, rtol=1e-8)).num_steps
     assert omega == pytest.approx(1.56, abs=0.01)
     assert 170 <= gs <= 230 and 30 <= best <= 50

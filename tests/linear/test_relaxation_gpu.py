@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from itersolve import SOR, SSOR, SSORPCG, Jacobi, SSORPreconditioner, linear_solve
+from itersolve import linear_solve
+from itersolve.linear import SOR, SSOR, SSORPCG, Jacobi, SSORPreconditioner
 from itersolve.problems import poisson
 
 

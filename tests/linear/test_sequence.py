@@ -9,8 +9,8 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from itersolve import CG, SOR, SSORPCG, ConvergenceWarning, Status, linear_solve
-from itersolve.linear import SequenceSolver, optimal_sor_omega
+from itersolve import ConvergenceWarning, Status, linear_solve
+from itersolve.linear import CG, SOR, SSORPCG, SequenceSolver, optimal_sor_omega
 from itersolve.linear._relaxation_kernels import HAVE_NUMBA, sor_count
 from itersolve.linear.tuning import DEFAULT_GRID, ChebCB, TsallisINF, replay
 from itersolve.problems import HeatEquation2D, shifted_laplacian_sequence

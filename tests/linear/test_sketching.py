@@ -10,10 +10,12 @@ import torch
 
 from itersolve import (
     ConvergenceWarning,
-    RandomizedKaczmarz,
-    SketchAndProject,
     Status,
     linear_solve,
+)
+from itersolve.linear import (
+    RandomizedKaczmarz,
+    SketchAndProject,
 )
 from itersolve.problems import poisson
 

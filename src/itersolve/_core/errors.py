@@ -15,7 +15,8 @@ class ConvergenceWarning(UserWarning):
     --------
     >>> import warnings
     >>> import numpy as np
-    >>> from itersolve import CG, ConvergenceWarning, linear_solve
+    >>> from itersolve import ConvergenceWarning, linear_solve
+    >>> from itersolve.linear import CG
     >>> from itersolve.problems import poisson
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
@@ -33,7 +34,8 @@ class ConvergenceError(RuntimeError):
     Examples
     --------
     >>> import numpy as np
-    >>> from itersolve import CG, ConvergenceError, linear_solve
+    >>> from itersolve import ConvergenceError, linear_solve
+    >>> from itersolve.linear import CG
     >>> from itersolve.problems import poisson
     >>> A = poisson(30, dim=1)
     >>> try:

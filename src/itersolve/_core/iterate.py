@@ -71,7 +71,8 @@ class IterativeMethod:
     --------
     Every method inherits the limits the driver enforces:
 
-    >>> from itersolve import CG, IterativeMethod
+    >>> from itersolve import IterativeMethod
+    >>> from itersolve.linear import CG
     >>> method = CG(max_steps=50, time_limit=1.0)
     >>> isinstance(method, IterativeMethod), method.max_steps, method.time_limit
     (True, 50, 1.0)
@@ -229,7 +230,8 @@ def iterate(
     The driver behind every front door, here with CG on a prepared linear problem:
 
     >>> import torch
-    >>> from itersolve import CG, iterate
+    >>> from itersolve import iterate
+    >>> from itersolve.linear import CG
     >>> from itersolve.linear import LinearProblem
     >>> from itersolve import aslinearoperator
     >>> A = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)

@@ -124,7 +124,8 @@ class Solution:
     Examples
     --------
     >>> import numpy as np
-    >>> from itersolve import CG, linear_solve
+    >>> from itersolve import linear_solve
+    >>> from itersolve.linear import CG
     >>> from itersolve.problems import poisson
     >>> sol = linear_solve(poisson(10, dim=1), np.ones(10), CG(rtol=1e-10))
     >>> sol.success, sol.num_steps, type(sol.x).__name__

@@ -19,7 +19,8 @@ class IterInfo:
     Examples
     --------
     >>> import numpy as np
-    >>> from itersolve import CG, linear_solve
+    >>> from itersolve import linear_solve
+    >>> from itersolve.linear import CG
     >>> from itersolve.problems import poisson
     >>> seen = []
     >>> def callback(info):

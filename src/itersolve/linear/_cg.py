@@ -164,7 +164,8 @@ class CG(IterativeMethod):
     --------
     >>> import numpy as np, itersolve
     >>> A = np.array([[4.0, 1.0], [1.0, 3.0]])
-    >>> sol = itersolve.linear_solve(A, np.array([1.0, 2.0]), itersolve.CG(rtol=1e-12))
+    >>> method = itersolve.linear.CG(rtol=1e-12)
+    >>> sol = itersolve.linear_solve(A, np.array([1.0, 2.0]), method)
     >>> sol.success, np.allclose(A @ sol.x, [1.0, 2.0])
     (True, True)
     """

@@ -94,7 +94,7 @@ class FlexibleCG(IterativeMethod):
     >>> import numpy as np, itersolve
     >>> A = np.diag([1.0, 10.0, 100.0])
     >>> inexact = lambda r: r / (1.0 + r.abs())  # a nonlinear "preconditioner"
-    >>> method = itersolve.FlexibleCG(rtol=1e-10, M=inexact)
+    >>> method = itersolve.linear.FlexibleCG(rtol=1e-10, M=inexact)
     >>> sol = itersolve.linear_solve(A, np.ones(3), method)
     >>> sol.success, np.allclose(A @ sol.x, 1.0)
     (True, True)

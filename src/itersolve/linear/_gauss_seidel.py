@@ -27,7 +27,8 @@ class GaussSeidel(SOR):
     --------
     >>> import numpy as np, itersolve
     >>> A = np.array([[4.0, 1.0], [1.0, 3.0]])
-    >>> sol = itersolve.linear_solve(A, np.array([1.0, 2.0]), itersolve.GaussSeidel())
+    >>> method = itersolve.linear.GaussSeidel()
+    >>> sol = itersolve.linear_solve(A, np.array([1.0, 2.0]), method)
     >>> sol.success, np.allclose(A @ sol.x, [1.0, 2.0])
     (True, True)
     """

@@ -118,7 +118,7 @@ class GMRES(IterativeMethod):
     --------
     >>> import numpy as np, itersolve
     >>> A = np.array([[3.0, 1.0], [-1.0, 2.0]])
-    >>> sol = itersolve.linear_solve(A, np.ones(2), itersolve.GMRES(rtol=1e-12))
+    >>> sol = itersolve.linear_solve(A, np.ones(2), itersolve.linear.GMRES(rtol=1e-12))
     >>> sol.success, np.allclose(A @ sol.x, 1.0)
     (True, True)
     """

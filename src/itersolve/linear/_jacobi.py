@@ -76,7 +76,7 @@ class Jacobi(Relaxation):
     --------
     >>> import numpy as np, itersolve
     >>> A = np.array([[4.0, 1.0], [1.0, 3.0]])
-    >>> sol = itersolve.linear_solve(A, np.array([1.0, 2.0]), itersolve.Jacobi())
+    >>> sol = itersolve.linear_solve(A, np.array([1.0, 2.0]), itersolve.linear.Jacobi())
     >>> sol.success, np.allclose(A @ sol.x, [1.0, 2.0])
     (True, True)
     """

@@ -196,7 +196,8 @@ class RandomizedKaczmarz(IterativeMethod):
     >>> import numpy as np, itersolve
     >>> rng = np.random.default_rng(0)
     >>> A = rng.standard_normal((60, 10)); b = A @ np.ones(10)
-    >>> sol = itersolve.linear_solve(A, b, itersolve.RandomizedKaczmarz(rtol=1e-10))
+    >>> method = itersolve.linear.RandomizedKaczmarz(rtol=1e-10)
+    >>> sol = itersolve.linear_solve(A, b, method)
     >>> sol.success, np.allclose(sol.x, np.ones(10))
     (True, True)
     """

@@ -108,7 +108,7 @@ class MINRES(IterativeMethod):
     --------
     >>> import numpy as np, itersolve
     >>> A = np.array([[2.0, 1.0], [1.0, -3.0]])  # symmetric indefinite
-    >>> sol = itersolve.linear_solve(A, np.ones(2), itersolve.MINRES(rtol=1e-12))
+    >>> sol = itersolve.linear_solve(A, np.ones(2), itersolve.linear.MINRES(rtol=1e-12))
     >>> sol.success, np.allclose(A @ sol.x, 1.0)
     (True, True)
     """

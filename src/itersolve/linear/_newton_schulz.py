@@ -124,7 +124,8 @@ class NewtonSchulz(IterativeMethod):
     --------
     >>> import torch, itersolve
     >>> S = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
-    >>> sol = itersolve.newton_schulz_inverse(S, itersolve.NewtonSchulz(tol=1e-12))
+    >>> method = itersolve.linear.NewtonSchulz(tol=1e-12)
+    >>> sol = itersolve.linear.newton_schulz_inverse(S, method)
     >>> sol.success, torch.allclose(sol.x, torch.linalg.inv(S))
     (True, True)
     """
@@ -347,8 +348,8 @@ def newton_schulz_inverse(
     --------
     >>> import numpy as np, itersolve
     >>> S = np.array([[2.0, 0.0], [0.0, 0.0]])  # singular: pseudo-inverse
-    >>> method = itersolve.NewtonSchulz(target="pseudoinverse", tol=1e-12)
-    >>> sol = itersolve.newton_schulz_inverse(S, method)
+    >>> method = itersolve.linear.NewtonSchulz(target="pseudoinverse", tol=1e-12)
+    >>> sol = itersolve.linear.newton_schulz_inverse(S, method)
     >>> sol.success, np.allclose(sol.x, np.linalg.pinv(S))
     (True, True)
     """
@@ -420,7 +421,8 @@ def newton_schulz_lstsq(
     >>> import numpy as np, itersolve
     >>> rng = np.random.default_rng(0)
     >>> X, y = rng.standard_normal((40, 20)), rng.standard_normal(40)
-    >>> sol = itersolve.newton_schulz_lstsq(X, y, itersolve.NewtonSchulz(tol=1e-12))
+    >>> method = itersolve.linear.NewtonSchulz(tol=1e-12)
+    >>> sol = itersolve.linear.newton_schulz_lstsq(X, y, method)
     >>> sol.success, np.allclose(sol.x, np.linalg.lstsq(X, y, rcond=None)[0])
     (True, True)
     """

@@ -88,7 +88,7 @@ class SequenceSolver:
     Examples
     --------
     >>> import numpy as np
-    >>> from itersolve import SOR
+    >>> from itersolve.linear import SOR
     >>> from itersolve.linear import SequenceSolver
     >>> from itersolve.linear.tuning import TsallisINF
     >>> from itersolve.problems import poisson

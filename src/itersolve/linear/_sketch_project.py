@@ -105,7 +105,7 @@ class SketchAndProject(IterativeMethod):
     >>> import numpy as np, itersolve
     >>> rng = np.random.default_rng(0)
     >>> A = rng.standard_normal((80, 20)); b = A @ np.ones(20)
-    >>> method = itersolve.SketchAndProject(sketch_size=10, rtol=1e-10)
+    >>> method = itersolve.linear.SketchAndProject(sketch_size=10, rtol=1e-10)
     >>> sol = itersolve.linear_solve(A, b, method)
     >>> sol.success, np.allclose(sol.x, np.ones(20))
     (True, True)

@@ -210,7 +210,8 @@ def linear_solve(
     --------
     >>> import numpy as np, itersolve
     >>> A = np.array([[[4.0, 1.0], [1.0, 3.0]], [[2.0, 0.0], [0.0, 5.0]]])
-    >>> sol = itersolve.linear_solve(A, np.ones((2, 2)), itersolve.CG(rtol=1e-12))
+    >>> method = itersolve.linear.CG(rtol=1e-12)
+    >>> sol = itersolve.linear_solve(A, np.ones((2, 2)), method)
     >>> np.allclose(np.einsum("bij,bj->bi", A, sol.x), 1.0)
     True
     """

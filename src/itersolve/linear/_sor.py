@@ -62,7 +62,7 @@ class SOR(Relaxation):
     >>> from itersolve.problems import poisson
     >>> A = poisson(8, dim=2)
     >>> b = np.ones(64)
-    >>> sol = itersolve.linear_solve(A, b, itersolve.SOR(omega=1.5, rtol=1e-10))
+    >>> sol = itersolve.linear_solve(A, b, itersolve.linear.SOR(omega=1.5, rtol=1e-10))
     >>> sol.success, bool(np.linalg.norm(b - A @ sol.x) <= 1e-10 * 8)
     (True, True)
     """

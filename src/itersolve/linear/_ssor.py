@@ -41,7 +41,7 @@ class SSOR(Relaxation):
     >>> import numpy as np, itersolve
     >>> from itersolve.problems import poisson
     >>> A = poisson(16, dim=1)
-    >>> sol = itersolve.linear_solve(A, np.ones(16), itersolve.SSOR(omega=1.6))
+    >>> sol = itersolve.linear_solve(A, np.ones(16), itersolve.linear.SSOR(omega=1.6))
     >>> sol.success
     True
     """

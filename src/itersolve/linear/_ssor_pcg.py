@@ -56,7 +56,7 @@ class SSORPCG(IterativeMethod):
     >>> import numpy as np, itersolve
     >>> from itersolve.problems import poisson
     >>> sol = itersolve.linear_solve(poisson(12, dim=2), np.ones(144),
-    ...                              itersolve.SSORPCG(omega=1.4, rtol=1e-10))
+    ...                              itersolve.linear.SSORPCG(omega=1.4, rtol=1e-10))
     >>> sol.success
     True
     """

@@ -56,9 +56,10 @@ class SSORPreconditioner:
     >>> import numpy as np, itersolve
     >>> from itersolve.problems import poisson
     >>> A = poisson(16, dim=2)
-    >>> M = itersolve.SSORPreconditioner(A, omega=1.5)
-    >>> pcg = itersolve.linear_solve(A, np.ones(256), itersolve.CG(rtol=1e-8, M=M))
-    >>> cg = itersolve.linear_solve(A, np.ones(256), itersolve.CG(rtol=1e-8))
+    >>> M = itersolve.linear.SSORPreconditioner(A, omega=1.5)
+    >>> method = itersolve.linear.CG(rtol=1e-8, M=M)
+    >>> pcg = itersolve.linear_solve(A, np.ones(256), method)
+    >>> cg = itersolve.linear_solve(A, np.ones(256), itersolve.linear.CG(rtol=1e-8))
     >>> pcg.success, pcg.num_steps < cg.num_steps
     (True, True)
     """

@@ -71,7 +71,7 @@ class SinkhornNewtonSparse(IterativeMethod):
     diagonal taken from the **full** plan, so the sparsified matrix stays
     diagonally dominant (positive semi-definite). The direction solves
     ``H_sparse d = grad D`` with ``linear_solver`` (Jacobi-preconditioned
-    conjugate gradients by default, the shared :class:`~itersolve.CG`); the
+    conjugate gradients by default, the shared :class:`~itersolve.linear.CG`); the
     null direction ``(1, -1)`` of ``H``, along which ``D`` is constant, is
     projected out of the right-hand side and of ``d``.
     A backtracking line search on ``alpha in {1, 1/2, ...}`` accepts when ``D``

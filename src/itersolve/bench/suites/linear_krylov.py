@@ -111,9 +111,9 @@ def _gmres_applies(case: Case) -> bool:
 # -- ours ----------------------------------------------------------------------
 
 _OURS = {
-    "itersolve-cg": lambda: itersolve.CG(rtol=RTOL),
-    "itersolve-minres": lambda: itersolve.MINRES(rtol=RTOL),
-    "itersolve-gmres": lambda: itersolve.GMRES(rtol=RTOL, restart=RESTART),
+    "itersolve-cg": lambda: itersolve.linear.CG(rtol=RTOL),
+    "itersolve-minres": lambda: itersolve.linear.MINRES(rtol=RTOL),
+    "itersolve-gmres": lambda: itersolve.linear.GMRES(rtol=RTOL, restart=RESTART),
 }
 
 
@@ -157,7 +157,7 @@ def _batch_prepare(p: SPDBatch) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _batch_run(prepared: tuple[torch.Tensor, torch.Tensor]) -> RunOutput:
     A, b = prepared
-    sol = itersolve.linear_solve(A, b, itersolve.CG(rtol=RTOL))
+    sol = itersolve.linear_solve(A, b, itersolve.linear.CG(rtol=RTOL))
     return RunOutput(
         sol.x, sol.num_steps, sol.status.name, {"matvecs": sol.stats["matvecs"]}
     )
@@ -280,7 +280,9 @@ def _ours_amg_prepare(p: PoissonSystem) -> tuple[Any, torch.Tensor, Any]:
 
 def _ours_amg_run(prepared: tuple[Any, torch.Tensor, Any]) -> RunOutput:
     op, rhs, precondition = prepared
-    sol = itersolve.linear_solve(op, rhs, itersolve.CG(rtol=RTOL, M=precondition))
+    sol = itersolve.linear_solve(
+        op, rhs, itersolve.linear.CG(rtol=RTOL, M=precondition)
+    )
     return RunOutput(
         sol.x, sol.num_steps, sol.status.name, {"matvecs": sol.stats["matvecs"]}
     )

@@ -198,8 +198,8 @@ def _newton_oracle(prepared: Any, curve: list[float] | None = None) -> RunOutput
             curve.append(err)
         return err <= TARGET
 
-    sol = itersolve.newton_schulz_lstsq(
-        X, y, itersolve.NewtonSchulz(tol=1e-15, max_steps=200), callback=stop
+    sol = itersolve.linear.newton_schulz_lstsq(
+        X, y, itersolve.linear.NewtonSchulz(tol=1e-15, max_steps=200), callback=stop
     )
     status = (
         "SUCCESS"
@@ -227,7 +227,7 @@ def _newton_oracle_trace(prepared: Any) -> dict[str, list[float]]:
 def _newton_own_rule(prepared: Any) -> RunOutput:
     """What a user runs: the default stopping rule on ||I - S M_k||_F."""
     X, y, p = prepared
-    sol = itersolve.newton_schulz_lstsq(X, y, itersolve.NewtonSchulz())
+    sol = itersolve.linear.newton_schulz_lstsq(X, y, itersolve.linear.NewtonSchulz())
     n, d = p.X.shape[-2:]
     return RunOutput(
         sol.x,
@@ -582,7 +582,7 @@ SUITES = [
             Method("scipy-lsqr-consistent", _lsqr_consistent, applies=_is_consistent),
             Method(
                 "itersolve-kaczmarz",
-                _sketch_run(itersolve.RandomizedKaczmarz(rtol=SKETCH_RTOL)),
+                _sketch_run(itersolve.linear.RandomizedKaczmarz(rtol=SKETCH_RTOL)),
                 prepare=_sketch_prepare,
                 anchor="scipy-lsqr-consistent",
                 applies=_is_consistent,
@@ -590,7 +590,7 @@ SUITES = [
             Method(
                 "itersolve-block-sketch-project",
                 _sketch_run(
-                    itersolve.SketchAndProject(rtol=SKETCH_RTOL, sketch_size=64)
+                    itersolve.linear.SketchAndProject(rtol=SKETCH_RTOL, sketch_size=64)
                 ),
                 prepare=_sketch_prepare,
                 anchor="scipy-lsqr-consistent",

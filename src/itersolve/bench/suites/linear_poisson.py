@@ -87,7 +87,7 @@ def _ours_prepare(batched: bool):
 
 def _ours_run(prepared: tuple[Any, torch.Tensor]) -> RunOutput:
     op, rhs = prepared
-    sol = itersolve.linear_solve(op, rhs, itersolve.CG(rtol=RTOL))
+    sol = itersolve.linear_solve(op, rhs, itersolve.linear.CG(rtol=RTOL))
     return RunOutput(
         sol.x, sol.num_steps, sol.status.name, {"matvecs": sol.stats["matvecs"]}
     )
@@ -95,7 +95,7 @@ def _ours_run(prepared: tuple[Any, torch.Tensor]) -> RunOutput:
 
 def _ours_trace(prepared: tuple[Any, torch.Tensor]) -> dict[str, list[float]]:
     op, rhs = prepared
-    sol = itersolve.linear_solve(op, rhs, itersolve.CG(rtol=RTOL), record=True)
+    sol = itersolve.linear_solve(op, rhs, itersolve.linear.CG(rtol=RTOL), record=True)
     assert sol.trace is not None
     return {
         "step": sol.trace["step"].tolist(),

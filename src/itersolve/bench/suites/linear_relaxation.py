@@ -99,21 +99,21 @@ def _ours(kind: str, prepared: tuple[Any, torch.Tensor, float, int]) -> RunOutpu
     op, b, omega, n = prepared
     if kind == "ssor-pcg":
         sol = itersolve.linear_solve(
-            op, b, itersolve.SSORPCG(omega=SSOR_OMEGA, rtol=RTOL)
+            op, b, itersolve.linear.SSORPCG(omega=SSOR_OMEGA, rtol=RTOL)
         )
         return RunOutput(sol.x, sol.num_steps, sol.status.name)
     relax = omega if kind.startswith("sor") else 1.0
     if kind.endswith("bare"):  # no residual until the last sweep
-        method: Any = itersolve.SOR(
+        method: Any = itersolve.linear.SOR(
             omega=relax, rtol=RTOL, max_steps=BARE_SWEEPS, check_every=BARE_SWEEPS
         )
         cap: int | None = BARE_SWEEPS
     else:
         cap = _gs_cap(n) if kind == "gauss-seidel" else None
         method = (
-            itersolve.GaussSeidel(rtol=RTOL, max_steps=cap or 20_000)
+            itersolve.linear.GaussSeidel(rtol=RTOL, max_steps=cap or 20_000)
             if kind == "gauss-seidel"
-            else itersolve.SOR(omega=relax, rtol=RTOL, max_steps=20_000)
+            else itersolve.linear.SOR(omega=relax, rtol=RTOL, max_steps=20_000)
         )
     if cap is None:
         sol = itersolve.linear_solve(op, b, method)

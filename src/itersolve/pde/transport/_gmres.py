@@ -44,7 +44,7 @@ class TransportGMRES(IterativeMethod):
     on this system is exactly DSA-accelerated source iteration). Warsa, Wareing
     & Morel (2004) show the Krylov form stays robust where DSA alone degrades.
     Each step is one restart cycle of ``linear_solver`` (itersolve's
-    :class:`~itersolve.GMRES`, run through :func:`itersolve.linear.inner_solve`
+    :class:`~itersolve.linear.GMRES`, run through :func:`itersolve.linear.inner_solve`
     on the matrix-free operator, from the current flux).
 
     Stopping rule (on the preconditioned residual, confirmed by GMRES on a
