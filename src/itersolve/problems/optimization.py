@@ -103,6 +103,18 @@ class Quadratic(FixtureProblem, SmoothProblem):
 
     fields = ("A", "b", "eigenvalues")
 
+    @property
+    def Q(self) -> torch.Tensor:
+        """``A``, under the name :class:`~itersolve.optimize.bcd.QuadraticStructure`
+        reads (so block coordinate descent takes its incremental path)."""
+        return self.A
+
+    @property
+    def c(self) -> torch.Tensor:
+        """``b``, under the name :class:`~itersolve.optimize.bcd.QuadraticStructure`
+        reads."""
+        return self.b
+
     def __init__(self, A: Any, b: Any, *, eigenvalues: Any = None) -> None:
         A_t = _tensor(A, "A")
         b_t = _tensor(b, "b", dtype=A_t.dtype)
@@ -346,6 +358,8 @@ class Logistic(FixtureProblem, SmoothProblem):
     """
 
     fields = ("X", "y", "l2")
+    #: declares :class:`~itersolve.optimize.bcd.LinearPredictorStructure`
+    loss = "logistic"
 
     approximations = ("gauss_newton", "fisher")
 
@@ -462,6 +476,8 @@ class Softmax(FixtureProblem, SmoothProblem):
     """
 
     fields = ("X", "y", "l2", "n_classes")
+    #: declares :class:`~itersolve.optimize.bcd.LinearPredictorStructure`
+    loss = "softmax"
 
     approximations = ("gauss_newton",)
 

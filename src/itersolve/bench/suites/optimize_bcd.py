@@ -175,7 +175,7 @@ def nnls_l1_reference(p: NonNegativeLeastSquaresL1) -> np.ndarray:
 
 class UserShapedLasso:
     """The Lasso as a user writes it: the four attributes of
-    :class:`~itersolve.optimize.bcd.L1LeastSquaresStructure` and a value, no
+    :class:`~itersolve.optimize.bcd.L1LeastSquaresStructure` and a torch value, no
     ``itersolve.problems`` class. Holds its own copy of ``A`` (no conversion
     shared with the built-in :class:`~itersolve.problems.Lasso`)."""
 
@@ -184,12 +184,18 @@ class UserShapedLasso:
         self.scale = 1.0 / A.shape[0]
         self.penalty = L1Penalty(alpha)
         self.shape = (A.shape[1],)
+        csr = sp.csr_array(self.A)
+        self._A = torch.sparse_csr_tensor(
+            torch.as_tensor(csr.indptr, dtype=torch.int64),
+            torch.as_tensor(csr.indices, dtype=torch.int64),
+            torch.as_tensor(csr.data),
+            csr.shape,
+        )
+        self._b = torch.as_tensor(self.b)
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:
-        x = w.detach().cpu().numpy()
-        r = self.A @ x - self.b
-        value = 0.5 * self.scale * float(r @ r) + self.penalty.lam * np.abs(x).sum()
-        return torch.tensor(value, dtype=w.dtype)
+        r = self._A.to(w.dtype) @ w - self._b.to(w.dtype)
+        return 0.5 * self.scale * (r @ r) + self.penalty.lam * w.abs().sum()
 
 
 def _lasso(m: int, n: int) -> BCDCase:

@@ -186,20 +186,4 @@ def coordinate_terms(source: Any, x0: torch.Tensor) -> Terms | None:
     if isinstance(source, LinearPredictorStructure):
         K = 1 if x0.ndim == 1 else int(x0.shape[1])
         return _linear_predictor(source.X, source.y, source.l2, source.loss, K)
-    return _undeclared_fixture_terms(source, x0)
-
-
-def _undeclared_fixture_terms(source: Any, x0: torch.Tensor) -> Terms | None:
-    """Transitional: the ``Quadratic``, ``Logistic`` and ``Softmax`` fixtures of
-    :mod:`itersolve.problems.optimization` do not declare the attributes yet
-    (``Q``/``c``; ``loss``); remove this once they do."""
-    from itersolve.problems import optimization as fixtures
-
-    if isinstance(source, fixtures.Quadratic):
-        return QuadraticTerms(source.A, source.b)
-    if isinstance(source, fixtures.Logistic):
-        return _linear_predictor(source.X, source.y, source.l2, "logistic", 1)
-    if isinstance(source, fixtures.Softmax):
-        K = int(source.n_classes)
-        return _linear_predictor(source.X, source.y, source.l2, "softmax", K)
     return None
