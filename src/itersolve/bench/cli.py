@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from itersolve import __version__
 from itersolve.bench.suite import SCALES
 
 
@@ -120,8 +121,6 @@ SCALE_HELP = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    from itersolve import __version__
-
     parser = argparse.ArgumentParser(
         prog="itersolve",
         description=__doc__,

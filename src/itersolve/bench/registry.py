@@ -5,12 +5,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+import itersolve.bench.suites as package
 from itersolve.bench.suite import Suite
 
 
 def all_suites() -> dict[str, Suite]:
-    import itersolve.bench.suites as package
-
     found: dict[str, Suite] = {}
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{package.__name__}.{info.name}")

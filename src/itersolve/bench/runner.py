@@ -16,6 +16,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from itersolve import __version__
 from itersolve.bench.registry import get_suites
 from itersolve.bench.results import drop_partial_tail, load_rows, row_key
 from itersolve.bench.suite import Suite
@@ -55,8 +56,6 @@ def environment(threads: int) -> dict[str, Any]:
     import scipy
     import torch
 
-    import itersolve
-
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -75,7 +74,7 @@ def environment(threads: int) -> dict[str, Any]:
         "torch_version": torch.__version__,
         "numpy_version": numpy.__version__,
         "scipy_version": scipy.__version__,
-        "itersolve_version": itersolve.__version__,
+        "itersolve_version": __version__,
         "git_sha": sha,
     }
 

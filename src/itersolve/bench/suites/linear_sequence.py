@@ -50,7 +50,13 @@ import scipy.sparse.linalg as spla
 from itersolve.bench.anchors import scipy_cg
 from itersolve.bench.results import Results, ratio_at_most
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
-from itersolve.linear import CG, SSORPCG, SequenceSolver, optimal_sor_omega
+from itersolve.linear import (
+    CG,
+    SSORPCG,
+    SequenceSolver,
+    linear_solve,
+    optimal_sor_omega,
+)
 from itersolve.linear._relaxation_kernels import sor_count
 from itersolve.linear.tuning import (
     DEFAULT_GRID,
@@ -233,8 +239,6 @@ def _heat_sequence(method: Any, tuner_name: str | None, p: HeatProblem) -> RunOu
 
 def _heat_cg(p: HeatProblem) -> RunOutput:
     def solve(A: Any, b: np.ndarray, u: np.ndarray, c: float) -> tuple:
-        from itersolve import linear_solve
-
         sol = linear_solve(A, b, CG(rtol=EPS, max_steps=CAP), x0=u)
         return sol.x, sol.num_steps, sol.success
 
