@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from itersolve import CG, linear_solve
+from itersolve.linear import CG, linear_solve
 from itersolve.problems import poisson
 
 A = poisson(48, dim=2)

@@ -38,8 +38,11 @@ def check_method(method: Any, example: str) -> IterativeMethod:
 DTYPE_RTOL_ULPS = 100.0
 
 
-def default_rtol(dtype: torch.dtype, rtol_default: float) -> float:
-    """A method's default ``rtol`` for ``dtype``: ``max(rtol_default, 100 eps)``.
+def default_rtol(
+    dtype: torch.dtype, rtol_default: float, ulps: float = DTYPE_RTOL_ULPS
+) -> float:
+    """A method's default ``rtol`` for ``dtype``: ``max(rtol_default, ulps eps)``
+    (a family whose test quantity has a lower rounding floor passes its ``ulps``).
 
     Only defaults are lifted (see :class:`DefaultTolerance`); a tolerance the
     user gave is used as given, and a run that cannot reach it says so.
@@ -47,7 +50,7 @@ def default_rtol(dtype: torch.dtype, rtol_default: float) -> float:
     >>> default_rtol(torch.float32, 1e-8), default_rtol(torch.float64, 1e-8)
     (1.1920928955078125e-05, 1e-08)
     """
-    return max(rtol_default, DTYPE_RTOL_ULPS * torch.finfo(dtype).eps)
+    return max(rtol_default, ulps * torch.finfo(dtype).eps)
 
 
 class DefaultTolerance(float):

@@ -40,6 +40,7 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
+from itersolve._core import frontdoor
 from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
@@ -176,7 +177,7 @@ def default_rtol(default: float, dtype: torch.dtype) -> float:
     >>> default_rtol(1e-8, torch.float64), round(default_rtol(1e-8, torch.float32), 9)
     (1e-08, 1.192e-06)
     """
-    return max(default, ROUNDING_RTOL_ULPS * torch.finfo(dtype).eps)
+    return frontdoor.default_rtol(dtype, default, ulps=ROUNDING_RTOL_ULPS)
 
 
 class _Tolerances(Protocol):
