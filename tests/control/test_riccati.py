@@ -48,7 +48,7 @@ def test_care_keeps_float32_and_rejects_bad_input():
     P = care(A, B, torch.eye(2), torch.eye(1))
     assert P.dtype == torch.float32
     assert torch.allclose(P, torch.tensor([[3**0.5, 1.0], [1.0, 3**0.5]]), atol=1e-5)
-    with pytest.raises(ValueError, match="R must be symmetric positive definite"):
+    with pytest.raises(ValueError, match="R must be positive definite"):
         care(A, B, torch.eye(2), -torch.eye(1))
     with pytest.raises(ValueError, match="B must be"):
         care(A, torch.ones(3, 1), torch.eye(2), torch.eye(1))
@@ -195,3 +195,82 @@ def test_care_above_16_states_refines_with_sign_lyapunov_solves():
     B_bad[0] = 0.0
     with pytest.raises(ValueError, match="no stabilising solution"):
         care(*(torch.from_numpy(M) for M in (A_bad, B_bad, Q[0], R)))
+
+
+def _double_integrator():
+    A = np.array([[0.0, 1.0], [-1.0, -1.0]])
+    B = np.array([[0.0], [1.0]])
+    return A, B
+
+
+FRONT_DOORS = {
+    "care": lambda A, B, Q, R: care(A, B, Q, R),
+    "solve_lqr": lambda A, B, Q, R: solve_lqr(A, B, Q, R),
+}
+ASYMMETRIC_Q = np.array([[1.0, 0.1], [0.0, 1.0]])
+ASYMMETRIC_R = np.array([[1.0, 0.1], [0.0, 1.0]])
+
+
+@pytest.mark.parametrize("front_door", sorted(FRONT_DOORS))
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("asymmetric Q", "Q must be symmetric"),
+        ("asymmetric R", "R must be symmetric"),
+        ("R = -I", "R must be positive definite"),
+        ("R singular", "R must be positive definite"),
+        ("empty A", "A must have a state"),
+        ("empty B", "B must have an input"),
+    ],
+)
+def test_validation_is_as_strict_as_scipy(front_door, case, message):
+    A, B = _double_integrator()
+    Q, R = np.eye(2), np.eye(1)
+    if case == "asymmetric Q":
+        Q = ASYMMETRIC_Q
+    elif case == "asymmetric R":
+        B, R = np.hstack([B, B]), ASYMMETRIC_R
+    elif case == "R = -I":
+        R = -np.eye(1)
+    elif case == "R singular":
+        B, R = np.hstack([B, B]), np.diag([1.0, 0.0])
+    elif case == "empty A":
+        A, B, Q = np.zeros((0, 0)), np.zeros((0, 1)), np.zeros((0, 0))
+    else:
+        B, R = np.zeros((2, 0)), np.zeros((0, 0))
+    if case.startswith("asymmetric"):  # SciPy rejects the same input
+        with pytest.raises(ValueError, match="symmetric"):
+            sla.solve_continuous_are(A, B, Q, R)
+    with pytest.raises(ValueError, match=message):
+        FRONT_DOORS[front_door](A, B, Q, R)
+
+
+@pytest.mark.parametrize("front_door", sorted(FRONT_DOORS))
+def test_rounding_level_asymmetry_is_accepted_as_by_scipy(front_door):
+    A, B = _double_integrator()
+    Q = np.array([[2.0, 0.3], [0.3, 1.0]])
+    Q[0, 1] = np.nextafter(Q[0, 1], 1.0)  # one ulp off: within SciPy's 100 ulp
+    ref = sla.solve_continuous_are(A, B, Q, np.eye(1))
+    out = FRONT_DOORS[front_door](A, B, Q, np.eye(1))
+    P = out if isinstance(out, np.ndarray) else out.x
+    np.testing.assert_allclose(P, ref, rtol=1e-10)
+
+
+def test_care_returns_the_input_array_kind():
+    A, B = _double_integrator()
+    P = care(A, B, np.eye(2), np.eye(1))
+    assert isinstance(P, np.ndarray) and P.dtype == np.float64
+    sol = care(A, B, np.eye(2), np.eye(1), full_output=True)
+    assert isinstance(sol.x, np.ndarray)
+    np.testing.assert_allclose(P, sla.solve_continuous_are(A, B, np.eye(2), np.eye(1)))
+    P32 = care(
+        A.astype(np.float32),
+        B.astype(np.float32),
+        np.eye(2, dtype=np.float32),
+        np.eye(1, dtype=np.float32),
+    )
+    assert isinstance(P32, np.ndarray) and P32.dtype == np.float32
+    Pt = care(torch.from_numpy(A), B, np.eye(2), np.eye(1))
+    assert isinstance(Pt, torch.Tensor)
+    X = lyapunov(A, np.eye(2))
+    assert isinstance(X, np.ndarray)

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.integrate as si
 import scipy.linalg as sla
 import torch
 
-from itersolve._core.iterate import Callback, IterativeMethod, finish, iterate
-from itersolve._core.solution import Solution, Status
+from itersolve._core.iterate import IterativeMethod
+from itersolve._core.solution import Status
+from itersolve.control._features import vech_features, vech_to_matrix
+from itersolve.control._problem import ControlAffineSystem
 from itersolve.control._quadrature import (
     bq_matern_weights,
     gauss_legendre_rule,
     simpson_weights,
     trapezoid_weights,
-)
-from itersolve.control._systems import (
-    ControlAffineSystem,
-    vech_features,
-    vech_to_matrix,
 )
 
 QUADRATURES = ("trapezoid", "simpson", "gauss_legendre", "bq", "exact")
@@ -40,7 +36,6 @@ class IntRLState:
     since_best: int = 0
     diverged: bool = False
     simulations: int = 0
-    history: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +145,7 @@ class IntegralPolicyIteration(IterativeMethod):
     def step(self, problem: ControlAffineSystem, state: IntRLState) -> IntRLState:
         w = state.x.numpy()
         M = self.n_windows or problem.n_windows
-        data = _simulate(problem, w, self.window, M, state.offsets, self.ode_tol)
+        data = simulate(problem, w, self.window, M, state.offsets, self.ode_tol)
         state.simulations += 1
         if data is None:
             state.diverged = True
@@ -171,7 +166,6 @@ class IntegralPolicyIteration(IterativeMethod):
             state.since_best += 1
         if problem.w_star is not None:
             state.error = float(np.linalg.norm(w_new - problem.w_star))
-        state.history.append(w_new)
         state.x = torch.from_numpy(w_new)
         state.steps += 1
         return state
@@ -205,13 +199,13 @@ class IntegralPolicyIteration(IterativeMethod):
         return {"simulations": state.simulations}
 
 
-def _linear_gain(system: ControlAffineSystem, w: np.ndarray) -> np.ndarray:
+def linear_gain(system: ControlAffineSystem, w: np.ndarray) -> np.ndarray:
     assert system.B is not None
     P = vech_to_matrix(w, system.n)
     return np.linalg.solve(system.R, system.B.T @ P)
 
 
-def _simulate(
+def simulate(
     system: ControlAffineSystem,
     w: np.ndarray,
     T: float,
@@ -223,7 +217,7 @@ def _simulate(
     and the exact window integrals ``(M,)``; ``None`` if the loop blows up."""
     n = system.n
     if system.A is not None and system.B is not None:
-        K = _linear_gain(system, w)
+        K = linear_gain(system, w)
         Acl = system.A - system.B @ K
         if np.linalg.eigvals(Acl).real.max() >= 0:
             return None
@@ -293,73 +287,3 @@ def _simulate(
     S = np.array(samples)
     costs = system.running_cost(S, u(S))
     return np.array(starts), np.array(ends), S, costs, np.array(exact)
-
-
-def policy_iteration(
-    system: ControlAffineSystem,
-    method: IterativeMethod | None = None,
-    *,
-    w0: Any = None,
-    callback: Callback | None = None,
-    record: bool | int = False,
-    throw: bool = False,
-) -> Solution:
-    """Learn the value weights ``w`` of a :class:`ControlAffineSystem` by IntRL.
-
-    Parameters
-    ----------
-    system
-        The plant, cost, start state and feature basis (see
-        :func:`third_order_linear`, :func:`sin_system`).
-    method
-        :class:`IntegralPolicyIteration` (default: trapezoid, 10 points).
-    w0
-        Value weights defining the initial policy (default ``system.w0``); the
-        policy must stabilise the system.
-
-    Returns
-    -------
-    Solution
-        ``x`` = learned ``w`` (float64 tensor); ``extras["history"]`` the
-        iterates ``w_k``; ``extras["K"]`` the gain for linear systems.
-
-    Raises
-    ------
-    ValueError
-        When the initial policy does not stabilise the system (closed-loop
-        eigenvalue with real part >= 0, or the simulated state blows up).
-    """
-    if not isinstance(system, ControlAffineSystem):
-        raise TypeError(
-            f"system must be a ControlAffineSystem, got {type(system).__name__}"
-        )
-    method = IntegralPolicyIteration() if method is None else method
-    if not isinstance(method, IterativeMethod):
-        raise TypeError(f"method must be a solver, got {type(method).__name__}")
-    w_start = np.asarray(system.w0 if w0 is None else w0, dtype=np.float64)
-    p = system.n * (system.n + 1) // 2
-    if w_start.shape != (p,):
-        raise ValueError(f"w0 must have shape ({p},), got {w_start.shape}")
-    if np.all(np.isfinite(w_start)):
-        window = getattr(method, "window", 0.1)
-        probe = _simulate(
-            system, w_start, window, system.n_windows, np.array([0.0, window]), 1e-6
-        )
-        if probe is None:
-            raise ValueError(
-                "the initial policy does not stabilise the system (closed loop "
-                "unstable or the simulated state exceeds 1000 times its start); "
-                "pass a stabilising w0"
-            )
-    state, solution = iterate(
-        method,
-        system,
-        torch.from_numpy(w_start.copy()),
-        callback=callback,
-        record=record,
-    )
-    if state is not None:
-        solution.extras["history"] = np.array(state.history)
-        if system.A is not None:
-            solution.extras["K"] = _linear_gain(system, state.x.numpy())
-    return finish(solution, throw=throw)

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
-from itersolve._core.iterate import Callback, IterativeMethod, finish, iterate
-from itersolve._core.solution import Solution, Status
-from itersolve._core.tensors import as_tensor, to_output
+from itersolve._core.iterate import IterativeMethod
+from itersolve._core.solution import Status
+from itersolve.control._problem import LQRProblem
 from itersolve.control._riccati import care_residual, lyapunov
-
-
-@dataclass(frozen=True)
-class LQRProblem:
-    """``dx/dt = A x + B u``, cost ``int x^T Q x + u^T R u dt`` (batched)."""
-
-    A: torch.Tensor
-    B: torch.Tensor
-    Q: torch.Tensor
-    R: torch.Tensor
-
-    def gain(self, P: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.solve(self.R, self.B.mT @ P)
 
 
 @dataclass
@@ -129,93 +116,3 @@ class Kleinman(IterativeMethod):
 
     def stats(self, problem: LQRProblem, state: KleinmanState) -> dict[str, float]:
         return {"lyapunov_solves": state.steps}
-
-
-def solve_lqr(
-    A: Any,
-    B: Any,
-    Q: Any,
-    R: Any,
-    method: IterativeMethod | None = None,
-    *,
-    K0: Any = None,
-    callback: Callback | None = None,
-    record: bool | int = False,
-    throw: bool = False,
-) -> Solution:
-    """Continuous-time LQR by policy iteration: ``P`` (``x``) and ``K`` (extras).
-
-    Parameters
-    ----------
-    A, B, Q, R
-        System and weights, shapes ``(..., n, n)``, ``(..., n, m)``,
-        ``(..., n, n)``, ``(..., m, m)``; batched over leading dimensions.
-    method
-        ``Kleinman()`` (the default).
-    K0
-        Initial gain, shape ``(..., m, n)``; it must stabilise ``A - B K0``. When
-        omitted, zeros (valid only when ``A`` is Hurwitz).
-    callback, record, throw
-        As in :func:`itersolve.linear_solve`.
-
-    Returns
-    -------
-    Solution
-        ``x`` = ``P`` in the array kind of ``A``; ``extras["K"]`` the gain.
-
-    Raises
-    ------
-    ValueError
-        If ``K0`` (or the zero gain) does not stabilise ``A - B K0``.
-    """
-    A_t, info = as_tensor(A, "A")
-    B_t, Q_t, R_t = (
-        as_tensor(M, name)[0] for M, name in ((B, "B"), (Q, "Q"), (R, "R"))
-    )
-    dtype = torch.float64 if A_t.dtype != torch.float32 else torch.float32
-    A_t, B_t, Q_t, R_t = (M.to(dtype) for M in (A_t, B_t, Q_t, R_t))
-    n = A_t.shape[-1]
-    if A_t.ndim < 2 or A_t.shape[-2] != n:
-        raise ValueError(f"A must be square (..., n, n), got {tuple(A_t.shape)}")
-    if B_t.ndim < 2 or B_t.shape[-2] != n:
-        raise ValueError(f"B must be (..., {n}, m), got {tuple(B_t.shape)}")
-    m = B_t.shape[-1]
-    if Q_t.shape[-2:] != (n, n) or R_t.shape[-2:] != (m, m):
-        raise ValueError(
-            f"Q must be {n}x{n} and R {m}x{m}, got {tuple(Q_t.shape)} and "
-            f"{tuple(R_t.shape)}"
-        )
-    batch = torch.broadcast_shapes(A_t.shape[:-2], B_t.shape[:-2], Q_t.shape[:-2])
-    A_t, Q_t = A_t.expand(*batch, n, n), Q_t.expand(*batch, n, n)
-    B_t = B_t.expand(*batch, n, m)
-    R_t = R_t.expand(*batch, m, m)
-    if K0 is None:
-        K0_t = torch.zeros(*batch, m, n, dtype=dtype)
-    else:
-        K0_t = as_tensor(K0, "K0", dtype=dtype)[0].expand(*batch, m, n)
-    finite = all(bool(torch.isfinite(M).all()) for M in (A_t, B_t, Q_t, R_t, K0_t))
-    if finite:
-        worst = float(torch.linalg.eigvals(A_t - B_t @ K0_t).real.max())
-        if worst >= 0:
-            raise ValueError(
-                "the initial policy does not stabilise the system: A - B K0 has an "
-                f"eigenvalue with real part {worst:.4g} >= 0; pass a stabilising K0"
-            )
-    method = Kleinman() if method is None else method
-    if not isinstance(method, IterativeMethod):
-        raise TypeError(f"method must be a solver such as Kleinman(), got {method!r}")
-    problem = LQRProblem(A_t, B_t, Q_t, R_t)
-    state, solution = iterate(
-        method,
-        problem,
-        K0_t,
-        callback=callback,
-        record=record,
-        check_finite=(A_t, B_t, Q_t, R_t),
-    )
-    if state is not None:
-        solution.x = to_output(state.x, info)
-        solution.extras["K"] = to_output(state.K, info)
-    else:
-        solution.x = to_output(torch.full_like(Q_t, float("nan")), info)
-    return finish(solution, throw=throw)

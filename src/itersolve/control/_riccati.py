@@ -9,16 +9,9 @@ import torch
 from itersolve._core.errors import ConvergenceError
 from itersolve._core.iterate import iterate
 from itersolve._core.solution import Solution, Status
-from itersolve._core.tensors import as_tensor
-from itersolve.control._sign import MatrixSign, SignProblem
-
-
-def _square(name: str, M: torch.Tensor, n: int | None = None) -> int:
-    if M.ndim < 2 or M.shape[-1] != M.shape[-2]:
-        raise ValueError(f"{name} must be square (..., n, n), got {tuple(M.shape)}")
-    if n is not None and M.shape[-1] != n:
-        raise ValueError(f"{name} must be {n}x{n}, got {tuple(M.shape[-2:])}")
-    return int(M.shape[-1])
+from itersolve._core.tensors import ArrayInfo, as_tensor, to_output
+from itersolve.control._problem import SignProblem, lqr_problem, square
+from itersolve.control._sign import MatrixSign
 
 
 def _kron_sum(M: torch.Tensor) -> torch.Tensor:
@@ -42,7 +35,12 @@ def _auto_method(n: int) -> str:
     return "kron" if n <= 16 else "sign"
 
 
-def _raise_or_return(solution: Solution, full_output: bool) -> Any:
+def _raise_or_return(
+    solution: Solution, full_output: bool, info: ArrayInfo | None = None
+) -> Any:
+    """``X`` (or the Solution with ``full_output``), in ``info``'s array kind."""
+    if info is not None:
+        solution.x = to_output(solution.x, info)
     if full_output:
         return solution
     if not solution.success:
@@ -98,8 +96,9 @@ def lyapunov(
 
     Returns
     -------
-    torch.Tensor or Solution
-        ``X``; with ``full_output=True`` the :class:`~itersolve.Solution`
+    array or Solution
+        ``X`` in the array kind of ``A``; with ``full_output=True`` the
+        :class:`~itersolve.Solution`
         (``x`` = ``X``, ``status``, ``num_steps`` = sign steps, 0 for
         ``"kron"``), which never raises for a numerical outcome.
 
@@ -124,19 +123,19 @@ def lyapunov(
     ...          full_output=True).status.name
     'SUCCESS'
     """
-    A_t = as_tensor(A, "A")[0]
-    Q_t = as_tensor(Q, "Q")[0]
+    A_t, info = as_tensor(A, "A")
+    Q_t = as_tensor(Q, "Q", device=A_t.device)[0]
     dtype = torch.promote_types(A_t.dtype, Q_t.dtype)
     A_t, Q_t = A_t.to(dtype), Q_t.to(dtype)
-    n = _square("A", A_t)
-    _square("Q", Q_t, n)
+    n = square("A", A_t)
+    square("Q", Q_t, n)
     A_t, Q_t = torch.broadcast_tensors(A_t, Q_t)
     if method == "auto":
         method = _auto_method(n)
     if method not in ("kron", "sign"):
         raise ValueError(f"method must be 'auto', 'kron' or 'sign', got {method!r}")
     solution = _lyapunov_solution(A_t, Q_t, method, tol, max_steps)
-    return _raise_or_return(solution, full_output)
+    return _raise_or_return(solution, full_output, info)
 
 
 def care_residual(
@@ -185,8 +184,10 @@ def care(
 
     Returns
     -------
-    torch.Tensor or Solution
-        ``P``; with ``full_output=True`` the :class:`~itersolve.Solution`
+    array or Solution
+        ``P`` in the array kind of ``A`` (numpy in, numpy out; torch in, torch
+        out on the same device); with ``full_output=True`` the
+        :class:`~itersolve.Solution`
         (``x`` = ``P``, ``status`` of the sign iteration, ``num_steps`` its
         steps, ``stats["lyapunov_solves"]``), which never raises for a
         numerical outcome (its ``x`` is then the unconverged estimate).
@@ -194,8 +195,9 @@ def care(
     Raises
     ------
     ValueError
-        Bad shapes, ``R`` not symmetric positive definite, ``Q`` not
-        symmetric; or no stabilising solution: the computed ``P`` leaves ``A -
+        Bad shapes or empty matrices; ``Q`` or ``R`` not symmetric (SciPy's
+        test: ``||M - M^T||_1`` above 100 ulp of ``||M||_1``); ``R`` not
+        positive definite; or no stabilising solution: the computed ``P`` leaves ``A -
         B K`` unstable (``(A, B)`` not stabilisable), as scipy's ``LinAlgError``.
     ConvergenceError
         (``full_output=False``) the sign iteration did not converge; the
@@ -216,31 +218,9 @@ def care(
     >>> care(A, B, I2, I1, max_steps=1, full_output=True).status.name
     'MAX_STEPS'
     """
-    A_t, B_t, Q_t, R_t = (
-        as_tensor(M, name)[0] for M, name in ((A, "A"), (B, "B"), (Q, "Q"), (R, "R"))
-    )
-    dtype = torch.promote_types(
-        torch.promote_types(A_t.dtype, B_t.dtype),
-        torch.promote_types(Q_t.dtype, R_t.dtype),
-    )
-    A_t, B_t, Q_t, R_t = (M.to(dtype) for M in (A_t, B_t, Q_t, R_t))
-    n = _square("A", A_t)
-    _square("Q", Q_t, n)
-    if B_t.ndim < 2 or B_t.shape[-2] != n:
-        raise ValueError(f"B must be (..., {n}, m), got {tuple(B_t.shape)}")
-    m = int(B_t.shape[-1])
-    _square("R", R_t, m)
-    if not torch.allclose(R_t, R_t.mT) or int(torch.linalg.cholesky_ex(R_t).info.max()):
-        raise ValueError("R must be symmetric positive definite")
-    if not torch.allclose(Q_t, Q_t.mT):
-        raise ValueError("Q must be symmetric")
-    batch = torch.broadcast_shapes(
-        A_t.shape[:-2], B_t.shape[:-2], Q_t.shape[:-2], R_t.shape[:-2]
-    )
-    A_t = A_t.expand(*batch, n, n)
-    B_t = B_t.expand(*batch, n, m)
-    Q_t = Q_t.expand(*batch, n, n)
-    R_t = R_t.expand(*batch, m, m)
+    problem, info = lqr_problem(A, B, Q, R)
+    A_t, B_t, Q_t, R_t = problem.A, problem.B, problem.Q, problem.R
+    n, dtype = A_t.shape[-1], A_t.dtype
     G = B_t @ torch.linalg.solve(R_t, B_t.mT)
     Z = torch.cat([torch.cat([A_t, -G], -1), torch.cat([-Q_t, -A_t.mT], -1)], -2)
     sign = MatrixSign(tol=tol, max_steps=max_steps)
@@ -248,7 +228,7 @@ def care(
     solution.stats["lyapunov_solves"] = 0
     if state is None:
         solution.x = torch.full_like(Q_t, torch.nan)
-        return _raise_or_return(solution, full_output)
+        return _raise_or_return(solution, full_output, info)
     W = state.x
     eye = torch.eye(n, dtype=dtype, device=W.device)
     W11, W12 = W[..., :n, :n], W[..., :n, n:]
@@ -259,7 +239,7 @@ def care(
     P = 0.5 * (P + P.mT)
     solution.x = P
     if not solution.success:
-        return _raise_or_return(solution, full_output)
+        return _raise_or_return(solution, full_output, info)
     method = _auto_method(n)
     if method == "sign" and refine:
         # the sign-based Lyapunov solves need a stable A - B K: say why not first
@@ -272,14 +252,14 @@ def care(
         solution.stats["lyapunov_solves"] += 1
         if not step.success:
             solution.status = step.status
-            return _raise_or_return(solution, full_output)
+            return _raise_or_return(solution, full_output, info)
         P = 0.5 * (step.x + step.x.mT)
     solution.x = P
     if not bool(torch.isfinite(P).all()):
         solution.status = Status.NONFINITE
-        return _raise_or_return(solution, full_output)
+        return _raise_or_return(solution, full_output, info)
     _check_stabilising(A_t, B_t, R_t, P)
-    return _raise_or_return(solution, full_output)
+    return _raise_or_return(solution, full_output, info)
 
 
 def _check_stabilising(

@@ -8,21 +8,12 @@ import torch
 
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
+from itersolve.control._problem import SignProblem
 
 
 def norm1(M: torch.Tensor) -> torch.Tensor:
     """Matrix 1-norm (max column sum), batched."""
     return M.abs().sum(-2).amax(-1)
-
-
-@dataclass(frozen=True)
-class SignProblem:
-    """``sign(Z0)`` for a batch of square ``Z0``; with ``Q`` the sign of the
-    block-triangular ``[[A^T, Q], [0, -A]]`` (``Z0 = A``), whose iteration needs
-    only ``n x n`` inverses: its ``(1, 2)`` block converges to ``2 X`` with
-    ``A^T X + X A + Q = 0`` when ``A`` is Hurwitz (Roberts 1971)."""
-
-    Q: torch.Tensor | None = None
 
 
 @dataclass

@@ -1,95 +1,12 @@
-"""Control-affine test systems with quadratic (vech) value features."""
+"""Control-affine test systems of Cao & Pan (ICLR 2024) with known optima."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
 
-
-def vech_features(x: np.ndarray) -> np.ndarray:
-    """Quadratic basis ``[x_i x_j for i <= j]`` (``n(n+1)/2`` features), batched
-    over leading axes. Avoids the duplicate columns of ``x kron x``.
-
-    >>> vech_features(np.array([1.0, 2.0]))
-    array([1., 2., 4.])
-    """
-    n = x.shape[-1]
-    i, j = np.triu_indices(n)
-    return x[..., i] * x[..., j]
-
-
-def vech_gradient(x: np.ndarray) -> np.ndarray:
-    """Jacobian of :func:`vech_features`: shape ``(..., n(n+1)/2, n)``."""
-    n = x.shape[-1]
-    i, j = np.triu_indices(n)
-    p = i.size
-    grad = np.zeros((*x.shape[:-1], p, n))
-    k = np.arange(p)
-    grad[..., k, i] += x[..., j]
-    grad[..., k, j] += x[..., i]
-    return grad
-
-
-def vech_to_matrix(w: np.ndarray, n: int) -> np.ndarray:
-    """Symmetric ``P`` with ``x^T P x = w . vech_features(x)``."""
-    i, j = np.triu_indices(n)
-    P = np.zeros((n, n))
-    P[i, j] = np.where(i == j, w, w / 2)
-    P[j, i] = P[i, j]
-    return P
-
-
-def matrix_to_vech(P: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`vech_to_matrix`."""
-    n = P.shape[0]
-    i, j = np.triu_indices(n)
-    return np.where(i == j, P[i, j], 2 * P[i, j])
-
-
-@dataclass(frozen=True, eq=False)
-class ControlAffineSystem:
-    """``dx/dt = f(x) + g(x) u``, running cost ``x^T Q x + u^T R u``.
-
-    The value is approximated by ``V(x) = w . vech_features(x)``;
-    ``w0`` defines the initial (stabilising) policy
-    ``u(x) = -1/2 R^{-1} g(x)^T grad_phi(x)^T w``; ``w_star`` is the optimum when
-    known. ``A``/``B`` are set for linear systems (then data are generated with
-    the exact matrix exponential instead of an ODE solver).
-    """
-
-    name: str
-    f: Callable[[np.ndarray], np.ndarray]
-    g: Callable[[np.ndarray], np.ndarray]
-    Q: np.ndarray
-    R: np.ndarray
-    x0: np.ndarray
-    w0: np.ndarray
-    n_windows: int
-    w_star: np.ndarray | None = None
-    A: np.ndarray | None = None
-    B: np.ndarray | None = None
-
-    @property
-    def n(self) -> int:
-        return int(self.x0.size)
-
-    def policy(self, w: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        Rinv = np.linalg.inv(self.R)
-
-        def u(x: np.ndarray) -> np.ndarray:
-            dV = np.einsum("...p,...pn->...n", w, vech_gradient(x))
-            gx = self.g(x)  # (..., n, m)
-            return -0.5 * np.einsum("mk,...nk,...n->...m", Rinv, gx, dV)
-
-        return u
-
-    def running_cost(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return np.einsum("...i,ij,...j->...", x, self.Q, x) + np.einsum(
-            "...i,ij,...j->...", u, self.R, u
-        )
+from itersolve.control._features import matrix_to_vech
+from itersolve.control._problem import ControlAffineSystem
 
 
 def third_order_linear() -> ControlAffineSystem:
@@ -101,6 +18,7 @@ def third_order_linear() -> ControlAffineSystem:
 
     Examples
     --------
+    >>> from itersolve.control import vech_to_matrix
     >>> s = third_order_linear()
     >>> np.round(np.linalg.solve(s.R, s.B.T @ vech_to_matrix(s.w_star, 3)), 5)
     array([[0.90499, 1.8931 , 1.597  ]])
