@@ -146,7 +146,9 @@ def test_bad_inputs_raise() -> None:
         ot.transport(a, a, C, reg="0.1")
     with pytest.raises(ValueError, match=r"x0 must be potentials of shapes"):
         ot.transport(a, a, C, reg=0.1, x0=(np.zeros(2), np.zeros(3)))
-    with pytest.raises(TypeError, match="method must be Sinkhorn"):
+    with pytest.raises(ValueError, match=r"cost must not be empty"):
+        ot.transport(np.zeros(0), a, np.zeros((0, 3)), reg=0.1)
+    with pytest.raises(TypeError, match="method must be a method such as Sinkhorn"):
         ot.transport(a, a, C, object(), reg=0.1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="one problem at a time; got a batch of 2"):
         ot.transport(np.ones((2, 3)) / 3, np.ones((2, 3)) / 3, C,

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+
+from itersolve._core.tensors import ArrayInfo, as_tensor, result_dtype
 
 
 @dataclass(frozen=True)
@@ -211,3 +214,84 @@ def sparsify_plan(plan: torch.Tensor, keep: int) -> torch.Tensor:
     values, index = torch.topk(plan.reshape(-1), keep, sorted=False)
     rows, cols = index // m, index % m
     return torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, m)).coalesce()
+
+
+def build_problem(
+    a: Any, b: Any, cost: Any, reg: Any
+) -> tuple[TransportProblem, ArrayInfo, dict[str, Any]]:
+    """Validate and convert ``transport``'s inputs into a :class:`TransportProblem`.
+
+    Returns the problem, the array kind of ``cost`` (the answer's) and what
+    :func:`~itersolve.ot.transport` needs to put dropped zero-weight rows and
+    columns back (``restore``: full sizes, kept masks).
+    """
+    if isinstance(reg, bool) or not isinstance(reg, (int, float)):
+        raise TypeError(f"reg must be a positive number, got {type(reg).__name__}")
+    if not (math.isfinite(reg) and reg > 0):
+        raise ValueError(f"reg must be a positive finite number, got {reg}")
+    C, info = as_tensor(cost, "cost")
+    if C.ndim not in (2, 3):
+        raise ValueError(
+            f"cost must have shape (n, m) or (B, n, m), got {tuple(C.shape)}"
+        )
+    n, m = C.shape[-2:]
+    if n == 0 or m == 0:
+        raise ValueError(f"cost must not be empty, got shape {tuple(C.shape)}")
+    a_t = weights(a, "a", n, C)
+    b_t = weights(b, "b", m, C)
+    dtype = result_dtype(C.dtype, a_t.dtype, b_t.dtype)
+    C, a_t, b_t = C.to(dtype), a_t.to(dtype), b_t.to(dtype)
+    if a_t.ndim != b_t.ndim:
+        raise ValueError(
+            f"a and b must both be 1-D or both 2-D (batch), got shapes "
+            f"{tuple(a_t.shape)} and {tuple(b_t.shape)}"
+        )
+    if a_t.shape[-1] != n or b_t.shape[-1] != m:
+        raise ValueError(
+            f"cost of shape {tuple(C.shape)} needs a of length {n} and b of length "
+            f"{m}, got shapes {tuple(a_t.shape)} and {tuple(b_t.shape)}"
+        )
+    batch = a_t.shape[:-1]
+    if b_t.shape[:-1] != batch or (C.ndim == 3 and C.shape[:1] != batch):
+        raise ValueError(
+            f"batch sizes differ: a {tuple(a_t.shape)}, b {tuple(b_t.shape)}, "
+            f"cost {tuple(C.shape)}"
+        )
+    restore: dict[str, Any] = {"n": n, "m": m}
+    finite = all(bool(torch.isfinite(t).all()) for t in (a_t, b_t, C))
+    if finite:
+        for name, w in (("a", a_t), ("b", b_t)):
+            if bool((w < 0).any()):
+                raise ValueError(
+                    f"{name} must be non-negative, got min {float(w.min())}"
+                )
+        mass_a, mass_b = a_t.sum(-1), b_t.sum(-1)
+        if bool((mass_a <= 0).any() | (mass_b <= 0).any()):
+            raise ValueError("a and b must have positive total mass")
+        gap = (mass_a - mass_b).abs() / torch.maximum(mass_a, mass_b)
+        if bool((gap > torch.finfo(dtype).eps ** 0.5).any()):
+            raise ValueError(
+                "a and b must have equal total mass, got sum(a) = "
+                f"{mass_a.tolist()} and sum(b) = {mass_b.tolist()}"
+            )
+        b_t = b_t * (mass_a / mass_b).unsqueeze(-1)
+        keep_a, keep_b = a_t > 0, b_t > 0
+        if not bool(keep_a.all() & keep_b.all()):
+            if a_t.ndim == 2:
+                raise ValueError(
+                    "zero weights are supported for a single problem only; a batch "
+                    "needs strictly positive a and b"
+                )
+            restore["rows"], restore["cols"] = keep_a, keep_b
+            a_t, b_t = a_t[keep_a], b_t[keep_b]
+            C = C[keep_a][:, keep_b]
+    return TransportProblem(a_t, b_t, C, float(reg)), info, restore
+
+
+def weights(w: Any, name: str, size: int, like: torch.Tensor) -> torch.Tensor:
+    if w is None or (isinstance(w, (list, tuple)) and len(w) == 0):
+        return torch.full((size,), 1.0 / size, dtype=like.dtype, device=like.device)
+    t, _ = as_tensor(w, name, device=like.device)
+    if t.ndim not in (1, 2):
+        raise ValueError(f"{name} must have shape (n,) or (B, n), got {tuple(t.shape)}")
+    return t

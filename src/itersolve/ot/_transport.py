@@ -7,10 +7,11 @@ from typing import Any
 
 import torch
 
-from itersolve._core.iterate import Callback, IterativeMethod, finish, iterate
-from itersolve._core.solution import Solution, Status
-from itersolve._core.tensors import ArrayInfo, as_tensor, result_dtype, to_output
-from itersolve.ot._problem import TransportProblem, gibbs_plan
+from itersolve._core.frontdoor import check_method, solve
+from itersolve._core.iterate import Callback, IterativeMethod
+from itersolve._core.solution import Solution
+from itersolve._core.tensors import ArrayInfo, as_tensor, is_finite, to_output
+from itersolve.ot._problem import TransportProblem, build_problem, gibbs_plan
 from itersolve.ot._sinkhorn import Sinkhorn
 from itersolve.ot._sinkhorn_newton_sparse import SinkhornNewtonSparse
 
@@ -84,9 +85,10 @@ def transport(
     >>> float(sol.extras["transport_cost"]) < 1e-8
     True
     """
-    problem, info, restore = _build_problem(a, b, cost, reg)
+    problem, info, restore = build_problem(a, b, cost, reg)
     if method is None:
         method = Sinkhorn() if problem.batched else SinkhornNewtonSparse()
+    check_method(method, "Sinkhorn()")
     if not isinstance(method, (Sinkhorn, SinkhornNewtonSparse)):
         raise TypeError(
             "method must be Sinkhorn(...) or SinkhornNewtonSparse(...), got "
@@ -94,88 +96,28 @@ def transport(
         )
     x0_t = _start(problem, x0, restore)
     inputs = (problem.a, problem.b, problem.cost)
-    state, solution = iterate(
-        method, problem, x0_t, callback=callback, record=record, check_finite=inputs
+    finite = is_finite(*inputs)
+    extras: dict[str, Any] = {}
+
+    def plan(x: torch.Tensor) -> torch.Tensor:
+        # The driver hands back x0 when an input is not finite: nothing computed.
+        if not finite:
+            x = torch.full_like(x, torch.nan)
+        return _plan_and_extras(problem, x, info, restore, extras)
+
+    solution = solve(
+        method,
+        problem,
+        x0_t,
+        output=info,
+        callback=callback,
+        record=record,
+        throw=throw,
+        check_finite=inputs,
+        to_x=plan,
     )
-    if state is None:  # non-finite input: nothing computed
-        x_final = torch.full_like(x0_t, float("nan"))
-    else:
-        x_final = state.x
-    _attach_plan(solution, problem, x_final, info, restore)
-    return finish(solution, throw=throw)
-
-
-def _build_problem(
-    a: Any, b: Any, cost: Any, reg: Any
-) -> tuple[TransportProblem, ArrayInfo, dict[str, Any]]:
-    if isinstance(reg, bool) or not isinstance(reg, (int, float)):
-        raise TypeError(f"reg must be a positive number, got {type(reg).__name__}")
-    if not (math.isfinite(reg) and reg > 0):
-        raise ValueError(f"reg must be a positive finite number, got {reg}")
-    C, info = as_tensor(cost, "cost")
-    if C.ndim not in (2, 3):
-        raise ValueError(
-            f"cost must have shape (n, m) or (B, n, m), got {tuple(C.shape)}"
-        )
-    n, m = C.shape[-2:]
-    a_t = _weights(a, "a", n, C)
-    b_t = _weights(b, "b", m, C)
-    dtype = result_dtype(C.dtype, a_t.dtype, b_t.dtype)
-    C, a_t, b_t = C.to(dtype), a_t.to(dtype), b_t.to(dtype)
-    if a_t.ndim != b_t.ndim:
-        raise ValueError(
-            f"a and b must both be 1-D or both 2-D (batch), got shapes "
-            f"{tuple(a_t.shape)} and {tuple(b_t.shape)}"
-        )
-    if a_t.shape[-1] != n or b_t.shape[-1] != m:
-        raise ValueError(
-            f"cost of shape {tuple(C.shape)} needs a of length {n} and b of length "
-            f"{m}, got shapes {tuple(a_t.shape)} and {tuple(b_t.shape)}"
-        )
-    batch = a_t.shape[:-1]
-    if b_t.shape[:-1] != batch or (C.ndim == 3 and C.shape[:1] != batch):
-        raise ValueError(
-            f"batch sizes differ: a {tuple(a_t.shape)}, b {tuple(b_t.shape)}, "
-            f"cost {tuple(C.shape)}"
-        )
-    restore: dict[str, Any] = {"n": n, "m": m}
-    finite = all(bool(torch.isfinite(t).all()) for t in (a_t, b_t, C))
-    if finite:
-        for name, w in (("a", a_t), ("b", b_t)):
-            if bool((w < 0).any()):
-                raise ValueError(
-                    f"{name} must be non-negative, got min {float(w.min())}"
-                )
-        mass_a, mass_b = a_t.sum(-1), b_t.sum(-1)
-        if bool((mass_a <= 0).any() | (mass_b <= 0).any()):
-            raise ValueError("a and b must have positive total mass")
-        gap = (mass_a - mass_b).abs() / torch.maximum(mass_a, mass_b)
-        if bool((gap > torch.finfo(dtype).eps ** 0.5).any()):
-            raise ValueError(
-                "a and b must have equal total mass, got sum(a) = "
-                f"{mass_a.tolist()} and sum(b) = {mass_b.tolist()}"
-            )
-        b_t = b_t * (mass_a / mass_b).unsqueeze(-1)
-        keep_a, keep_b = a_t > 0, b_t > 0
-        if not bool(keep_a.all() & keep_b.all()):
-            if a_t.ndim == 2:
-                raise ValueError(
-                    "zero weights are supported for a single problem only; a batch "
-                    "needs strictly positive a and b"
-                )
-            restore["rows"], restore["cols"] = keep_a, keep_b
-            a_t, b_t = a_t[keep_a], b_t[keep_b]
-            C = C[keep_a][:, keep_b]
-    return TransportProblem(a_t, b_t, C, float(reg)), info, restore
-
-
-def _weights(w: Any, name: str, size: int, like: torch.Tensor) -> torch.Tensor:
-    if w is None or (isinstance(w, (list, tuple)) and len(w) == 0):
-        return torch.full((size,), 1.0 / size, dtype=like.dtype, device=like.device)
-    t, _ = as_tensor(w, name, device=like.device)
-    if t.ndim not in (1, 2):
-        raise ValueError(f"{name} must have shape (n,) or (B, n), got {tuple(t.shape)}")
-    return t
+    solution.extras.update(extras)
+    return solution
 
 
 def _start(problem: TransportProblem, x0: Any, restore: dict[str, Any]) -> torch.Tensor:
@@ -200,17 +142,21 @@ def _start(problem: TransportProblem, x0: Any, restore: dict[str, Any]) -> torch
     return torch.cat([f, g], -1) / problem.reg
 
 
-def _attach_plan(
-    solution: Solution,
+def _plan_and_extras(
     problem: TransportProblem,
     x: torch.Tensor,
     info: ArrayInfo,
     restore: dict[str, Any],
-) -> None:
+    extras: dict[str, Any],
+) -> torch.Tensor:
+    """The plan of the log-scalings ``x`` (full size), its extras into ``extras``.
+
+    The plan of a successful run is finite: the marginals are within ``tol``
+    of ``a`` and ``b``, so no entry of ``exp(u_i + v_j - C_ij / reg)`` exceeds
+    their mass, and the driver has checked ``x`` itself.
+    """
     u, v = problem.split(x)
     plan = gibbs_plan(problem, u, v)
-    if solution.success and not bool(torch.isfinite(plan).all()):
-        solution.status = Status.NONFINITE
     rows, cols = plan.sum(-1), plan.sum(-2)
     error = (rows - problem.a).abs().sum(-1) + (cols - problem.b).abs().sum(-1)
     cost = (problem.cost * plan).sum((-2, -1))
@@ -222,9 +168,8 @@ def _attach_plan(
         plan = full
         f = f.new_full((n,), -math.inf).masked_scatter(restore["rows"], f)
         g = g.new_full((m,), -math.inf).masked_scatter(restore["cols"], g)
-    solution.x = to_output(plan, info)
     scalar = not problem.batched
-    solution.extras.update(
+    extras.update(
         {
             "potentials": (to_output(f, info), to_output(g, info)),
             "transport_cost": float(cost) if scalar else to_output(cost, info),
@@ -232,3 +177,4 @@ def _attach_plan(
             "reg": problem.reg,
         }
     )
+    return plan
