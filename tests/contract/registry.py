@@ -49,6 +49,7 @@ from itersolve.linear import (
 )
 from itersolve.optimize import (
     BlockCoordinateDescent,
+    CubicRegularizedNewton,
     GradientDescent,
     GradientMethod,
     HeavyBall,
@@ -434,6 +435,17 @@ OPTIMIZE = [
             ({"max_inner": 0}, r"max_inner must be an int >= 1"),
         ),
         extra={"atol": 0.0},
+    ),
+    _optimize_entry(
+        "cubic-regularized-newton",
+        CubicRegularizedNewton,
+        (
+            ({"M0": 0.0}, r"M0 must be positive"),
+            ({"M_min": 2.0}, r"M_min must be in \(0, M0"),
+            ({"max_inner": 0}, r"max_inner must be an int >= 1"),
+            ({"f_star": float("nan")}, r"f_star must be a finite number"),
+            ({"f_star": 0.0, "rtol_f": 0.0, "atol_f": 0.0}, r"rtol_f and atol_f"),
+        ),
     ),
     _optimize_entry(
         "block-coordinate-descent",

@@ -1,5 +1,6 @@
 """Deterministic smooth minimization: ``minimize`` and its methods."""
 
+from itersolve.optimize._cubic_newton import CubicRegularizedNewton, cubic_subproblem
 from itersolve.optimize._first_order import GradientMethod
 from itersolve.optimize._gradient_descent import GradientDescent
 from itersolve.optimize._heavy_ball import HeavyBall, heavy_ball_parameters
@@ -21,6 +22,7 @@ from itersolve.optimize.bcd import BlockCoordinateDescent
 
 __all__ = [
     "BlockCoordinateDescent",
+    "CubicRegularizedNewton",
     "DiagonalPlusRankOne",
     "GradientDescent",
     "GradientMethod",
@@ -32,6 +34,7 @@ __all__ = [
     "RegularizedNewton",
     "SmoothProblem",
     "TripleMomentum",
+    "cubic_subproblem",
     "default_method",
     "fisher_rank_one",
     "heavy_ball_parameters",

@@ -16,7 +16,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -294,3 +294,39 @@ def _krylov_solve(
         if bool(torch.isfinite(d).all()):
             result.direction = d.reshape(shape)
     return result
+
+
+class _FStarFields(Protocol):
+    @property
+    def f_star(self) -> float | None: ...
+
+    @property
+    def rtol_f(self) -> float: ...
+
+    @property
+    def atol_f(self) -> float: ...
+
+
+def check_f_star(method: _FStarFields) -> None:
+    """Validate the optional optimal-value stopping rule's fields."""
+    f_star = method.f_star
+    if f_star is not None and not (
+        isinstance(f_star, (int, float)) and math.isfinite(f_star)
+    ):
+        raise ValueError(f"f_star must be a finite number or None, got {f_star!r}")
+    if not (method.rtol_f >= 0 and math.isfinite(method.rtol_f)):
+        raise ValueError(f"rtol_f must be >= 0 and finite, got {method.rtol_f}")
+    if not (method.atol_f >= 0 and math.isfinite(method.atol_f)):
+        raise ValueError(f"atol_f must be >= 0 and finite, got {method.atol_f}")
+    if f_star is not None and method.rtol_f == 0 and method.atol_f == 0:
+        raise ValueError("rtol_f and atol_f cannot both be 0 when f_star is given")
+
+
+def f_star_reached(method: _FStarFields, f: Tensor | float) -> bool:
+    """``f - f_star <= max(rtol_f |f_star|, atol_f)``; ``False`` without
+    ``f_star``. ``f`` is the value at the current iterate, evaluated there (never
+    a model prediction)."""
+    if method.f_star is None:
+        return False
+    gap = float(f) - method.f_star
+    return gap <= max(method.rtol_f * abs(method.f_star), method.atol_f)
