@@ -46,6 +46,10 @@ class CoordinateModel:
     quadratic = False
     """True when the Hessian is constant (exact block solves are one step)."""
 
+    incremental = True
+    """True when :meth:`gradient` comes from state updated step by step (it
+    drifts from the exact gradient by rounding and needs a fresh check)."""
+
     def __init__(self, x0: torch.Tensor) -> None:
         self.shape = tuple(x0.shape)
         self.x = x0.detach().reshape(-1).clone()
@@ -328,8 +332,10 @@ class QuadraticModel(CoordinateModel):
     def hessian_graph(self) -> sp.csr_array | None:
         if not self.Q.sparse:
             return None
-        rowptr = self.Q.rowptr.cpu().numpy()
-        colidx = self.Q.colidx.cpu().numpy()
+        # Copies: numpy views of CPU tensors share memory with Q's CSR indices,
+        # and callers edit the graph in place (eliminate_zeros would corrupt Q).
+        rowptr = self.Q.rowptr.cpu().numpy().copy()
+        colidx = self.Q.colidx.cpu().numpy().copy()
         return sp.csr_array(
             (np.ones(colidx.size, dtype=np.int8), colidx, rowptr), shape=self.Q.shape
         )
@@ -530,6 +536,8 @@ class ObjectiveModel(CoordinateModel):
     Hessian-vector products; coordinate Lipschitz constants are unknown (use
     ``update="lipschitz_adaptive"`` or ``"newton"``).
     """
+
+    incremental = False  # every gradient is computed afresh from x
 
     def __init__(self, objective: Objective, x0: torch.Tensor) -> None:
         super().__init__(x0)

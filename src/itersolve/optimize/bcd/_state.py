@@ -25,7 +25,9 @@ class BCDState:
     ``criterion`` is the stopping rule's quantity at the last check point,
     ``threshold`` the value it must reach; checks happen every ``check_every``
     block updates (``steps``). ``support`` (L1 problems) is the non-zero pattern
-    of ``x``, last changed at update ``support_changed_at``.
+    of ``x``, last changed at update ``support_changed_at``. ``refuted`` counts
+    the passes of the maintained quantity that a fresh recomputation refuted;
+    after one, no fresh check runs before update ``confirm_from``.
     """
 
     cache: BlockCache
@@ -40,6 +42,8 @@ class BCDState:
     support: torch.Tensor | None = None
     support_changed_at: int = 0
     check_every: int = 1
+    refuted: int = 0
+    confirm_from: int = 0
 
     @property
     def model(self) -> Any:
@@ -53,7 +57,8 @@ class BCDState:
 @dataclass
 class GreedyState:
     """State of the compiled greedy path (see :mod:`._greedy`): the iterate
-    lives in ``engine.w``; ``reductions`` are measured after every step."""
+    lives in ``engine.w``; ``reductions`` are measured after every step;
+    ``refuted`` and ``confirm_from`` (in steps) as in :class:`BCDState`."""
 
     engine: GreedyL1Engine
     shape: tuple[int, ...]
@@ -66,6 +71,8 @@ class GreedyState:
     x_sum: float | None = None
     status: Status | None = None
     support_changed_at: int = 0
+    refuted: int = 0
+    confirm_from: int = 0
 
     @property
     def x(self) -> torch.Tensor:
