@@ -39,6 +39,7 @@ from itersolve.linear._newton_schulz import (
 )
 from itersolve.linear._optimal_omega import jacobi_spectral_radius, optimal_sor_omega
 from itersolve.linear._problem import BatchedMatrixOperator, LinearProblem
+from itersolve.linear._relaxation_preconditioner import RelaxationPreconditioner
 from itersolve.linear._sequence import SequenceHistory, SequenceSolver
 from itersolve.linear._sketch_project import SketchAndProject
 from itersolve.linear._solve import LinearSetup, inner_solve, linear_solve, prepare
@@ -62,6 +63,7 @@ __all__ = [
     "LinearSetup",
     "NewtonSchulz",
     "RandomizedKaczmarz",
+    "RelaxationPreconditioner",
     "SSORPreconditioner",
     "SequenceHistory",
     "SequenceSolver",

@@ -140,7 +140,8 @@ class CG(IterativeMethod):
         means that default (see :mod:`itersolve.linear`).
     M
         Preconditioner approximating ``A^{-1}``: ``None``, ``"jacobi"``, a matrix,
-        a ``LinearOperator`` or a callable ``r -> M r``. Must be SPD (use
+        a ``LinearOperator``, ``Jacobi()``/``SSOR()`` (one sweep from zero) or a
+        callable ``r -> M r``. Must be SPD (use
         :class:`FlexibleCG` for a variable or nonlinear one).
     residual_replacement
         Recompute the true residual every this many steps (``None``: only when
@@ -214,7 +215,7 @@ class CG(IterativeMethod):
     def init(self, problem: LinearProblem, x0: torch.Tensor) -> CGState:
         A, b = problem.A, problem.b
         check_square("CG", A)
-        precondition = make_preconditioner(self.M, A)
+        precondition = make_preconditioner(self.M, A, symmetric=True)
         bnorm, threshold = stopping_threshold(
             b, resolve_rtol(self.rtol, b.dtype), self.atol
         )
@@ -243,7 +244,7 @@ class CG(IterativeMethod):
         """One-off work for many solves with ``A`` (cached on the operator):
         the preconditioner and the arrays of the compiled kernels."""
         check_square("CG", A)
-        make_preconditioner(self.M, A)
+        make_preconditioner(self.M, A, symmetric=True)
         self._fused_matrix(A, A.dtype, A.device)
 
     def _fused_matrix(

@@ -75,8 +75,9 @@ class FlexibleCG(IterativeMethod):
         lifted to ``100 eps`` in low precision (float32: 1.2e-5); ``None``
         means that default (see :mod:`itersolve.linear`).
     M
-        Preconditioner: ``None``, ``"jacobi"``, a matrix/operator, or any callable
-        ``r -> z`` (may be nonlinear or vary between calls).
+        Preconditioner: ``None``, ``"jacobi"``, a relaxation method (``SSOR()``,
+        ``Jacobi()``, ``SOR()``: one sweep from zero), a matrix/operator, or any
+        callable ``r -> z`` (may be nonlinear or vary between calls).
     truncation
         Number of earlier directions kept for re-orthogonalization (``m >= 1``).
 

@@ -95,7 +95,10 @@ class GMRES(IterativeMethod):
         Krylov dimension ``m`` per cycle (scipy's default 20).
     M
         Right preconditioner approximating ``A^{-1}`` (``None``, ``"jacobi"``, a
-        matrix, a ``LinearOperator`` or a callable); the iteration runs on
+        relaxation method such as ``SSOR(omega=1.2)`` or ``GaussSeidel()``, one
+        sweep from zero per application (more with
+        ``method.as_preconditioner(A, sweeps)``), a matrix, a
+        ``LinearOperator`` or a callable); the iteration runs on
         ``A M u = b`` with ``x = M u``, so the monitored residual is the true one.
     stagnation_cycles
         ``Status.STAGNATION`` after this many restart cycles in a row without

@@ -3,34 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from itersolve.linear._problem import LinearProblem
+from itersolve._core.operators import LinearOperator
 from itersolve.linear._relaxation import Relaxation
+from itersolve.linear._relaxation_kernels import BoundSweeper
 
 
-class _JacobiSweeper:
+class _JacobiSweeper(BoundSweeper):
     """``x <- x + omega D^{-1} (b - A x)``: a matvec and a scaling, any device.
 
     The residual a checked step computes is the next step's ``b - A x``, so a
     step costs one matvec whether or not it is checked.
     """
 
-    def __init__(self, problem: LinearProblem, diag: torch.Tensor, omega: float):
-        self.A = problem.A
-        self.scale = omega / diag
+    def __init__(self, A: LinearOperator, diag: torch.Tensor, omega: float):
+        self.A = A
+        self.vector_scale = omega / diag
+        self.scale = self.vector_scale
         self.sq = np.zeros(1)
         # Whether ``r`` holds the residual of the current iterate.
         self.current = False
 
-    def bind(self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor) -> None:
-        self.x, self.b, self.r = x, b, r
-        self.sq = np.zeros(1 if x.ndim == 1 else x.shape[1])
-        if x.ndim == 2:
-            self.scale = self.scale[:, None]
-        self.current = False
+    def prepare(self, zero_start: bool) -> None:
+        # From x = 0 the residual is b: the first sweep needs no matvec.
+        x = self.x
+        self.scale = self.vector_scale if x.ndim == 1 else self.vector_scale[:, None]
+        self.current = zero_start
+        if zero_start:
+            self.r.copy_(self.b)
 
     def sweep(self, want: bool) -> float | None:
         residual = self.r if self.current else self.b - self.A.matvec(self.x)
@@ -81,7 +85,9 @@ class Jacobi(Relaxation):
     (True, True)
     """
 
+    symmetric_sweep: ClassVar[bool] = True
+
     def make_sweeper(
-        self, problem: LinearProblem, diag: torch.Tensor, backend: str
+        self, A: LinearOperator, diag: torch.Tensor, backend: str
     ) -> _JacobiSweeper:
-        return _JacobiSweeper(problem, diag, self.omega)
+        return _JacobiSweeper(A, diag, self.omega)

@@ -138,7 +138,7 @@ class MINRES(IterativeMethod):
     def init(self, problem: LinearProblem, x0: torch.Tensor) -> MINRESState:
         A, b = problem.A, problem.b
         check_square("MINRES", A)
-        precondition = make_preconditioner(self.M, A)
+        precondition = make_preconditioner(self.M, A, symmetric=True)
         fused = (
             kk.HAVE_NUMBA
             and b.ndim == 1

@@ -338,14 +338,30 @@ def column_scalars(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values if like.ndim == 1 else values.reshape(1, -1)
 
 
-def make_preconditioner(M: Any, A: LinearOperator) -> Preconditioner | None:
+def make_preconditioner(
+    M: Any, A: LinearOperator, *, symmetric: bool = False
+) -> Preconditioner | None:
     """Turn the ``M`` argument of a solver into ``r -> M r`` (approximate ``A^{-1} r``).
 
     ``None`` means no preconditioning; ``"jacobi"`` divides by ``diag(A)``; a
-    matrix or ``LinearOperator`` is applied by matvec; a callable is used as is.
+    relaxation method (``Jacobi(...)``, ``SSOR(...)``, ``SOR(...)``,
+    ``GaussSeidel()``: anything with ``as_preconditioner(A)``) becomes one sweep
+    of it on ``A z = r`` from ``z = 0``; a matrix or ``LinearOperator`` is
+    applied by matvec; a callable is used as is. ``symmetric=True`` (CG,
+    MINRES) refuses a preconditioner known to be nonsymmetric (one whose
+    ``symmetric`` attribute is ``False``, such as an SOR sweep).
     """
     if M is None:
         return None
+    if hasattr(M, "as_preconditioner") and not isinstance(M, type):
+        M = M.as_preconditioner(A)
+    if symmetric and getattr(M, "symmetric", None) is False:
+        name = type(getattr(M, "method", M)).__name__
+        raise ValueError(
+            f"M={name} is a nonsymmetric preconditioner (a forward sweep applies "
+            "(D/omega + L)^{-1}), but this solver needs a symmetric one: use "
+            "SSOR or Jacobi as M here, or GMRES/FlexibleCG with this M"
+        )
     if isinstance(M, str):
         if M != "jacobi":
             raise ValueError(

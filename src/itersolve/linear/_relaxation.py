@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -16,15 +16,18 @@ from itersolve._core.frontdoor import (
     tolerance_field,
 )
 from itersolve._core.iterate import IterativeMethod
+from itersolve._core.operators import LinearOperator
 from itersolve._core.solution import Status
 from itersolve.linear._problem import RELAXATION_RTOL, LinearProblem, column_norms
 from itersolve.linear._relaxation_kernels import (
     BACKENDS,
+    BoundSweeper,
     checked_diagonal,
     explicit_matrix,
     matrix_is_finite,
     resolve_backend,
 )
+from itersolve.linear._relaxation_preconditioner import RelaxationPreconditioner
 
 # A residual this many times the reference norm means the iteration diverges.
 DIVERGENCE_FACTOR = 1e8
@@ -80,7 +83,15 @@ class Relaxation(IterativeMethod):
     checked sweep computes is a fresh ``b - A x``, not an update). ``DIVERGED``
     when the residual exceeds ``1e8`` times the reference; iterates that
     overflow end ``NONFINITE`` (the sweep's ``sum(x)`` is the certificate).
+
+    As a preconditioner (``GMRES(M=Jacobi())``, ``FlexibleCG(M=SSOR())``, or
+    :meth:`as_preconditioner` for several sweeps), ``M^{-1} r`` is the result
+    of sweeps on ``A z = r`` from ``z = 0``.
     """
+
+    #: Whether the sweep's ``M^{-1}`` is symmetric for symmetric ``A`` (Jacobi,
+    #: SSOR), which CG and MINRES need of a preconditioner.
+    symmetric_sweep: ClassVar[bool] = False
 
     omega: float = 1.0
     rtol: float = DefaultTolerance(RELAXATION_RTOL)
@@ -111,16 +122,32 @@ class Relaxation(IterativeMethod):
         return 10_000
 
     def make_sweeper(
-        self, problem: LinearProblem, diag: torch.Tensor, backend: str
-    ) -> Any:
+        self, A: LinearOperator, diag: torch.Tensor, backend: str
+    ) -> BoundSweeper:
         raise NotImplementedError
+
+    def as_preconditioner(self, A: Any, sweeps: int = 1) -> RelaxationPreconditioner:
+        """``r -> M^{-1} r``: ``sweeps`` steps of this method on ``A z = r`` from
+        ``z = 0`` (see :class:`RelaxationPreconditioner`); pass it as ``M``.
+
+        Examples
+        --------
+        >>> import numpy as np, itersolve
+        >>> from itersolve.problems import convection_diffusion
+        >>> A = convection_diffusion(8, dim=2, peclet=20.0)
+        >>> M = itersolve.linear.SOR(omega=1.2).as_preconditioner(A, sweeps=2)
+        >>> method = itersolve.linear.GMRES(rtol=1e-8, M=M)
+        >>> itersolve.linear_solve(A, np.ones(64), method).success
+        True
+        """
+        return RelaxationPreconditioner(self, A, sweeps)
 
     def init(self, problem: LinearProblem, x0: torch.Tensor) -> RelaxationState:
         A = problem.A
         finite = matrix_is_finite(explicit_matrix(A, self.name))
         diag = checked_diagonal(A, self.name)
         backend = resolve_backend(self.backend, A)
-        sweeper = self.make_sweeper(problem, diag, backend)
+        sweeper = self.make_sweeper(A, diag, backend)
         x = x0.clone().contiguous()
         r = torch.empty_like(x)
         sweeper.bind(x, problem.b.contiguous(), r)

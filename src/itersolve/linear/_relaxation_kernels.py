@@ -338,7 +338,40 @@ def _triangle(M: torch.Tensor, lower: bool) -> torch.Tensor:
 _DIRECTIONS = {"forward": (True,), "backward": (False,), "symmetric": (True, False)}
 
 
-class Sweeper:
+class BoundSweeper:
+    """A sweeper bound once per run to its tensors (see :class:`Sweeper`)."""
+
+    x: torch.Tensor
+    b: torch.Tensor
+    r: torch.Tensor
+    sq: np.ndarray
+
+    def bind(
+        self,
+        x: torch.Tensor,
+        b: torch.Tensor,
+        r: torch.Tensor,
+        zero_start: bool = False,
+    ) -> None:
+        """Attach the run's contiguous tensors: ``x`` (updated in place), ``b``
+        and the residual buffer ``r``; ``zero_start`` promises ``x = 0``."""
+        self.x, self.b, self.r = x, b, r
+        self.sq = np.zeros(1 if x.ndim == 1 else x.shape[1])
+        self.prepare(zero_start)
+
+    def prepare(self, zero_start: bool) -> None:
+        """Per-run setup after :meth:`bind` attached the tensors."""
+
+    def sweep(self, want: bool) -> float | None:
+        """One step in place; with ``want``, the residual too (returns ``sum(x)``)."""
+        raise NotImplementedError
+
+    def residual(self) -> float:
+        """Fresh ``r = b - A x`` and :attr:`sq`; returns ``sum(x)``."""
+        raise NotImplementedError
+
+
+class Sweeper(BoundSweeper):
     """Relaxation sweeps ``x <- x + M^{-1}(b - A x)`` on a fixed matrix.
 
     ``kind`` is ``"forward"`` (SOR with ``M = D/omega + L``), ``"backward"``
@@ -379,11 +412,11 @@ class Sweeper:
             self.lower_sp = sp.csr_array(sp.tril(csr, -1) + scaled)
             self.upper_sp = sp.csr_array(sp.triu(csr, 1) + scaled)
 
-    def bind(self, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor) -> None:
-        """Attach the run's contiguous tensors; the argument lists of the compiled
-        kernels are built here, once, so a step does no conversion."""
-        self.x, self.b, self.r = x, b, r
-        self.sq = np.zeros(1 if x.ndim == 1 else x.shape[1])
+    def prepare(self, zero_start: bool) -> None:
+        """The argument lists of the compiled kernels are built here, once, so a
+        step does no conversion (``zero_start`` changes nothing: a sweep reads
+        ``x``)."""
+        x, b, r = self.x, self.b, self.r
         if self.backend != "numba":
             return
         c, keep = self.csr, 1.0 - self.omega

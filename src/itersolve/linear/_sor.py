@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from itersolve.linear._problem import LinearProblem
+from itersolve._core.operators import LinearOperator
 from itersolve.linear._relaxation import Relaxation
 from itersolve.linear._relaxation_kernels import Sweeper
 
@@ -68,6 +68,6 @@ class SOR(Relaxation):
     """
 
     def make_sweeper(
-        self, problem: LinearProblem, diag: torch.Tensor, backend: str
+        self, A: LinearOperator, diag: torch.Tensor, backend: str
     ) -> Sweeper:
-        return Sweeper(problem.A, diag, self.omega, "forward", backend)
+        return Sweeper(A, diag, self.omega, "forward", backend)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from itersolve.linear._problem import LinearProblem
+from itersolve._core.operators import LinearOperator
 from itersolve.linear._relaxation import Relaxation
 from itersolve.linear._relaxation_kernels import Sweeper
 
@@ -46,7 +47,9 @@ class SSOR(Relaxation):
     True
     """
 
+    symmetric_sweep: ClassVar[bool] = True
+
     def make_sweeper(
-        self, problem: LinearProblem, diag: torch.Tensor, backend: str
+        self, A: LinearOperator, diag: torch.Tensor, backend: str
     ) -> Sweeper:
-        return Sweeper(problem.A, diag, self.omega, "symmetric", backend)
+        return Sweeper(A, diag, self.omega, "symmetric", backend)
