@@ -20,7 +20,9 @@ from itersolve.optimize._first_order import (
 from itersolve.optimize._problem import OptimizationProblem
 from itersolve.optimize._second_order import (
     NormMatrix,
+    check_f_star,
     check_linear_solver,
+    f_star_reached,
     is_krylov,
     resolve_hessian,
     solve_regularized,
@@ -75,8 +77,10 @@ class Newton(IterativeMethod):
     Newton (Nocedal & Wright, Alg. 7.1): when CG meets non-positive curvature it
     returns the direction built so far, or ``-g_k`` when that is still zero.
 
-    Stopping rule: ``||grad f(x_k)|| <= max(rtol ||grad f(x_0)||, atol)``;
-    ``STAGNATION`` when the line search finds no decrease.
+    Stopping rule: ``||grad f(x_k)|| <= max(rtol ||grad f(x_0)||, atol)`` or,
+    when ``f_star`` is given, ``f(x_k) - f_star <= max(rtol_f |f_star|,
+    atol_f)`` (both on the value and gradient evaluated at the accepted
+    ``x_k``); ``STAGNATION`` when the line search finds no decrease.
 
     Parameters
     ----------
@@ -85,11 +89,15 @@ class Newton(IterativeMethod):
         defaults and their reason: :mod:`itersolve.optimize._first_order`).
     hessian
         ``"exact"`` (closed form or autograd), an approximation the problem
-        provides (``"gauss_newton"``, ``"fisher"``), or a callable
+        provides (``"gauss_newton"``, ``"fisher"``), ``"fisher_rank_one"``
+        (see :class:`RegularizedNewton`), or a callable
         ``x -> (n, n) tensor``.
     linear_solver
         ``"cholesky"`` (dense Hessian) or a solver object of
         :mod:`itersolve.linear` with an ``rtol`` field, e.g. ``CG(rtol=0.5)``.
+    f_star, rtol_f, atol_f
+        Optional optimal value (or a target value) and the tolerances of the
+        rule on ``f``; a value at or below ``f_star`` also stops.
 
     References
     ----------
@@ -124,11 +132,15 @@ class Newton(IterativeMethod):
     atol: float = 0.0
     hessian: Any = "exact"
     linear_solver: Any = "cholesky"
+    f_star: float | None = None
+    rtol_f: float = 1e-10
+    atol_f: float = 1e-10
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_default_tolerances(self)
         check_linear_solver(self.linear_solver)
+        check_f_star(self)
 
     def default_max_steps(self, problem: Any) -> int:
         return 500
@@ -149,7 +161,7 @@ class Newton(IterativeMethod):
         )
         if not finite(f, g):
             state.status = Status.NONFINITE
-        elif gnorm <= state.threshold:
+        elif gnorm <= state.threshold or f_star_reached(self, f):
             state.status = Status.SUCCESS
         return state
 
@@ -223,7 +235,7 @@ class Newton(IterativeMethod):
         state.f, state.g = cache[result.step]
         state.grad_norm = norm(state.g)
         state.steps += 1
-        if state.grad_norm <= state.threshold:
+        if state.grad_norm <= state.threshold or f_star_reached(self, state.f):
             state.status = Status.SUCCESS
         return state
 

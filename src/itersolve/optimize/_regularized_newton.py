@@ -18,7 +18,9 @@ from itersolve.optimize._first_order import (
 from itersolve.optimize._problem import OptimizationProblem
 from itersolve.optimize._second_order import (
     NormMatrix,
+    check_f_star,
     check_linear_solver,
+    f_star_reached,
     resolve_hessian,
     solve_regularized,
 )
@@ -69,7 +71,10 @@ class RegularizedNewton(IterativeMethod):
     ``gamma`` persists across outer steps. ``adaptive=False`` is the fixed-gamma
     variant (one trial, always accepted).
 
-    Stopping rule: ``||grad f(x_k)||_* <= max(rtol ||grad f(x_0)||_*, atol)``;
+    Stopping rule: ``||grad f(x_k)||_* <= max(rtol ||grad f(x_0)||_*, atol)``
+    or, when ``f_star`` is given, ``f(x_k) - f_star <= max(rtol_f |f_star|,
+    atol_f)`` (the spec's ``f - f* < eps``; value and gradient evaluated at the
+    accepted ``x_k``);
     ``STAGNATION`` after ``max_inner`` rejected trials.
 
     Parameters
@@ -81,7 +86,11 @@ class RegularizedNewton(IterativeMethod):
     hessian
         ``"exact"``; an approximation the problem provides (``"gauss_newton"``
         for :class:`~itersolve.problems.Logistic`, ``Softmax``, ``LogSumExp``,
-        ``Rosenbrock``; ``"fisher"`` for ``Logistic``); or a callable ``x ->``
+        ``Rosenbrock``; ``"fisher"`` for ``Logistic``); ``"fisher_rank_one"``
+        (the empirical Fisher as diagonal plus rank one, built from the
+        problem's per-sample gradients: ``per_sample_grads(x)`` or the
+        ``Logistic`` / ``Softmax`` structure; solved by Sherman–Morrison); or a
+        callable ``x ->``
         dense matrix or :class:`DiagonalPlusRankOne` (the rank-one Fisher fast
         path, Sherman–Morrison, ``O(n)`` per trial; see
         :func:`fisher_rank_one`).
@@ -102,6 +111,9 @@ class RegularizedNewton(IterativeMethod):
         ``hessian="exact"`` it is Hessian-free, on Hessian-vector products. A
         solve stopped by non-positive curvature keeps the direction built so
         far (zero: the trial counts as not positive definite).
+    f_star, rtol_f, atol_f
+        Optional optimal value (or a target value) and the tolerances of the
+        rule on ``f``; a value at or below ``f_star`` also stops.
 
     References
     ----------
@@ -141,6 +153,9 @@ class RegularizedNewton(IterativeMethod):
     max_inner: int = 40
     adaptive: bool = True
     linear_solver: Any = "cholesky"
+    f_star: float | None = None
+    rtol_f: float = 1e-10
+    atol_f: float = 1e-10
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -154,6 +169,7 @@ class RegularizedNewton(IterativeMethod):
         if not (isinstance(self.max_inner, int) and self.max_inner >= 1):
             raise ValueError(f"max_inner must be an int >= 1, got {self.max_inner!r}")
         check_linear_solver(self.linear_solver)
+        check_f_star(self)
 
     def default_max_steps(self, problem: Any) -> int:
         return 500
@@ -176,7 +192,7 @@ class RegularizedNewton(IterativeMethod):
         )
         if not finite(f, g):
             state.status = Status.NONFINITE
-        elif gnorm <= state.threshold:
+        elif gnorm <= state.threshold or f_star_reached(self, f):
             state.status = Status.SUCCESS
         return state
 
@@ -232,7 +248,8 @@ class RegularizedNewton(IterativeMethod):
         state.inner_steps += trials
         state.last_inner = trials
         state.steps += 1
-        if state.status is None and state.grad_norm <= state.threshold:
+        converged = state.grad_norm <= state.threshold or f_star_reached(self, state.f)
+        if state.status is None and converged:
             state.status = Status.SUCCESS
         return state
 

@@ -85,6 +85,105 @@ def fisher_rank_one(
     return approximation
 
 
+def empirical_fisher_rank_one(
+    mean_grad: Tensor, mean_square: Tensor, damping: float = 0.0
+) -> DiagonalPlusRankOne:
+    """``diag(mean_i g_i^2 - gbar^2) + damping + gbar gbar^T`` from the mean
+    ``gbar`` and mean square of per-sample gradients ``g_i``.
+
+    The empirical Fisher ``F = 1/m sum_i g_i g_i^T`` is the covariance of the
+    ``g_i`` plus ``gbar gbar^T``; this keeps the rank-one part exactly and the
+    covariance's diagonal, so ``diag`` of the result equals ``diag F``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> G = torch.tensor([[1.0, 0.0], [3.0, 2.0]], dtype=torch.float64)
+    >>> M = empirical_fisher_rank_one(G.mean(0), (G * G).mean(0))
+    >>> M.dense().diagonal().tolist() == (G.T @ G / 2).diagonal().tolist()
+    True
+    """
+    diagonal = (mean_square - mean_grad * mean_grad).clamp_min(0.0) + damping
+    return DiagonalPlusRankOne(diagonal, mean_grad, 1.0)
+
+
+def _per_sample_source(problem: Any) -> Callable[[Tensor], DiagonalPlusRankOne] | None:
+    """The empirical-Fisher rank-one model of a problem that exposes its
+    per-sample gradients, or ``None``.
+
+    Two sources, in order: a ``per_sample_grads(x)`` method returning the
+    ``(m, *x.shape)`` gradients of the ``m`` terms ``f_i`` of ``f = 1/m sum_i
+    f_i + l2/2 ||x||^2`` (``l2``: the problem's attribute, 0 when absent, added
+    as damping); or the linear-predictor structure (``X``, ``y``, ``l2`` and
+    ``loss`` in ``{"logistic", "softmax"}``, as
+    :class:`~itersolve.optimize.bcd.LinearPredictorStructure` declares it, e.g.
+    :class:`~itersolve.problems.Logistic`, ``Softmax``), whose per-sample
+    gradients ``x_i r_i^T`` are closed form and never materialized.
+    """
+    l2 = float(getattr(problem, "l2", 0.0) or 0.0)
+    per_sample = getattr(problem, "per_sample_grads", None)
+    if callable(per_sample):
+
+        def from_samples(x: Tensor) -> DiagonalPlusRankOne:
+            G = per_sample(x).reshape(-1, x.numel())
+            return empirical_fisher_rank_one(G.mean(0), (G * G).mean(0), l2)
+
+        return from_samples
+    loss = getattr(problem, "loss", None)
+    X = getattr(problem, "X", None)
+    if loss not in ("logistic", "softmax") or not isinstance(X, Tensor):
+        return None
+    y = problem.y
+
+    def residuals(x: Tensor) -> Tensor:
+        """``r_i`` with ``grad f_i = x_i r_i^T`` (one column for logistic)."""
+        Z = X @ x
+        if loss == "logistic":
+            return (-y * torch.sigmoid(-y * Z))[:, None]
+        onehot = torch.nn.functional.one_hot(y.to(torch.int64), x.shape[1])
+        return torch.softmax(Z, dim=1) - onehot.to(Z.dtype)
+
+    def from_structure(x: Tensor) -> DiagonalPlusRankOne:
+        R = residuals(x)
+        m = X.shape[0]
+        mean = (X.T @ R / m).reshape(-1)
+        square = ((X * X).T @ (R * R) / m).reshape(-1)
+        return empirical_fisher_rank_one(mean, square, l2)
+
+    return from_structure
+
+
+def fisher_rank_one_of(objective: Objective) -> Callable[[Tensor], Any]:
+    """The ``hessian="fisher_rank_one"`` model of ``objective`` (no callable).
+
+    The problem's own approximation of that name when it lists one; else the
+    empirical Fisher, diagonal plus rank one (:func:`empirical_fisher_rank_one`),
+    from the problem's per-sample gradients (:func:`_per_sample_source`); else
+    a ``ValueError`` saying what to provide.
+    """
+    problem = getattr(objective, "problem", None)
+    if "fisher_rank_one" in getattr(problem, "approximations", ()):
+        named: Callable[[Tensor], Any] = objective.approximation("fisher_rank_one")  # type: ignore[attr-defined]
+        return named
+    source = _per_sample_source(problem)
+    if source is None:
+        what = type(problem if problem is not None else objective).__name__
+        raise ValueError(
+            "hessian='fisher_rank_one' needs per-sample gradients: give the "
+            "problem a per_sample_grads(x) method returning the (m, *x.shape) "
+            "gradients of its terms, use a Logistic / Softmax problem (or one "
+            "with X, y, l2 and loss='logistic'|'softmax'), list 'fisher_rank_one' "
+            "in its approximations, or pass hessian=fisher_rank_one(objective, "
+            f"scale=...); got {what}"
+        )
+
+    def counted(x: Tensor) -> DiagonalPlusRankOne:
+        objective.counts["hessians"] += 1
+        return source(x)
+
+    return counted
+
+
 def check_linear_solver(linear_solver: Any) -> None:
     """``"cholesky"`` or a Krylov solver object with an ``rtol`` field."""
     if isinstance(linear_solver, str) and linear_solver == "cholesky":
@@ -115,6 +214,8 @@ def resolve_hessian(spec: Any, objective: Objective, linear_solver: Any) -> Any:
         if is_krylov(linear_solver):
             return lambda x: HVP
         return objective.hessian
+    if spec == "fisher_rank_one":
+        return fisher_rank_one_of(objective)
     if isinstance(spec, str):
         approximation = getattr(objective, "approximation", None)
         if approximation is None:
