@@ -143,8 +143,8 @@ def cubic_subproblem(
         dpsi = float((c * c / (lam + mu) ** 3).sum()) / r**3 + M / (2 * mu * mu)
         candidate = mu - psi / dpsi if math.isfinite(psi) else math.nan
         mu = candidate if lo < candidate < hi else 0.5 * (lo + hi)
-    mu = hi if radius(hi) > 0 else mu
-    return finish(mu, -c / (lam + mu), False)
+    # hi keeps phi <= 0 (H + hi I positive definite, ||h|| <= 2 hi / M).
+    return finish(hi, -c / (lam + hi), False)
 
 
 @dataclass
