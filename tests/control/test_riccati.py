@@ -274,3 +274,18 @@ def test_care_returns_the_input_array_kind():
     assert isinstance(Pt, torch.Tensor)
     X = lyapunov(A, np.eye(2))
     assert isinstance(X, np.ndarray)
+
+
+def test_float32_twins_succeed_with_defaults():
+    """solve_lqr in float32 used to end MAX_STEPS with P equal to SciPy's to
+    1.6e-8: the default tol is now lifted to 100 eps32 (1.2e-5)."""
+    A = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [-0.1, -0.5, -0.7]])
+    B = np.array([[0.0], [0.0], [1.0]])
+    ref = sla.solve_continuous_are(A, B, np.eye(3), np.eye(1))
+    f32 = [M.astype(np.float32) for M in (A, B, np.eye(3), np.eye(1))]
+    sol = solve_lqr(*f32)
+    assert sol.success and sol.x.dtype == np.float32
+    assert np.abs(sol.x - ref).max() <= 1e-5 * np.abs(ref).max()
+    P = care(*f32)
+    assert P.dtype == np.float32
+    assert np.abs(P - ref).max() <= 1e-5 * np.abs(ref).max()

@@ -406,3 +406,20 @@ def test_sparsify_plan_keeps_the_largest_entries() -> None:
     assert torch.equal(S, torch.where(P >= threshold, P, torch.zeros(())))
     with pytest.raises(ValueError, match=re.escape("keep must be in [1, 30], got 0")):
         ot.sparsify_plan(P, 0)
+
+
+DEFAULT_METHODS = {"sinkhorn": ot.Sinkhorn, "sns": ot.SinkhornNewtonSparse}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("method", sorted(DEFAULT_METHODS))
+def test_float32_twin_succeeds_with_defaults(case: Case, method: str) -> None:
+    """The float32 twin of the reference test: default settings end SUCCESS
+    without a warning (the default tol is lifted to 100 eps32), at a plan
+    within float32 accuracy of POT's float64 plan."""
+    a, b, C = (x.astype(np.float32) for x in (case.a, case.b, case.cost))
+    sol = ot.transport(a, b, C, DEFAULT_METHODS[method](), reg=case.reg)
+    assert sol.success, sol
+    assert sol.x.dtype == np.float32
+    assert sol.extras["marginal_error"] <= 100 * np.finfo(np.float32).eps
+    assert np.abs(sol.x.astype(np.float64) - _pot_plan(case)).sum() <= 1e-4

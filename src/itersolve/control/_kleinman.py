@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import torch
 
+from itersolve._core.frontdoor import DefaultTolerance, resolve_rtol
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.control._problem import LQRProblem
@@ -68,7 +69,7 @@ class Kleinman(IterativeMethod):
         ),
     }
 
-    tol: float = 1e-12
+    tol: float = DefaultTolerance(1e-12)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -109,7 +110,8 @@ class Kleinman(IterativeMethod):
             return True, Status.DIVERGED
         if state.status is not None:
             return True, state.status
-        return state.steps > 0 and state.change <= self.tol, Status.SUCCESS
+        tol = resolve_rtol(self.tol, state.x.dtype)
+        return state.steps > 0 and state.change <= tol, Status.SUCCESS
 
     def metrics(self, problem: LQRProblem, state: KleinmanState) -> dict[str, float]:
         return {"change": state.change, "care_residual": state.residual}

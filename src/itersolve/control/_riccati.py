@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from itersolve._core.errors import ConvergenceError
+from itersolve._core.frontdoor import DefaultTolerance
 from itersolve._core.iterate import iterate
 from itersolve._core.solution import Solution, Status
 from itersolve._core.tensors import ArrayInfo, as_tensor, to_output
@@ -78,7 +79,7 @@ def lyapunov(
     Q: Any,
     *,
     method: str = "auto",
-    tol: float = 1e-13,
+    tol: float = DefaultTolerance(1e-13),
     max_steps: int | None = None,
     full_output: bool = False,
 ) -> Any:
@@ -164,7 +165,7 @@ def care(
     Q: Any,
     R: Any,
     *,
-    tol: float = 1e-13,
+    tol: float = DefaultTolerance(1e-13),
     max_steps: int | None = None,
     refine: int = 2,
     full_output: bool = False,

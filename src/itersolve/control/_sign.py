@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from itersolve._core.frontdoor import DefaultTolerance, resolve_rtol
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.control._problem import SignProblem
@@ -62,7 +63,7 @@ class MatrixSign(IterativeMethod):
     ('SUCCESS', [-1.0, 1.0])
     """
 
-    tol: float = 1e-13
+    tol: float = DefaultTolerance(1e-13)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -105,7 +106,7 @@ class MatrixSign(IterativeMethod):
         return super().terminate(problem, state)
 
     def converged(self, problem: SignProblem, state: SignState) -> bool:
-        return bool((state.change <= self.tol).all())
+        return bool((state.change <= resolve_rtol(self.tol, state.x.dtype)).all())
 
     def metrics(self, problem: SignProblem, state: SignState) -> dict[str, float]:
         return {"change": float(state.change.max())}

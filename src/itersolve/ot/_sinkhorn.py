@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from itersolve._core.frontdoor import DefaultTolerance, resolve_rtol
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.ot._problem import (
@@ -107,7 +108,7 @@ class Sinkhorn(IterativeMethod):
         ),
     }
 
-    tol: float = 1e-9
+    tol: float = DefaultTolerance(1e-9)
     patience: int = 100
 
     def __post_init__(self) -> None:
@@ -143,7 +144,7 @@ class Sinkhorn(IterativeMethod):
     def terminate(
         self, problem: TransportProblem, state: SinkhornState
     ) -> tuple[bool, Status]:
-        if bool((state.error <= self.tol).all()):
+        if bool((state.error <= resolve_rtol(self.tol, state.x.dtype)).all()):
             return True, Status.SUCCESS
         if state.since_best >= self.patience:
             return True, Status.STAGNATION

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from itersolve._core.frontdoor import DefaultTolerance, resolve_rtol
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.operators import LinearOperator
 from itersolve._core.solution import Status
@@ -143,7 +144,7 @@ class SinkhornNewtonSparse(IterativeMethod):
     (True, True)
     """
 
-    tol: float = 1e-10
+    tol: float = DefaultTolerance(1e-10)
     n_sinkhorn: int = 20
     keep_per_row: float = 16.0
     linear_solver: IterativeMethod = _NEWTON_SOLVER
@@ -223,7 +224,7 @@ class SinkhornNewtonSparse(IterativeMethod):
     ) -> tuple[bool, Status]:
         if state.status is not None:
             return True, state.status
-        if float(state.error) <= self.tol:
+        if float(state.error) <= resolve_rtol(self.tol, state.x.dtype):
             return True, Status.SUCCESS
         if state.since_best >= self.patience:
             return True, Status.STAGNATION

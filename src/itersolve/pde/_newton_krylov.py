@@ -10,15 +10,18 @@ from typing import Any
 
 import torch
 
+from itersolve._core.frontdoor import DefaultTolerance, resolve_rtol
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.linesearch import armijo
 from itersolve._core.solution import Status
 from itersolve.linear import CG, inner_solve
 from itersolve.pde._grid import (
+    Grid,
     LaplacianInverse,
     check_krylov_solver,
     laplacian_preconditioned,
 )
+from itersolve.pde._problem import residual_rtol
 
 _JACOBIANS = ("symmetric", "autograd", "finite_difference")
 
@@ -106,7 +109,7 @@ class NewtonKrylov(IterativeMethod):
     (True, True)
     """
 
-    rtol: float = 1e-8
+    rtol: float = DefaultTolerance(1e-8)
     linear_solver: Any = _DEFAULT_SOLVER
     jacobian: str = "symmetric"
 
@@ -235,7 +238,12 @@ class NewtonKrylov(IterativeMethod):
         return state
 
     def converged(self, problem: Any, state: NewtonState) -> bool:
-        return state.r_norm <= self.rtol * state.r0_norm
+        grid = getattr(problem, "grid", None)
+        if isinstance(grid, Grid):
+            rtol = residual_rtol(self.rtol, grid, state.x.dtype)
+        else:
+            rtol = resolve_rtol(self.rtol, state.x.dtype)
+        return state.r_norm <= rtol * state.r0_norm
 
     def metrics(self, problem: Any, state: NewtonState) -> dict[str, float]:
         return {

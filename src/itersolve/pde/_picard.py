@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from itersolve._core.frontdoor import DefaultTolerance
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.linear import CG, inner_solve
@@ -15,7 +16,7 @@ from itersolve.pde._grid import (
     check_krylov_solver,
     laplacian_preconditioned,
 )
-from itersolve.pde._problem import VariationalProblem
+from itersolve.pde._problem import VariationalProblem, residual_rtol
 
 _TINY = 1e-12
 
@@ -39,6 +40,7 @@ def _reaction_coefficient(problem: VariationalProblem, u: torch.Tensor) -> torch
 
 # Frozen, hence safe to share as a default.
 _DEFAULT_SOLVER = CG(rtol=1e-10)
+INEXACT = (Status.MAX_STEPS, Status.STAGNATION)
 
 
 @dataclass
@@ -72,9 +74,11 @@ class PicardIteration(IterativeMethod):
 
         ||r(u_k)||_2 <= rtol * ||r(u_0)||_2
 
-    A linear solve that ends with a status other than ``SUCCESS`` or
-    ``MAX_STEPS`` (breakdown, not positive definite, non-finite) ends the run
-    with that status.
+    A linear solve that ends with a status other than ``SUCCESS``,
+    ``MAX_STEPS`` or ``STAGNATION`` (breakdown, not positive definite,
+    non-finite) ends the run with that status; an inner solve that stalled at
+    rounding level (float32 against the inner ``rtol = 1e-10``) has solved as
+    far as the dtype allows, and its answer is used like a truncated one.
 
     Parameters
     ----------
@@ -91,7 +95,7 @@ class PicardIteration(IterativeMethod):
     True
     """
 
-    rtol: float = 1e-8
+    rtol: float = DefaultTolerance(1e-8)
     linear_solver: Any = _DEFAULT_SOLVER
 
     def __post_init__(self) -> None:
@@ -134,7 +138,7 @@ class PicardIteration(IterativeMethod):
         state.r_norm = float(torch.linalg.vector_norm(problem.residual(state.x)))
         state.residuals += 1
         state.steps += 1
-        if not sol.success and sol.status is not Status.MAX_STEPS:
+        if not sol.success and sol.status not in INEXACT:
             state.status = sol.status
         return state
 
@@ -143,7 +147,8 @@ class PicardIteration(IterativeMethod):
     ) -> tuple[bool, Status]:
         if state.status is not None:
             return True, state.status
-        return state.r_norm <= self.rtol * state.r0_norm, Status.SUCCESS
+        rtol = residual_rtol(self.rtol, problem.grid, state.x.dtype)
+        return state.r_norm <= rtol * state.r0_norm, Status.SUCCESS
 
     def metrics(
         self, problem: VariationalProblem, state: PicardState

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from itersolve._core.frontdoor import DefaultTolerance
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.linesearch import armijo
 from itersolve._core.solution import Status
 from itersolve.pde._grid import LaplacianInverse
-from itersolve.pde._problem import VariationalProblem
+from itersolve.pde._problem import VariationalProblem, residual_rtol
 
 LINE_SEARCHES = (None, "armijo")
 
@@ -81,7 +82,7 @@ class SobolevGradientDescent(IterativeMethod):
     (True, True)
     """
 
-    rtol: float = 1e-8
+    rtol: float = DefaultTolerance(1e-8)
     step_size: float | None = None
     line_search: str | None = None
     anderson: int = 0
@@ -209,7 +210,8 @@ class SobolevGradientDescent(IterativeMethod):
     ) -> tuple[bool, Status]:
         if state.status is not None:
             return True, state.status
-        return state.r_norm <= self.rtol * state.r0_norm, Status.SUCCESS
+        rtol = residual_rtol(self.rtol, problem.grid, state.x.dtype)
+        return state.r_norm <= rtol * state.r0_norm, Status.SUCCESS
 
     def metrics(
         self, problem: VariationalProblem, state: GradientState
