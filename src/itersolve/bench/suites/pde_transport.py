@@ -26,6 +26,7 @@ from itersolve.pde.transport import (
     homogeneous_slab,
     reed_problem,
     spectral_radius,
+    transport_solve,
 )
 
 TOL = 1e-8
@@ -121,8 +122,6 @@ def _krylov() -> GMRES:
 
 def _solve(make: Any):
     def run(case: SlabCase) -> RunOutput:
-        from itersolve.pde.transport import transport_solve
-
         method = make(case)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
