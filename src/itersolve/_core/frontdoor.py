@@ -88,13 +88,17 @@ def tolerance_field(method: Any, default: float, name: str = "rtol") -> None:
         object.__setattr__(method, name, DefaultTolerance(default))
 
 
-def check_tolerances(rtol: float, atol: float) -> None:
-    """The one validation of a ``max(rtol * scale, atol)`` stopping rule."""
+def check_tolerances(rtol: float, atol: float, *, both_zero: bool = False) -> None:
+    """The one validation of a ``max(rtol * scale, atol)`` stopping rule.
+
+    ``both_zero`` admits ``rtol = atol = 0`` for a method where that means "run
+    ``max_steps``" (block coordinate descent's fixed-budget comparisons).
+    """
     if not rtol >= 0:
         raise ValueError(f"rtol must be >= 0, got {rtol}")
     if not atol >= 0:
         raise ValueError(f"atol must be >= 0, got {atol}")
-    if rtol == 0 and atol == 0:
+    if rtol == 0 and atol == 0 and not both_zero:
         raise ValueError("rtol and atol cannot both be 0")
 
 

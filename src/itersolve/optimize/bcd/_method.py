@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from itersolve._core.frontdoor import check_tolerances
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.optimize.bcd._blocks import BlockCache
@@ -192,10 +193,8 @@ class BlockCoordinateDescent(IterativeMethod):
             raise ValueError(
                 f"block_size must be a positive int, got {self.block_size!r}"
             )
-        if not self.rtol >= 0:
-            raise ValueError(f"rtol must be >= 0, got {self.rtol!r}")
-        if not self.atol >= 0:
-            raise ValueError(f"atol must be >= 0, got {self.atol!r}")
+        # both 0: a fixed number of steps (the paper's experiments run 300)
+        check_tolerances(self.rtol, self.atol, both_zero=True)
         if self.refresh_every is not None and self.refresh_every < 1:
             raise ValueError(
                 f"refresh_every must be >= 1 or None, got {self.refresh_every!r}"
