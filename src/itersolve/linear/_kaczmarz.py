@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from itersolve._core.frontdoor import (
@@ -15,9 +16,15 @@ from itersolve._core.frontdoor import (
     tolerance_field,
 )
 from itersolve._core.iterate import IterativeMethod
+from itersolve._core.operators import LinearOperator
 from itersolve._core.solution import Status
 from itersolve._core.stall import STALL_WINDOW
-from itersolve.linear._problem import ROW_ACTION_RTOL, LinearProblem, column_norms
+from itersolve.linear._problem import (
+    ROW_ACTION_RTOL,
+    LinearProblem,
+    column_norms,
+    explicit_matrix,
+)
 
 _SAMPLINGS = ("row-norm", "uniform")
 _EMPTY: dict[torch.dtype, np.ndarray] = {
@@ -81,10 +88,75 @@ def _kaczmarz_rows(
     return rows.shape[0]
 
 
+def _kaczmarz_rows_csr(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    b: np.ndarray,
+    gram_ptr: np.ndarray,
+    gram_idx: np.ndarray,
+    gram_val: np.ndarray,
+    inv_norm2: np.ndarray,
+    rows: np.ndarray,
+    x: np.ndarray,
+    r: np.ndarray,
+    active: np.ndarray,
+    threshold2: np.ndarray,
+    incremental: bool,
+) -> int:
+    """:func:`_kaczmarz_rows` on a CSR matrix: ``O(nnz(a_i))`` per row.
+
+    Sums run over the stored entries in column order, the order of the dense
+    loop without its exact zeros, so both give the same iterates. With
+    ``incremental=True`` the residual moves along the sparse row ``i`` of
+    ``A A^T`` (``gram_*``) and its squared norms are kept as running sums,
+    recomputed exactly at each call (the true residual confirms success).
+    """
+    m = r.shape[0]
+    k = x.shape[1]
+    total = np.zeros(k)
+    remaining = 0
+    for j in range(k):
+        if active[j]:
+            remaining += 1
+            if incremental:
+                for q in range(m):
+                    total[j] += r[q, j] * r[q, j]
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        w = inv_norm2[i]
+        for j in range(k):
+            if not active[j]:
+                continue
+            if incremental:
+                alpha = r[i, j] * w
+            else:
+                res = b[i, j]
+                for p in range(indptr[i], indptr[i + 1]):
+                    res -= data[p] * x[indices[p], j]
+                alpha = res * w
+            for p in range(indptr[i], indptr[i + 1]):
+                x[indices[p], j] += alpha * data[p]
+            if incremental:
+                for p in range(gram_ptr[i], gram_ptr[i + 1]):
+                    q = gram_idx[p]
+                    old = r[q, j]
+                    v = old - alpha * gram_val[p]
+                    r[q, j] = v
+                    total[j] += v * v - old * old
+                if total[j] <= threshold2[j]:
+                    active[j] = False
+                    remaining -= 1
+        if remaining == 0:
+            return t + 1
+    return rows.shape[0]
+
+
 try:  # numba compiles the sequential row loop; without it the loop runs in Python.
     import numba
 
     _kaczmarz_rows = numba.njit(cache=True, nogil=True)(_kaczmarz_rows)
+    _kaczmarz_rows_csr = numba.njit(cache=True, nogil=True)(_kaczmarz_rows_csr)
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - numba is an optional dependency
     HAVE_NUMBA = False
@@ -106,6 +178,44 @@ def check_seed(seed: Any) -> None:
         )
 
 
+def row_matrix(
+    op: LinearOperator, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """The rows of ``op``: its dense or sparse CSR matrix on ``device`` (a sparse
+    matrix stays sparse), or the dense matrix of a matrix-free operator."""
+    matrix = explicit_matrix(op)
+    if matrix is None or matrix.ndim != 2:
+        return op.to_dense().to(dtype=dtype, device=device).contiguous()
+    matrix = matrix.to(dtype=dtype, device=device)
+    return matrix if matrix.layout == torch.sparse_csr else matrix.contiguous()
+
+
+def csr_rows(A: torch.Tensor) -> torch.Tensor:
+    """The row index of each stored entry of a CSR tensor."""
+    crow = A.crow_indices()
+    rows = torch.arange(A.shape[0], device=A.device)
+    return torch.repeat_interleave(rows, crow.diff())
+
+
+def squared_row_norms(A: torch.Tensor) -> torch.Tensor:
+    """``||a_i||^2`` per row, from the stored entries of a CSR matrix."""
+    if A.layout != torch.sparse_csr:
+        return (A * A).sum(dim=1)
+    values = A.values()
+    out = torch.zeros(A.shape[0], dtype=A.dtype, device=A.device)
+    return out.index_add_(0, csr_rows(A), values * values)
+
+
+def row_product(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """``A @ X`` for a dense or CSR ``A`` and a block ``X``."""
+    return torch.sparse.mm(A, X) if A.layout == torch.sparse_csr else A @ X
+
+
+def entries_finite(A: torch.Tensor) -> bool:
+    values = A.values() if A.layout == torch.sparse_csr else A
+    return bool(torch.isfinite(values).all())
+
+
 def sampling_weights(squared_norms: torch.Tensor, sampling: str) -> torch.Tensor:
     """Row probabilities: proportional to ``||a_i||^2`` or uniform."""
     if sampling == "uniform" or not bool((squared_norms > 0).any()):
@@ -119,9 +229,11 @@ class KaczmarzState:
     x2: torch.Tensor
     """``x`` as ``(n, k)`` (a view: updated in place by the kernels)."""
     A: torch.Tensor
+    """Dense, or sparse CSR (never densified)."""
     b2: torch.Tensor
     r: torch.Tensor
     gram: torch.Tensor | None
+    """``A A^T`` for the incremental residual (CSR when ``A`` is)."""
     weights: torch.Tensor
     inv_norm2: torch.Tensor
     residual: torch.Tensor
@@ -147,7 +259,10 @@ class RandomizedKaczmarz(IterativeMethod):
     ``A`` may be rectangular. One driver step is ``rows_per_step`` row
     projections (a sweep of ``m`` rows, at least 1024, by default), run by a
     compiled numba loop on CPU (the computation is sequential; CUDA inputs are
-    processed on the CPU).
+    processed on the CPU and the answer returned on their device). A sparse
+    ``A`` (scipy.sparse or torch CSR/COO) is never densified: a row projection
+    reads the row's stored entries, ``O(nnz(a_i))``, and row norms come from
+    them; the iterates are those of the dense run.
     Several right-hand sides ``b`` of shape ``(m, k)`` share the sampled rows.
 
     Compare with ``scipy.sparse.linalg.lsqr`` (Krylov, deterministic) on
@@ -245,16 +360,16 @@ class RandomizedKaczmarz(IterativeMethod):
         if problem.b.is_complex():
             raise TypeError("RandomizedKaczmarz supports real systems only")
         cpu = torch.device("cpu")
-        A = problem.A.to_dense().to(device=cpu, dtype=problem.b.dtype).contiguous()
+        A = row_matrix(problem.A, problem.b.dtype, cpu)
         b2 = problem.b.to(cpu).reshape(A.shape[0], -1).contiguous()
         x2 = x0.to(cpu).clone().reshape(A.shape[1], -1).contiguous()
         x = x2[:, 0] if x0.ndim == 1 else x2
-        squared = (A * A).sum(dim=1)
+        squared = squared_row_norms(A)
         inv_norm2 = torch.where(squared > 0, 1.0 / squared, torch.zeros_like(squared))
         bnorm = column_norms(b2)
         rtol = resolve_rtol(self.rtol, b2.dtype)
         threshold = torch.clamp(bnorm * rtol, min=self.atol)
-        r = b2 - A @ x2
+        r = b2 - row_product(A, x2)
         state = KaczmarzState(
             x=x,
             x2=x2,
@@ -269,10 +384,10 @@ class RandomizedKaczmarz(IterativeMethod):
             bnorm=bnorm,
             generator=make_generator(self.seed),
         )
-        if not bool(torch.isfinite(A).all()):
+        if not entries_finite(A):
             state.status = Status.NONFINITE_INPUT
         elif self.residual == "incremental":
-            state.gram = (A @ A.T).contiguous()
+            state.gram = _gram(A)
         return state
 
     def step(self, problem: LinearProblem, state: KaczmarzState) -> KaczmarzState:
@@ -282,22 +397,30 @@ class RandomizedKaczmarz(IterativeMethod):
             state.weights, count, replacement=True, generator=state.generator
         ).numpy()
         active = (state.residual > state.threshold).numpy()
-        incremental = state.gram is not None
-        used = _kaczmarz_rows(
-            state.A.numpy(),
-            state.b2.numpy(),
-            state.gram.numpy() if state.gram is not None else _EMPTY[state.A.dtype],
+        common: tuple[Any, ...] = (
             state.inv_norm2.numpy(),
             rows,
             state.x2.numpy(),
             state.r.numpy(),
             active,
             (state.threshold**2).numpy(),
-            incremental,
+            state.gram is not None,
         )
+        if state.A.layout == torch.sparse_csr:
+            gram = state.A if state.gram is None else state.gram
+            used = _kaczmarz_rows_csr(
+                *_csr_arrays(state.A), state.b2.numpy(), *_csr_arrays(gram), *common
+            )
+        else:
+            gram_dense = (
+                _EMPTY[state.A.dtype] if state.gram is None else state.gram.numpy()
+            )
+            used = _kaczmarz_rows(
+                state.A.numpy(), state.b2.numpy(), gram_dense, *common
+            )
         state.row_operations += int(used)
         state.steps += 1
-        state.r = state.b2 - state.A @ state.x2
+        state.r = state.b2 - row_product(state.A, state.x2)
         problem.A.matvecs += state.x2.shape[1]  # the true residual, as a matvec
         state.residual = column_norms(state.r)
         state.verified = not bool((state.residual > state.threshold).any())
@@ -323,10 +446,41 @@ class RandomizedKaczmarz(IterativeMethod):
         }
 
     def stats(self, problem: LinearProblem, state: KaczmarzState) -> dict[str, float]:
-        n = state.A.shape[1]
+        m, n = state.A.shape
+        row, gram_row = float(n), float(m)
+        if state.A.layout == torch.sparse_csr:  # mean stored entries per row
+            row = state.A.values().numel() / m
+            if state.gram is not None:
+                gram_row = state.gram.values().numel() / m
         # dot + axpy per row; the incremental residual adds an axpy + norm in R^m.
-        per_row = 4 * n if state.gram is None else 2 * n + 4 * state.A.shape[0]
+        per_row = 4 * row if state.gram is None else 2 * row + 4 * gram_row
         return {
             "row_operations": state.row_operations,
             "flops": float(state.row_operations * per_row * state.x2.shape[1]),
         }
+
+
+def _gram(A: torch.Tensor) -> torch.Tensor:
+    """``A A^T`` (CPU): CSR from scipy's sparse product when ``A`` is CSR."""
+    if A.layout != torch.sparse_csr:
+        return (A @ A.T).contiguous()
+    arrays = _csr_arrays(A)
+    csr = sp.csr_array(arrays[::-1], shape=tuple(A.shape))
+    gram = sp.csr_array(csr @ csr.T)
+    gram.sort_indices()
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(gram.indptr.astype(np.int64)),
+        torch.from_numpy(gram.indices.astype(np.int64)),
+        torch.from_numpy(gram.data),
+        size=gram.shape,
+        check_invariants=False,
+    )
+
+
+def _csr_arrays(A: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """numpy views ``(indptr, indices, data)`` of a CPU CSR tensor."""
+    return (
+        A.crow_indices().numpy(),
+        A.col_indices().numpy(),
+        A.values().numpy(),
+    )

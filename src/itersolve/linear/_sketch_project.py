@@ -17,8 +17,12 @@ from itersolve._core.solution import Status
 from itersolve._core.stall import STALL_WINDOW
 from itersolve.linear._kaczmarz import (
     check_seed,
+    entries_finite,
     make_generator,
+    row_matrix,
+    row_product,
     sampling_weights,
+    squared_row_norms,
 )
 from itersolve.linear._problem import ROW_ACTION_RTOL, LinearProblem, column_norms
 
@@ -31,6 +35,7 @@ class SketchState:
     x: torch.Tensor
     x2: torch.Tensor
     A: torch.Tensor
+    """Dense, or sparse CSR (never densified)."""
     b2: torch.Tensor
     r: torch.Tensor
     weights: torch.Tensor
@@ -48,6 +53,8 @@ class SketchState:
     status: Status | None = None
     queue: list[torch.Tensor] = field(default_factory=list)
     """Pre-drawn row blocks (drawn 64 steps at a time)."""
+    transposed: torch.Tensor | None = None
+    """``A^T`` as a sparse COO tensor, for Gaussian sketches of a sparse ``A``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +73,10 @@ class SketchAndProject(IterativeMethod):
     incrementally (``r <- r - A d``, no recomputation of ``b - A x``) and replaced
     by the true residual whenever it claims convergence. Works for rectangular
     ``A`` and consistent systems; batched over the columns of ``b`` (one sketch
-    for all columns). Everything is torch: it runs on CUDA as well.
+    for all columns). Everything is torch: it runs on CUDA as well, and a sparse
+    ``A`` (scipy.sparse or torch CSR/COO) is never densified: a block sketch
+    gathers its ``s`` rows as a sparse block, a Gaussian sketch forms the
+    dense ``s x n`` product ``S^T A``, and ``r <- r - A d`` is a sparse product.
 
     Compare with :class:`RandomizedKaczmarz` (``s = 1``, cheapest steps) and with
     ``scipy.sparse.linalg.lsqr``.
@@ -151,14 +161,14 @@ class SketchAndProject(IterativeMethod):
     def init(self, problem: LinearProblem, x0: torch.Tensor) -> SketchState:
         if problem.b.is_complex():
             raise TypeError("SketchAndProject supports real systems only")
-        A = problem.A.to_dense().to(dtype=problem.b.dtype, device=problem.b.device)
+        A = row_matrix(problem.A, problem.b.dtype, problem.b.device)
         m, n = A.shape
         b2 = problem.b.reshape(m, -1)
         x2 = x0.clone().reshape(n, -1)
         x = x2[:, 0] if x0.ndim == 1 else x2
-        r = b2 - A @ x2
+        r = b2 - row_product(A, x2)
         bnorm = column_norms(b2)
-        weights = sampling_weights((A * A).sum(dim=1), self.sampling)
+        weights = sampling_weights(squared_row_norms(A), self.sampling)
         generator = (
             self.seed
             if isinstance(self.seed, torch.Generator)
@@ -179,38 +189,52 @@ class SketchAndProject(IterativeMethod):
             generator=generator,
             sketch_size=min(self.sketch_size, int((weights > 0).sum())),
         )
-        if not bool(torch.isfinite(A).all()):
+        if not entries_finite(A):
             state.status = Status.NONFINITE_INPUT
+        elif A.layout == torch.sparse_csr and self.sketch == "gaussian":
+            state.transposed = A.to_sparse_coo().t().coalesce()
         return state
 
     def step(self, problem: LinearProblem, state: SketchState) -> SketchState:
         A, s = state.A, state.sketch_size
         m, n = A.shape
         k = state.x2.shape[1]
+        SA: torch.Tensor
         if self.sketch == "block":
             if not state.queue:
                 state.queue = list(_draw_blocks(state.weights, s, state.generator))
             rows = state.queue.pop()
-            SA, Sr = A[rows], state.r[rows]
+            Sr = state.r[rows]
+            if A.layout == torch.sparse_csr:
+                SA = _row_block(A, rows)
+                gram = torch.sparse.mm(SA, SA.t()).to_dense()
+            else:
+                SA = A[rows]
+                gram = SA @ SA.T
             state.flops += 2.0 * s * n * (s + 2 * k)
         else:
             S = torch.randn(
                 m, s, dtype=A.dtype, device=A.device, generator=state.generator
             )
-            SA, Sr = S.T @ A, S.T @ state.r
+            if state.transposed is not None:
+                SA = torch.sparse.mm(state.transposed, S).T
+            else:
+                SA = S.T @ A
+            Sr = S.T @ state.r
+            gram = SA @ SA.T
             state.flops += 2.0 * s * m * (n + k) + 2.0 * s * n * (s + 2 * k)
         # Minimum-norm solution of the sketched system (S^T A) d = S^T r; the
         # pseudo-inverse only when the sketched rows are linearly dependent.
-        gram = SA @ SA.T
         factor, info = torch.linalg.cholesky_ex(gram)
         if int(info) == 0:
             lam = torch.cholesky_solve(Sr, factor)
         else:
             lam = torch.linalg.pinv(gram, hermitian=True) @ Sr
         active = (state.residual > state.threshold).to(A.dtype)
-        d = (SA.T @ lam) * active
+        step = torch.sparse.mm(SA.t(), lam) if SA.is_sparse else SA.T @ lam
+        d = step * active
         state.x2.add_(d)
-        state.r.sub_(A @ d)
+        state.r.sub_(row_product(A, d))
         problem.A.matvecs += k
         state.flops += 2.0 * m * n * k
         state.row_operations += s
@@ -221,7 +245,7 @@ class SketchAndProject(IterativeMethod):
         return state
 
     def _verify(self, problem: LinearProblem, state: SketchState) -> None:
-        true_r = state.b2 - state.A @ state.x2
+        true_r = state.b2 - row_product(state.A, state.x2)
         problem.A.matvecs += state.x2.shape[1]
         true_norm = column_norms(true_r)
         state.r, state.residual = true_r, true_norm
@@ -283,3 +307,24 @@ def _device_generator(seed: int, device: torch.device) -> torch.Generator:
     if device.type == "cpu":
         return make_generator(seed)
     return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def _row_block(A: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Rows ``rows`` of the CSR tensor ``A`` as a sparse COO block (``s x n``),
+    gathered from the stored entries of those rows only."""
+    crow, values = A.crow_indices(), A.values()
+    starts = crow[rows]
+    counts = crow[rows + 1] - starts
+    owner = torch.repeat_interleave(
+        torch.arange(rows.shape[0], device=A.device), counts
+    )
+    first = torch.cumsum(counts, 0) - counts
+    positions = starts[owner] + torch.arange(owner.shape[0], device=A.device)
+    positions -= first[owner]
+    indices = torch.stack([owner, A.col_indices()[positions].to(owner.dtype)])
+    return torch.sparse_coo_tensor(
+        indices,
+        values[positions],
+        (rows.shape[0], A.shape[1]),
+        check_invariants=False,
+    ).coalesce()
