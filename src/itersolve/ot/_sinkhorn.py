@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
@@ -25,25 +26,33 @@ class SinkhornState:
     log_rowsum: torch.Tensor
     error: torch.Tensor
     buf: torch.Tensor
-    best: float = float("inf")
-    since_best: int = 0
     exact_passes: int = 0
 
 
-def check_common(tol: float, patience: int) -> None:
+def check_common(tol: float, patience: int | None) -> None:
+    """Validate ``tol``; warn that a given ``patience`` no longer does anything.
+
+    ``patience`` ended a run after that many steps without a new smallest
+    error, which stopped Sinkhorn on plateaus it would have left (8x8 digits,
+    L1 cost, reg 1e-3: flat at 1.3e-2 for ~2 000 sweeps, then converging).
+    Stagnation is now the driver's frozen-iterate check (``stall_window``).
+    A bad value still raises as before, so code that relied on the check keeps
+    failing loudly rather than silently changing meaning.
+    """
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol}")
-    if not isinstance(patience, int) or patience < 1:
+    if patience is None:
+        return
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise ValueError(f"patience must be a positive int, got {patience!r}")
-
-
-def track_progress(state: Any, error: float) -> None:
-    """Stagnation bookkeeping: steps since the error last reached a new minimum."""
-    if error < state.best:
-        state.best = error
-        state.since_best = 0
-    else:
-        state.since_best += 1
+    warnings.warn(
+        "patience is deprecated and has no effect: a run now ends with "
+        "STAGNATION only when the iterates stop changing at rounding level "
+        "(the driver's frozen-iterate check, window stall_window); drop the "
+        "argument",
+        DeprecationWarning,
+        stacklevel=4,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,9 +76,12 @@ class Sinkhorn(IterativeMethod):
 
     where the column term vanishes after the ``v`` half-step (up to rounding), so
     the row term is what is measured; it comes free with the next sweep.
-    ``Status.STAGNATION`` when the worst error has not reached a new minimum for
-    ``patience`` consecutive sweeps, which is how a tolerance below what the
-    dtype can resolve (float32 cannot reach 1e-10) ends instead of looping.
+    ``Status.STAGNATION`` only when the log-scalings stop changing at rounding
+    level (the driver's frozen-iterate check every ``stall_window`` sweeps,
+    default 32), which is how a tolerance below what the dtype can resolve
+    (float32 cannot reach 1e-10) ends instead of looping. A flat error curve is
+    not a stall: at small ``reg`` the error can sit on a plateau for thousands
+    of sweeps while the scalings still move, then fall to the tolerance.
 
     Parameters
     ----------
@@ -77,7 +89,8 @@ class Sinkhorn(IterativeMethod):
         Target L1 marginal error (absolute; the marginals' total mass sets the
         scale).
     patience
-        Sweeps without a new smallest error before ``STAGNATION``.
+        Deprecated, no effect (``DeprecationWarning`` when given); it stopped
+        runs on error plateaus they would have left.
 
     References
     ----------
@@ -98,9 +111,9 @@ class Sinkhorn(IterativeMethod):
 
     ADVICE: ClassVar[dict[Status, str]] = {
         Status.STAGNATION: (
-            "the marginal error stopped falling: at small reg Sinkhorn "
-            "needs very many sweeps (use SinkhornNewtonSparse, or a larger "
-            "reg); only an error near the dtype's resolution calls for float64"
+            "the log-scalings stopped changing at rounding level: the "
+            "tolerance is below what this dtype resolves for this cost and "
+            "reg (use float64, a larger tol, or a larger reg)"
         ),
         Status.MAX_STEPS: (
             "raise max_steps; at small reg use SinkhornNewtonSparse, which "
@@ -109,7 +122,7 @@ class Sinkhorn(IterativeMethod):
     }
 
     tol: float = DefaultTolerance(1e-9)
-    patience: int = 100
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -128,7 +141,6 @@ class Sinkhorn(IterativeMethod):
         error = row_error(problem, log_rowsum)
         state = SinkhornState(x, log_rowsum, error, buf)
         state.exact_passes = (not fast_c) + (not fast_r)
-        state.best = float(error.max())
         return state
 
     def step(self, problem: TransportProblem, state: SinkhornState) -> SinkhornState:
@@ -138,7 +150,6 @@ class Sinkhorn(IterativeMethod):
         )
         state.exact_passes += not fast
         state.error = row_error(problem, state.log_rowsum)
-        track_progress(state, float(state.error.max()))
         return state
 
     def terminate(
@@ -146,8 +157,6 @@ class Sinkhorn(IterativeMethod):
     ) -> tuple[bool, Status]:
         if bool((state.error <= resolve_rtol(self.tol, state.x.dtype)).all()):
             return True, Status.SUCCESS
-        if state.since_best >= self.patience:
-            return True, Status.STAGNATION
         return False, Status.SUCCESS
 
     def metrics(

@@ -21,7 +21,7 @@ from itersolve.ot._problem import (
     row_error,
     sinkhorn_sweep,
 )
-from itersolve.ot._sinkhorn import check_common, track_progress
+from itersolve.ot._sinkhorn import check_common
 
 SINKHORN, NEWTON = 0.0, 1.0
 _NEWTON_SOLVER = CG(rtol=1e-2, M="jacobi")
@@ -41,9 +41,9 @@ class SinkhornNewtonSparseState:
     cols: torch.Tensor | None = None
     dual: float = float("nan")
     stage: float = SINKHORN
-    best: float = float("inf")
-    since_best: int = 0
     no_progress: int = 0
+    fallback_sweeps: int = 0
+    fallback_error: float = float("inf")
     status: Status | None = None
     sinkhorn_steps: int = 0
     newton_steps: int = 0
@@ -81,7 +81,13 @@ class SinkhornNewtonSparse(IterativeMethod):
     float64 resolution (the paper's line search stalls there). When no step
     size is accepted, or three accepted steps in a row fail to reduce the error,
     ``fallback="sinkhorn"`` runs ``n_sinkhorn`` more Sinkhorn sweeps and then
-    resumes Newton (``fallback=None`` stops with ``STAGNATION``).
+    resumes Newton (``fallback=None`` stops with ``STAGNATION``). A fallback
+    reached without the error having halved since the previous one doubles the
+    next Sinkhorn phase: on dual plateaus (L1 costs at small ``reg``, where the
+    Hessian has near-null directions besides ``(1, -1)`` and even exact Newton
+    steps shrink to ``alpha ~ 1e-10``) the futile Newton attempts then take a
+    vanishing share of the steps, the run progresses like Sinkhorn until the
+    plateau is left, and Newton takes over again from there.
 
     Every sweep and every Newton step is one step of the driver, so
     ``num_steps = sinkhorn_steps + newton_steps``.
@@ -90,8 +96,9 @@ class SinkhornNewtonSparse(IterativeMethod):
 
         ||P 1 - a||_1 + ||P^T 1 - b||_1 <= tol
 
-    ``Status.STAGNATION`` after ``patience`` steps without a new smallest error
-    (the way a float32 run ends: float32 cannot reach 1e-10).
+    ``Status.STAGNATION`` when the log-scalings stop changing at rounding level
+    (the driver's frozen-iterate check, ``stall_window``; the way a float32 run
+    ends: float32 cannot reach 1e-10).
 
     Parameters
     ----------
@@ -124,7 +131,7 @@ class SinkhornNewtonSparse(IterativeMethod):
     fallback
         ``"sinkhorn"`` or ``None``.
     patience
-        Steps without a new smallest error before ``STAGNATION``.
+        Deprecated, no effect (``DeprecationWarning`` when given).
 
     References
     ----------
@@ -151,7 +158,7 @@ class SinkhornNewtonSparse(IterativeMethod):
     armijo: float = 1e-4
     max_halvings: int = 30
     fallback: str | None = "sinkhorn"
-    patience: int = 50
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -179,7 +186,9 @@ class SinkhornNewtonSparse(IterativeMethod):
             )
 
     def default_max_steps(self, problem: TransportProblem) -> int:
-        return self.n_sinkhorn + 1000
+        # Sinkhorn's default budget: where Newton stalls, the growing Sinkhorn
+        # fallback phases must be able to do what plain Sinkhorn would.
+        return self.n_sinkhorn + 10_000
 
     # -- driver hooks --------------------------------------------------------------
 
@@ -206,7 +215,6 @@ class SinkhornNewtonSparse(IterativeMethod):
             sweeps_left=self.n_sinkhorn,
             plan_ready=fast,
         )
-        state.best = float(state.error)
         return state
 
     def step(
@@ -216,7 +224,6 @@ class SinkhornNewtonSparse(IterativeMethod):
             self._sweep(problem, state)
         else:
             self._newton(problem, state)
-        track_progress(state, float(state.error))
         return state
 
     def terminate(
@@ -226,8 +233,6 @@ class SinkhornNewtonSparse(IterativeMethod):
             return True, state.status
         if float(state.error) <= resolve_rtol(self.tol, state.x.dtype):
             return True, Status.SUCCESS
-        if state.since_best >= self.patience:
-            return True, Status.STAGNATION
         return False, Status.SUCCESS
 
     def metrics(
@@ -276,7 +281,20 @@ class SinkhornNewtonSparse(IterativeMethod):
             return
         state.fallbacks += 1
         state.no_progress = 0
-        state.sweeps_left = max(self.n_sinkhorn, 1)
+        # A Newton phase that failed without halving the error since the last
+        # fallback is stuck where Sinkhorn must do the work (a plateau of the
+        # dual, e.g. L1 costs at small reg, where even exact Newton steps
+        # shrink to nothing): double the Sinkhorn phase each time, so the run
+        # spends at most about half its steps on futile Newton attempts and
+        # ends no worse than plain Sinkhorn would in the same steps. A phase
+        # that did halve it restarts from n_sinkhorn.
+        error = float(state.error)
+        if error > 0.5 * state.fallback_error:
+            state.fallback_sweeps = 2 * max(state.fallback_sweeps, self.n_sinkhorn, 1)
+        else:
+            state.fallback_sweeps = max(self.n_sinkhorn, 1)
+        state.fallback_error = error
+        state.sweeps_left = state.fallback_sweeps
         u, v = problem.split(state.x)
         state.log_rowsum, _ = log_marginal(problem, u, v, -1, state.plan)
         self._sweep(problem, state)

@@ -177,8 +177,9 @@ def _sns_trace(problem: OTProblem) -> dict[str, list[float]]:
 def _sinkhorn_run(problem: OTProblem) -> RunOutput:
     inst = problem.instance
     steps = problem.sinkhorn_steps
-    # A fixed number of sweeps: tol and patience out of reach, MAX_STEPS expected.
-    method = itot.Sinkhorn(tol=1e-300, max_steps=steps, patience=10**9)
+    # A fixed number of sweeps: tol out of reach and no frozen-iterate check,
+    # MAX_STEPS expected.
+    method = itot.Sinkhorn(tol=1e-300, max_steps=steps, stall_window=0)
     try:
         sol = itot.transport(
             inst.a, inst.b, inst.cost, method, reg=problem.reg, throw=True
