@@ -36,10 +36,96 @@ def test_care_matches_scipy_batched(n, m):
 
 def test_care_matches_python_control():
     ct = pytest.importorskip("control")
-    A, B, Q, R = _random_systems(1, 4, 2, seed=7)
-    _, S_ref, _ = ct.lqr(A[0], B[0], Q[0], R)
-    P = care(A[0], B[0], Q[0], R).numpy()
-    np.testing.assert_allclose(P, S_ref, rtol=1e-8)
+    A, B, Q, R = _random_systems(3, 4, 2, seed=7)
+    for i in range(3):
+        K_ref, S_ref, _ = ct.lqr(A[i], B[i], Q[i], R)
+        X_ref = ct.care(A[i], B[i], Q[i], R)[0]
+        P = care(A[i], B[i], Q[i], R)  # numpy in, numpy out
+        assert isinstance(P, np.ndarray)
+        np.testing.assert_allclose(P, S_ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(P, X_ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            np.linalg.solve(R, B[i].T @ P), K_ref, rtol=1e-10, atol=1e-12
+        )
+
+
+def _benchmark_batch():
+    """The control-intrl suite's batch: 1000 random 10 x 10 systems, 3 inputs."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((1000, 10, 10))
+    B = rng.standard_normal((1000, 10, 3))
+    Q = np.broadcast_to(np.eye(10), (1000, 10, 10)).copy()
+    return A, B, Q, np.eye(3)
+
+
+def test_batched_care_reaches_1e9_on_the_benchmark_batch():
+    A, B, Q, R = _benchmark_batch()
+    tensors = [torch.from_numpy(M) for M in (A, B, Q, R)]
+    sol = care(*tensors, full_output=True)
+    assert sol.success
+    # the sign iteration alone leaves 6.8e-9 on system 350 (||P||_F = 5.2e3)
+    assert sol.stats["lyapunov_solves"] >= 1
+    res = care_residual(*tensors, sol.x)
+    assert float(res.max()) <= 1e-9
+    assert sol.stats["care_residual"] == pytest.approx(float(res.max()))
+    for i in range(1000):
+        ref = sla.solve_continuous_are(A[i], B[i], Q[i], R)
+        error = np.linalg.norm(sol.x[i].numpy() - ref) / np.linalg.norm(ref)
+        assert error <= 1e-8, (i, error)
+    unrefined = care(*tensors, refine=0, full_output=True)
+    assert unrefined.stats["lyapunov_solves"] == 0
+    assert unrefined.stats["care_residual"] > 1e-9  # what the refinement fixes
+
+
+def _exact_residual(A, B, Q, P):
+    """``||A^T P + P A - P B B^T P + Q||_F`` in exact rational arithmetic."""
+    from fractions import Fraction
+
+    def exact(M):
+        return [[Fraction(float(v)) for v in row] for row in M]
+
+    def mul(X, Y):
+        return [
+            [sum(X[i][k] * Y[k][j] for k in range(len(Y))) for j in range(len(Y[0]))]
+            for i in range(len(X))
+        ]
+
+    Ae, Be, Qe, Pe = (exact(M) for M in (A, B, Q, P))
+    At = [list(col) for col in zip(*Ae, strict=True)]
+    BtP = mul([list(col) for col in zip(*Be, strict=True)], Pe)
+    Pb = [list(col) for col in zip(*BtP, strict=True)]
+    ATP, PA, PGP = mul(At, Pe), mul(Pe, Ae), mul(Pb, BtP)
+    n = len(P)
+    square = sum(
+        (ATP[i][j] + PA[i][j] - PGP[i][j] + Qe[i][j]) ** 2
+        for i in range(n)
+        for j in range(n)
+    )
+    return float(square) ** 0.5
+
+
+def test_care_residual_is_evaluated_beyond_working_precision():
+    A, B, Q, R = _benchmark_batch()
+    i = 350  # ||P||_F = 5.2e3: plain float64 evaluation errs by ~1e-9 here
+    ref = sla.solve_continuous_are(A[i], B[i], Q[i], R)
+    G = B[i] @ B[i].T
+    exact = _exact_residual(A[i], B[i], Q[i], ref) / np.linalg.norm(Q[i])
+    args = [torch.from_numpy(M) for M in (A[i], B[i], Q[i], R, ref)]
+    measured = float(care_residual(*args))
+    assert measured == pytest.approx(exact, rel=1e-6)
+    plain = np.linalg.norm(A[i].T @ ref + ref @ A[i] - ref @ G @ ref + Q[i])
+    plain /= np.linalg.norm(Q[i])
+    # the plain evaluation misses by far more than the compensated one
+    assert abs(plain - exact) > 1e3 * abs(measured - exact)
+
+
+def test_care_rejects_bad_refine():
+    A = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    B = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    I2, I1 = torch.eye(2, dtype=torch.float64), torch.eye(1, dtype=torch.float64)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="refine must be"):
+            care(A, B, I2, I1, refine=bad)
 
 
 def test_care_keeps_float32_and_rejects_bad_input():
@@ -81,7 +167,9 @@ def test_care_sign_iteration_runs_through_the_driver():
     A, B, Q, R = (torch.from_numpy(M) for M in _random_systems(4, 5, 2, seed=3))
     sol = care(A, B, Q, R, full_output=True)
     assert isinstance(sol, Solution) and sol.success
-    assert 1 < sol.num_steps < 100 and sol.stats["lyapunov_solves"] == 2
+    # Newton steps stop at the rounding floor: here after one
+    assert 1 < sol.num_steps < 100 and sol.stats["lyapunov_solves"] == 1
+    assert sol.stats["care_residual"] < 1e-12
     torch.testing.assert_close(sol.x, care(A, B, Q, R), rtol=1e-10, atol=1e-10)
     for i in range(4):
         ref = sla.solve_continuous_are(
@@ -184,7 +272,9 @@ def test_kleinman_rejects_destabilising_gain_and_battery():
 def test_care_above_16_states_refines_with_sign_lyapunov_solves():
     A, B, Q, R = _random_systems(2, 18, 3, seed=5)
     sol = care(*(torch.from_numpy(M) for M in (A, B, Q, R)), full_output=True)
-    assert sol.success and sol.stats["lyapunov_solves"] == 2
+    # one correction step (a sign-function Lyapunov solve) reaches the floor
+    assert sol.success and sol.stats["lyapunov_solves"] == 1
+    assert sol.stats["care_residual"] < 1e-10
     for i in range(2):
         ref = sla.solve_continuous_are(A[i], B[i], Q[i], R)
         np.testing.assert_allclose(sol.x[i].numpy(), ref, rtol=1e-10, atol=1e-10)

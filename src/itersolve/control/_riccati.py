@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -139,10 +140,90 @@ def lyapunov(
     return _raise_or_return(solution, full_output, info)
 
 
+def _two_sum(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a + b = s + e`` exactly (Knuth's TwoSum)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _split(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a = hi + lo``, half-width significands (Dekker): ``hi * hi`` is exact."""
+    bits = 1 - round(math.log2(torch.finfo(a.dtype).eps))
+    c = (2.0 ** ((bits + 1) // 2) + 1.0) * a
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def _two_prod(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a * b = p + e`` exactly (Dekker's TwoProduct, no FMA needed)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _dot2(X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``X @ Y`` as ``hi + lo``, as accurate as twice the working precision.
+
+    Ogita, Rump & Oishi's Dot2 (SIAM J. Sci. Comput. 26, 2005), batched; the
+    loop runs over the inner dimension, never over the batch.
+    """
+    shape = torch.broadcast_shapes(X.shape[:-2], Y.shape[:-2])
+    hi = X.new_zeros((*shape, X.shape[-2], Y.shape[-1]))
+    lo = torch.zeros_like(hi)
+    for k in range(X.shape[-1]):
+        p, e = _two_prod(X[..., :, k : k + 1], Y[..., k : k + 1, :])
+        hi, s = _two_sum(hi, p)
+        lo = lo + (s + e)
+    return hi, lo
+
+
+def _riccati_residual(
+    A: torch.Tensor, B: torch.Tensor, R: torch.Tensor, Q: torch.Tensor, P: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``A^T P + P A - P B R^{-1} B^T P + Q`` in compensated arithmetic.
+
+    Also returns the gain ``K = R^{-1} B^T P`` and the scale ``||A^T P|| +
+    ||P A|| + ||K^T R K|| + ||Q||`` (Frobenius, per system), which sets the
+    rounding floor any ``P`` stored in this dtype sits on. The plain
+    evaluation errs by about ``u (||A^T P|| + ||P G P||)``, and so does
+    forming ``G = B R^{-1} B^T`` first (``P`` times its rounding times ``P``):
+    on well-scaled but large ``P`` (``||P|| ~ 5e3``) either is ~1e-9 relative
+    to ``||Q||``, as large as the residual one wants to measure or correct.
+    Only the solve with ``R`` stays in working precision (exact for ``R = I``).
+    """
+    h1, l1 = _dot2(A.mT, P)
+    h2, l2 = _dot2(P, A)
+    wh, wl = _dot2(B.mT, P)
+    vh, vl = torch.linalg.solve(R, wh), torch.linalg.solve(R, wl)
+    h3, l3 = _dot2(wh.mT, vh)
+    # the low parts shift P G P only at the rounding level: plain products
+    l3 = l3 + wh.mT @ vl + wl.mT @ vh
+    s, e = _two_sum(h1, h2)
+    lo = e + l1 + l2
+    s, e = _two_sum(s, -h3)
+    lo = lo + e - l3
+    s, e = _two_sum(s, Q)
+    res = s + (lo + e)
+    norm = torch.linalg.matrix_norm
+    scale = norm(h1) + norm(h2) + norm(h3) + norm(Q)
+    return res, vh + vl, scale
+
+
 def care_residual(
     A: torch.Tensor, B: torch.Tensor, Q: torch.Tensor, R: torch.Tensor, P: torch.Tensor
 ) -> torch.Tensor:
     """``||A^T P + P A - P B R^{-1} B^T P + Q||_F / max(1, ||Q||_F)`` per system.
+
+    The residual matrix is evaluated in compensated arithmetic (Dot2 and
+    TwoSum: as accurate as twice the working precision; only the solve with
+    ``R`` is in working precision), so the value measures ``P``, not the
+    rounding of the evaluation. A plain float64 evaluation (``G`` formed first)
+    errs by about ``u (||A^T P|| + ||P G P||)``: on one of the benchmark's random
+    10 x 10 systems (``||P||_F = 5.2e3``) it reports 1.5e-9 for a ``P`` whose
+    residual in exact rational arithmetic is 2.4e-11 (this function: the same
+    2.4e-11).
 
     Examples
     --------
@@ -154,8 +235,7 @@ def care_residual(
     >>> bool(care_residual(A, B, Q, R, care(A, B, Q, R)) < 1e-12)
     True
     """
-    G = B @ torch.linalg.solve(R, B.mT)
-    res = A.mT @ P + P @ A - P @ G @ P + Q
+    res = _riccati_residual(A, B, R, Q, P)[0]
     return torch.linalg.matrix_norm(res) / torch.linalg.matrix_norm(Q).clamp(min=1.0)
 
 
@@ -180,8 +260,14 @@ def care(
     determinant scaling), iterated until ``||Z_{k+1} - Z_k||_1 <= tol
     ||Z_k||_1`` for every system (at most ``max_steps`` steps, 100 by
     default); ``P`` from the least-squares solve of ``[W12; W22 + I] P =
-    -[W11 + I; W21]``, then ``refine`` Newton (Kleinman) steps, each one
-    Lyapunov solve, to reach a residual ~1e-13.
+    -[W11 + I; W21]``, then at most ``refine`` Newton steps in correction
+    form: ``(A - G P)^T D + D (A - G P) = -R(P)``, ``P <- P + D``, with the
+    residual ``R(P)`` evaluated in compensated arithmetic (see
+    :func:`care_residual`), each one Lyapunov solve. They stop early once
+    every residual is below ``n u (||A^T P|| + ||P A|| + ||K^T R K|| + ||Q||)``,
+    the rounding floor of ``P`` in its dtype (one step on the benchmark's
+    1000 random 10 x 10 systems: worst residual 2.4e-11, where the sign
+    iteration alone leaves 6.8e-9).
 
     Returns
     -------
@@ -190,16 +276,18 @@ def care(
         out on the same device); with ``full_output=True`` the
         :class:`~itersolve.Solution`
         (``x`` = ``P``, ``status`` of the sign iteration, ``num_steps`` its
-        steps, ``stats["lyapunov_solves"]``), which never raises for a
-        numerical outcome (its ``x`` is then the unconverged estimate).
+        steps, ``stats["lyapunov_solves"]`` and ``stats["care_residual"]``,
+        the largest :func:`care_residual` of the batch), which never raises for
+        a numerical outcome (its ``x`` is then the unconverged estimate).
 
     Raises
     ------
     ValueError
-        Bad shapes or empty matrices; ``Q`` or ``R`` not symmetric (SciPy's
-        test: ``||M - M^T||_1`` above 100 ulp of ``||M||_1``); ``R`` not
-        positive definite; or no stabilising solution: the computed ``P`` leaves ``A -
-        B K`` unstable (``(A, B)`` not stabilisable), as scipy's ``LinAlgError``.
+        Bad shapes or empty matrices; ``refine`` not a non-negative int; ``Q``
+        or ``R`` not symmetric (SciPy's test: ``||M - M^T||_1`` above 100 ulp of
+        ``||M||_1``); ``R`` not positive definite; or no stabilising solution:
+        the computed ``P`` leaves ``A - B K`` unstable (``(A, B)`` not
+        stabilisable), as scipy's ``LinAlgError``.
     ConvergenceError
         (``full_output=False``) the sign iteration did not converge; the
         :class:`~itersolve.Solution` is in ``.solution`` and its status says
@@ -219,6 +307,8 @@ def care(
     >>> care(A, B, I2, I1, max_steps=1, full_output=True).status.name
     'MAX_STEPS'
     """
+    if isinstance(refine, bool) or not isinstance(refine, int) or refine < 0:
+        raise ValueError(f"refine must be a non-negative int, got {refine!r}")
     problem, info = lqr_problem(A, B, Q, R)
     A_t, B_t, Q_t, R_t = problem.A, problem.B, problem.Q, problem.R
     n, dtype = A_t.shape[-1], A_t.dtype
@@ -245,17 +335,28 @@ def care(
     if method == "sign" and refine:
         # the sign-based Lyapunov solves need a stable A - B K: say why not first
         _check_stabilising(A_t, B_t, R_t, P)
+    residual, K, scale = _riccati_residual(A_t, B_t, R_t, Q_t, P)
+    floor = n * torch.finfo(dtype).eps * scale
     for _ in range(refine):
-        K = torch.linalg.solve(R_t, B_t.mT @ P)
-        step = _lyapunov_solution(
-            A_t - B_t @ K, Q_t + K.mT @ R_t @ K, method, tol, None
-        )
+        if bool((torch.linalg.matrix_norm(residual) <= floor).all()):
+            break
+        # Newton in correction form: solve for the small update from the
+        # compensated residual. Solving for P itself from Q + K^T R K (Kleinman's
+        # form) rounds at u ||K^T R K||: two such steps left 1.0e-10 on the
+        # benchmark's worst system, one step in this form 2.4e-11.
+        step = _lyapunov_solution(A_t - B_t @ K, residual, method, tol, None)
         solution.stats["lyapunov_solves"] += 1
         if not step.success:
             solution.status = step.status
             return _raise_or_return(solution, full_output, info)
-        P = 0.5 * (step.x + step.x.mT)
+        P = P + 0.5 * (step.x + step.x.mT)
+        residual, K, scale = _riccati_residual(A_t, B_t, R_t, Q_t, P)
+        floor = n * torch.finfo(dtype).eps * scale
     solution.x = P
+    relative = torch.linalg.matrix_norm(residual) / torch.linalg.matrix_norm(Q_t).clamp(
+        min=1.0
+    )
+    solution.stats["care_residual"] = float(relative.max())
     if not bool(torch.isfinite(P).all()):
         solution.status = Status.NONFINITE
         return _raise_or_return(solution, full_output, info)
