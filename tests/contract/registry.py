@@ -557,11 +557,10 @@ CONTROL = [
         _intrl_data,
         _intrl,
         nan_key="w0",
-        kinds=("torch",),
         float32=False,
-        why="policy_iteration documents x as a float64 tensor: the data are "
+        why="policy_iteration returns float64 in the kind of w0: the data are "
         "simulated in float64 numpy (matrix exponential / solve_ivp) whatever "
-        "the kind of w0",
+        "the dtype of w0",
         errors=(
             ({"quadrature": "midpoint"}, r"quadrature must be one of"),
             ({"n_points": 1}, r"n_points must be an int >= 2"),

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from itersolve import ConvergenceWarning, Status
 from itersolve.control import (
@@ -46,7 +47,7 @@ def test_exact_integrals_recover_optimum(make):
     system = make()
     sol = _run(system, quadrature="exact", n_points=2)
     assert sol.status in (Status.SUCCESS, Status.STAGNATION)
-    assert np.linalg.norm(sol.x.numpy() - system.w_star) < 1e-7
+    assert np.linalg.norm(np.asarray(sol.x) - system.w_star) < 1e-7
 
 
 def test_linear_gain_matches_care():
@@ -58,8 +59,8 @@ def test_linear_gain_matches_care():
 
 def test_bq_far_more_accurate_than_trapezoid():
     system = sin_system()
-    tr = _run(system, quadrature="trapezoid", n_points=9).x.numpy()
-    bq = _run(system, quadrature="bq", n_points=9).x.numpy()
+    tr = np.asarray(_run(system, quadrature="trapezoid", n_points=9).x)
+    bq = np.asarray(_run(system, quadrature="bq", n_points=9).x)
     err_tr = np.linalg.norm(tr - system.w_star)
     err_bq = np.linalg.norm(bq - system.w_star)
     assert 1e-6 < err_tr < 1e-4  # O(N^-2) quadrature bias, ~3e-5 at N = 9
@@ -78,7 +79,7 @@ def _rate_slopes(system, Ns):
         for N in Ns:
             sol = _run(system, quadrature=q, n_points=int(N), tol=RATE_TOL)
             assert sol.status is Status.SUCCESS, (q, N, sol.status)
-            errors.append(np.linalg.norm(sol.x.numpy() - system.w_star))
+            errors.append(np.linalg.norm(np.asarray(sol.x) - system.w_star))
         slopes[q] = np.polyfit(np.log(Ns), np.log(errors), 1)[0]
     return slopes
 
@@ -141,7 +142,9 @@ def test_battery_max_steps_nan_reproducible():
         a = policy_iteration(system, cfg)
     with pytest.warns(ConvergenceWarning):
         b = policy_iteration(system, cfg)
-    assert np.array_equal(a.x.numpy(), b.x.numpy()) and np.array_equal(system.w0, w0)
+    assert np.array_equal(np.asarray(a.x), np.asarray(b.x)) and np.array_equal(
+        system.w0, w0
+    )
     with pytest.raises(ValueError, match="w0 must have shape"):
         policy_iteration(system, w0=np.zeros(2))
 
@@ -155,8 +158,18 @@ def test_showcase_with_defaults_succeeds_without_warning(make):
     system = make()
     sol = policy_iteration(system)  # warnings are errors
     assert sol.success
-    assert np.linalg.norm(sol.x.numpy() - system.w_star) < 1e-3
+    assert np.linalg.norm(np.asarray(sol.x) - system.w_star) < 1e-3
     if make is third_order_linear:  # an explicit tol is used as given
         with pytest.warns(ConvergenceWarning, match="STAGNATION"):
             strict = policy_iteration(system, IntegralPolicyIteration(tol=1e-14))
         assert strict.status is Status.STAGNATION
+
+
+def test_answer_comes_back_in_the_kind_of_w0():
+    system = third_order_linear()
+    method = IntegralPolicyIteration(n_points=5, tol=1e-8)
+    default = policy_iteration(system, method)
+    assert isinstance(default.x, np.ndarray) and default.x.dtype == np.float64
+    as_torch = policy_iteration(system, method, w0=torch.as_tensor(system.w0))
+    assert isinstance(as_torch.x, torch.Tensor) and as_torch.x.dtype == torch.float64
+    np.testing.assert_array_equal(as_torch.x.numpy(), default.x)

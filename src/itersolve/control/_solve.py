@@ -136,8 +136,11 @@ def policy_iteration(
     Returns
     -------
     Solution
-        ``x`` = learned ``w`` (float64 tensor); ``extras["history"]`` the
-        iterates ``w_k``; ``extras["K"]`` the gain for linear systems.
+        ``x`` = learned ``w`` in float64 (the data are simulated in float64),
+        in the array kind of ``w0`` (a torch ``w0`` gives a tensor on its
+        device; NumPy or the default ``system.w0`` gives a NumPy array);
+        ``extras["history"]`` the iterates ``w_k``; ``extras["K"]`` the gain
+        for linear systems.
 
     Raises
     ------
@@ -162,7 +165,12 @@ def policy_iteration(
         IntegralPolicyIteration() if method is None else method,
         "IntegralPolicyIteration()",
     )
-    w_start = np.asarray(system.w0 if w0 is None else w0, dtype=np.float64)
+    given = system.w0 if w0 is None else w0
+    kind = Kind.TORCH if isinstance(given, torch.Tensor) else Kind.NUMPY
+    device = given.device if isinstance(given, torch.Tensor) else torch.device("cpu")
+    if isinstance(given, torch.Tensor):
+        given = given.detach().cpu().numpy()
+    w_start = np.asarray(given, dtype=np.float64)
     p = system.n * (system.n + 1) // 2
     if w_start.shape != (p,):
         raise ValueError(f"w0 must have shape ({p},), got {w_start.shape}")
@@ -187,12 +195,12 @@ def policy_iteration(
         method,
         system,
         torch.from_numpy(w_start.copy()),
-        output=ArrayInfo(Kind.TORCH, torch.float64, torch.device("cpu")),
+        output=ArrayInfo(kind, torch.float64, device),
         callback=collect,
         record=record,
         throw=throw,
     )
     solution.extras["history"] = np.array(history)
     if system.A is not None and history:
-        solution.extras["K"] = linear_gain(system, solution.x.numpy())
+        solution.extras["K"] = linear_gain(system, history[-1])
     return solution

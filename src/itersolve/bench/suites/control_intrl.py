@@ -162,7 +162,7 @@ def _rounding_floor(system: ControlAffineSystem, sol: Any, ode_tol: float) -> fl
     assert sol.trace is not None
     condition = float(np.nanmax(sol.trace["condition"]))
     unit = EPS64 if system.A is not None else max(EPS64, ode_tol)
-    return condition * float(np.linalg.norm(sol.x.numpy())) * unit
+    return condition * float(np.linalg.norm(np.asarray(sol.x))) * unit
 
 
 def _sweep(quadrature: str):
@@ -177,7 +177,7 @@ def _sweep(quadrature: str):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 sol = policy_iteration(sweep.system, method, record=True)
-            w = sol.x.numpy()
+            w = np.asarray(sol.x)
             errors.append(float(np.linalg.norm(w - sweep.system.w_star)))
             steps += sol.num_steps
             statuses.append(sol.status.name)
