@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 #: The families, imported on first attribute access.
-_FAMILIES = ("control", "linear", "optim", "optimize", "ot", "pde", "problems")
+_FAMILIES = (
+    "control",
+    "fixed_point",
+    "linear",
+    "optim",
+    "optimize",
+    "ot",
+    "pde",
+    "problems",
+)
 
 #: Top-level names and the module that defines them.
 _EXPORTS = {
@@ -79,6 +88,7 @@ __all__ = [
     "Trace",
     "aslinearoperator",
     "control",
+    "fixed_point",
     "iterate",
     "linear",
     "linear_solve",
@@ -116,7 +126,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from itersolve import control, linear, optim, optimize, ot, pde, problems
+    from itersolve import (
+        control,
+        fixed_point,
+        linear,
+        optim,
+        optimize,
+        ot,
+        pde,
+        problems,
+    )
     from itersolve._core.errors import ConvergenceError, ConvergenceWarning
     from itersolve._core.iterate import IterativeMethod, iterate
     from itersolve._core.objective import Objective

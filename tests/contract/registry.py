@@ -31,6 +31,14 @@ from itersolve.control import (
     solve_lqr,
     third_order_linear,
 )
+from itersolve.fixed_point import (
+    Anderson,
+    Broyden,
+    FixedPointIteration,
+    FixedPointMethod,
+    fixed_point,
+)
+from itersolve.fixed_point import NewtonKrylov as FixedPointNewtonKrylov
 from itersolve.linear import (
     CG,
     GMRES,
@@ -81,6 +89,8 @@ Runner = Callable[..., Solution]
 BASES: dict[type, str] = {
     GradientMethod: "shared hyperparameters (rtol, atol, L, mu) of GradientDescent, "
     "HeavyBall, Nesterov and TripleMomentum; it has no step of its own",
+    FixedPointMethod: "shared stopping rule (rtol, atol) and bookkeeping of "
+    "FixedPointIteration, Anderson and Broyden; it has no step of its own",
 }
 
 
@@ -583,4 +593,91 @@ CONTROL = [
     ),
 ]
 
-REGISTRY: list[Entry] = [*LINEAR, *OTHER, *OPTIMIZE, *OT, *PDE, *CONTROL]
+
+def _fixed_point_data() -> dict[str, np.ndarray]:
+    """z = tanh(W z + x) with ||W||_2 = 0.9 on 6 unknowns."""
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    W = (q * np.linspace(-0.9, 0.9, 6)) @ q.T
+    return {"W": W, "x": rng.standard_normal(6), "z0": np.zeros(6)}
+
+
+def _fixed_point(inputs: Inputs, method: IterativeMethod, **kw: Any) -> Solution:
+    W, x = inputs["W"], inputs["x"]
+    return fixed_point(
+        lambda z: (
+            np.tanh(z @ W.T + x)
+            if isinstance(z, np.ndarray)
+            else torch.tanh(z @ W.T + x)
+        ),
+        inputs["z0"],
+        method,
+        **kw,
+    )
+
+
+def _fixed_point_entry(
+    name: str,
+    cls: type,
+    errors: tuple[tuple[dict[str, Any], str], ...],
+    extra: dict[str, Any] | None = None,
+) -> Entry:
+    base = {"rtol": 1e-13, **(extra or {})}
+    return Entry(
+        name,
+        cls,
+        lambda **o: cls(**{**base, **o}),
+        _fixed_point_data,
+        _fixed_point,
+        # A NaN in x makes f(z0) non-finite: the family's own input check.
+        nan_key="x",
+        loose={"rtol": 1e-5},
+        errors=errors,
+    )
+
+
+FIXED_POINT = [
+    _fixed_point_entry(
+        "fixed-point-iteration",
+        FixedPointIteration,
+        (({"damping": 0.0}, r"damping must be in \(0, 1\], got 0\.0"),),
+    ),
+    _fixed_point_entry(
+        "anderson",
+        Anderson,
+        (
+            ({"memory": 0}, r"memory must be an int >= 1, got 0"),
+            ({"regularization": -1.0}, r"regularization must be finite"),
+            ({"mixing": 1.5}, r"mixing must be in \(0, 1\]"),
+            ({"max_condition": 1.0}, r"max_condition must be > 1"),
+            ({"rtol": -1.0}, r"rtol must be >= 0"),
+        ),
+    ),
+    _fixed_point_entry(
+        "broyden",
+        Broyden,
+        (
+            ({"memory": 0}, r"memory must be an int >= 1, got 0"),
+            ({"variant": "ugly"}, r"variant must be one of"),
+        ),
+    ),
+    _fixed_point_entry("broyden-bad", Broyden, (), extra={"variant": "bad"}),
+    _fixed_point_entry(
+        "fixed-point-newton-krylov",
+        FixedPointNewtonKrylov,
+        (
+            ({"rtol": 1.5}, r"rtol must be in \(0, 1\)"),
+            ({"jacobian": "forward"}, r"jacobian must be one of"),
+        ),
+    ),
+]
+
+REGISTRY: list[Entry] = [
+    *LINEAR,
+    *OTHER,
+    *OPTIMIZE,
+    *OT,
+    *PDE,
+    *CONTROL,
+    *FIXED_POINT,
+]

@@ -21,6 +21,7 @@ from itersolve.problems.coordinate import (
     sparse_regression_data,
     two_moons_label_propagation,
 )
+from itersolve.problems.fixed_point import ContractiveTanh, contractive_tanh
 from itersolve.problems.linear import (
     convection_diffusion,
     poisson_eigenvalues,
@@ -62,6 +63,7 @@ from itersolve.problems.transport import (
 )
 
 __all__ = [
+    "ContractiveTanh",
     "HeatEquation2D",
     "LabelPropagation",
     "Lasso",
@@ -78,6 +80,7 @@ __all__ = [
     "TransportInstance",
     "breast_cancer_data",
     "breast_cancer_logistic",
+    "contractive_tanh",
     "convection_diffusion",
     "digit_image",
     "digits_data",
