@@ -29,12 +29,8 @@ NOT_IMPORTABLE = {"itersolve.__main__"}
 # (module, imported itersolve module) -> why a function-level import is right
 # there. Dodging an import circle is never a reason.
 ALLOWED_LOCAL_IMPORTS: dict[tuple[str, str], str] = {
-    # The numba kernel modules compile (or load from numba's cache) on import:
-    # seconds, paid only by the first solve that takes the compiled path.
-    ("itersolve.linear._problem", "itersolve.linear._cg_kernels"): "numba",
-    ("itersolve.optimize.bcd._greedy", "itersolve.optimize.bcd._greedy_kernels"): (
-        "numba"
-    ),
+    # (The numba kernel modules import at module level: numba itself loads when
+    # a kernel is first called, see itersolve._core.jit.)
     # The CLI answers --help, --version and argument errors without importing
     # torch: each subcommand imports the machinery it runs.
     ("itersolve.bench.cli", "itersolve.bench.registry"): "CLI startup",

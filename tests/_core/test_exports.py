@@ -58,3 +58,21 @@ def test_from_import_of_a_moved_name_warns():
 def test_unknown_name_raises_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
         itersolve.NoSuchThing  # noqa: B018
+
+
+def test_numba_loads_on_the_first_compiled_call_not_on_import():
+    code = (
+        "import sys\n"
+        "import itersolve.linear, itersolve.optimize\n"
+        "itersolve.linear.CG()\n"
+        "before = 'numba' in sys.modules\n"
+        "import numpy as np\n"
+        "from itersolve.linear import _cg_kernels\n"
+        "from itersolve.problems import poisson\n"
+        "sol = itersolve.linear_solve(poisson(8, dim=2), np.ones(64),\n"
+        "                             itersolve.linear.CG(backend='numba'))\n"
+        "print(before, 'numba' in sys.modules, sol.success,\n"
+        "      type(_cg_kernels.cg_step).__name__)\n"
+    )
+    pytest.importorskip("numba")
+    assert _fresh(code) == "False True True CPUDispatcher"

@@ -16,6 +16,7 @@ from itersolve._core.frontdoor import (
     tolerance_field,
 )
 from itersolve._core.iterate import IterativeMethod
+from itersolve._core.jit import lazy_njit
 from itersolve._core.operators import LinearOperator
 from itersolve._core.solution import Status
 from itersolve._core.stall import STALL_WINDOW
@@ -34,6 +35,8 @@ _EMPTY: dict[torch.dtype, np.ndarray] = {
 _RESIDUALS = ("sweep", "incremental")
 
 
+# numba compiles the sequential row loops; without it they run in Python.
+@lazy_njit(cache=True, nogil=True)
 def _kaczmarz_rows(
     A: np.ndarray,
     b: np.ndarray,
@@ -88,6 +91,7 @@ def _kaczmarz_rows(
     return rows.shape[0]
 
 
+@lazy_njit(cache=True, nogil=True)
 def _kaczmarz_rows_csr(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -150,16 +154,6 @@ def _kaczmarz_rows_csr(
         if remaining == 0:
             return t + 1
     return rows.shape[0]
-
-
-try:  # numba compiles the sequential row loop; without it the loop runs in Python.
-    import numba
-
-    _kaczmarz_rows = numba.njit(cache=True, nogil=True)(_kaczmarz_rows)
-    _kaczmarz_rows_csr = numba.njit(cache=True, nogil=True)(_kaczmarz_rows_csr)
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - numba is an optional dependency
-    HAVE_NUMBA = False
 
 
 def make_generator(seed: int | torch.Generator) -> torch.Generator:

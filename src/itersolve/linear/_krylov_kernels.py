@@ -20,12 +20,14 @@ column). The scalar state of MINRES lives in one float64 array ``S`` of shape
 
 from __future__ import annotations
 
-import importlib.util
-from typing import Any
-
 import numpy as np
 
-HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+from itersolve._core.jit import HAVE_NUMBA as HAVE_NUMBA
+from itersolve._core.jit import lazy_njit
+
+# The row product of the CG kernels (one SpMV implementation for every Krylov
+# method).
+from itersolve.linear._cg_kernels import spmv
 
 # Rows of the MINRES scalar array S (one column per right-hand side).
 BETA, OLDB, ANORM, DBAR, EPSLN, PHIBAR, CS, SN, SCALE, RESIDUAL = range(10)
@@ -40,17 +42,10 @@ def minres_scalars(k: int) -> np.ndarray:
     return np.zeros((SLOTS, k))
 
 
-def _identity(fn: Any) -> Any:
-    return fn
-
-
-if HAVE_NUMBA:
-    import numba
-
-    jit: Any = numba.njit(cache=True, nogil=True)
-    jit_fast: Any = numba.njit(cache=True, nogil=True, fastmath=True)
-else:  # the scalar recurrences still run (as Python); vector kernels are unused
-    jit = jit_fast = _identity
+# Without numba the scalar recurrences still run (as Python, for the block
+# paths); the vector kernels are then unused.
+jit = lazy_njit(cache=True, nogil=True)
+jit_fast = lazy_njit(cache=True, nogil=True, fastmath=True)
 
 
 @jit
@@ -238,29 +233,25 @@ def combine_into(V, y, x):  # pragma: no cover - compiled
             x[r] += c * u[r]
 
 
-if HAVE_NUMBA:
-    # The row product of the CG kernels (one SpMV implementation for every
-    # Krylov method).
-    from itersolve.linear._cg_kernels import spmv
+@jit
+def minres_step_csr(
+    indptr, indices, data, y, r1, r2, v, dinv, w, w2, x, S, eps
+):  # pragma: no cover - compiled
+    """:func:`minres_step` with ``A y`` computed into ``v`` first."""
+    spmv(indptr, indices, data, y, v)
+    return minres_step(v, y, r1, r2, v, dinv, w, w2, x, S, eps)
 
-    @jit
-    def minres_step_csr(
-        indptr, indices, data, y, r1, r2, v, dinv, w, w2, x, S, eps
-    ):  # pragma: no cover - compiled
-        """:func:`minres_step` with ``A y`` computed into ``v`` first."""
-        spmv(indptr, indices, data, y, v)
-        return minres_step(v, y, r1, r2, v, dinv, w, w2, x, S, eps)
 
-    @jit
-    def arnoldi_csr(
-        indptr, indices, data, dinv, scratch, V, i, H, cs, sn, g
-    ):  # pragma: no cover - compiled
-        """``V[i + 1] = A M V[i]`` (``M`` None or Jacobi, ``D^{-1}`` in ``dinv``),
-        then :func:`arnoldi`."""
-        src = V[i]
-        if dinv.shape[0] == src.shape[0]:
-            for r in range(src.shape[0]):
-                scratch[r] = dinv[r] * src[r]
-            src = scratch
-        spmv(indptr, indices, data, src, V[i + 1])
-        return arnoldi(V, i, H, cs, sn, g)
+@jit
+def arnoldi_csr(
+    indptr, indices, data, dinv, scratch, V, i, H, cs, sn, g
+):  # pragma: no cover - compiled
+    """``V[i + 1] = A M V[i]`` (``M`` None or Jacobi, ``D^{-1}`` in ``dinv``),
+    then :func:`arnoldi`."""
+    src = V[i]
+    if dinv.shape[0] == src.shape[0]:
+        for r in range(src.shape[0]):
+            scratch[r] = dinv[r] * src[r]
+        src = scratch
+    spmv(indptr, indices, data, src, V[i + 1])
+    return arnoldi(V, i, H, cs, sn, g)

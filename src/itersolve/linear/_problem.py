@@ -11,6 +11,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 from itersolve._core.operators import LinearOperator, aslinearoperator
+from itersolve.linear import _cg_kernels as kernels
 
 Preconditioner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -151,8 +152,6 @@ def fast_matvec(op: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def _fast_matvec(op: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
-    from itersolve.linear import _cg_kernels as kernels
-
     if isinstance(op, BatchedMatrixOperator):
         return _batched_matvec(op)
     A = explicit_matrix(op) if kernels.HAVE_NUMBA else None
@@ -193,8 +192,6 @@ def _batched_matvec(
     """``op.matvec`` through a compiled loop on CPU (3x ``bmm`` for a batch of
     matrix-vector products); the block keeps the ``(B, n)`` memory layout that
     :func:`~itersolve.linear_solve` gives it, so nothing is copied."""
-    from itersolve.linear import _cg_kernels as kernels
-
     A = op.matrices
     if not kernels.use_kernels(A):
         return op.matvec
@@ -225,8 +222,6 @@ def host_dots(x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     On CPU a compiled loop: torch's reductions and BLAS dots start thread pools
     whose wake-up costs more than the work at Krylov vector sizes.
     """
-    from itersolve.linear import _cg_kernels as kernels
-
     if kernels.use_kernels(x):
         if x.ndim == 2 and x.T.is_contiguous() and y.T.is_contiguous():
             # A block stored transposed (a batch of systems): no copy.
@@ -239,8 +234,6 @@ def host_dots(x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
 
 def dots(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``torch.linalg.vecdot(x, y, dim=0)``, through :func:`host_dots` on CPU."""
-    from itersolve.linear import _cg_kernels as kernels
-
     if not kernels.use_kernels(x):
         return torch.linalg.vecdot(x, y, dim=0)
     out = torch.from_numpy(host_dots(x, y)).to(x.dtype)

@@ -21,7 +21,6 @@ columns share every sweep.
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -31,168 +30,171 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
+from itersolve._core.jit import HAVE_NUMBA, compiled, lazy_njit
 from itersolve._core.operators import LinearOperator
 
-HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 BACKENDS = ("auto", "numba", "torch", "scipy")
 # Dense triangular factors beyond this order cost more memory than they save time.
 DENSE_LIMIT = 4096
 
-if HAVE_NUMBA:
-    import numba
+# Index arrays are unsigned (``index_dtype``): numba then skips the wraparound
+# test of negative indices, which doubles the speed of these gather loops.
 
-    # Index arrays are unsigned (``index_dtype``): numba then skips the wraparound
-    # test of negative indices, which doubles the speed of these gather loops.
 
-    @numba.njit(cache=True, nogil=True)
-    def _sweep_vector(ptr, idx, val, adjacent, scale, keep, forward, x, b):
-        """One SOR sweep in place on one right-hand side.
+@lazy_njit(cache=True, nogil=True)
+def _sweep_vector(ptr, idx, val, adjacent, scale, keep, forward, x, b):
+    """One SOR sweep in place on one right-hand side.
 
-        ``(ptr, idx, val)`` holds the off-diagonal entries of each row except the
-        one on the row swept just before (``adjacent``): that entry multiplies
-        the value computed one row earlier, kept in a register, so the recurrence
-        from row to row is one multiply-add and one scaling (no division, no trip
-        through memory).
-        """
-        n = x.shape[0]
-        prev = 0.0
-        for step in range(n):
-            i = step if forward else n - 1 - step
-            t = b[i]
-            for p in range(ptr[i], ptr[i + 1]):
-                t -= val[p] * x[idx[p]]
-            a = adjacent[i]
-            if a != 0.0:
-                t -= a * prev
-            x[i] = keep * x[i] + scale[i] * t
-            prev = x[i]
+    ``(ptr, idx, val)`` holds the off-diagonal entries of each row except the
+    one on the row swept just before (``adjacent``): that entry multiplies
+    the value computed one row earlier, kept in a register, so the recurrence
+    from row to row is one multiply-add and one scaling (no division, no trip
+    through memory).
+    """
+    n = x.shape[0]
+    prev = 0.0
+    for step in range(n):
+        i = step if forward else n - 1 - step
+        t = b[i]
+        for p in range(ptr[i], ptr[i + 1]):
+            t -= val[p] * x[idx[p]]
+        a = adjacent[i]
+        if a != 0.0:
+            t -= a * prev
+        x[i] = keep * x[i] + scale[i] * t
+        prev = x[i]
 
-    @numba.njit(cache=True, nogil=True)
-    def _residual_vector(indptr, indices, data, x, b, r, sq):
-        """``r = b - A x`` (summed in CSR order, as a matvec), ``sq[0] = ||r||^2``;
-        returns ``sum(x)``, the driver's finiteness certificate."""
-        total = 0.0
-        x_sum = 0.0
-        for i in range(x.shape[0]):
-            acc = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
-                acc += data[p] * x[indices[p]]
-            ri = b[i] - acc
-            r[i] = ri
-            total += ri * ri
-            x_sum += x[i]
-        sq[0] = total
-        return x_sum
 
-    @numba.njit(cache=True, nogil=True)
-    def _sweep_block(ptr, idx, val, adjacent, scale, keep, forward, x, b, t):
-        """:func:`_sweep_vector` on ``k`` right-hand sides (``t`` is scratch)."""
-        n, k = x.shape
-        for step in range(n):
-            i = step if forward else n - 1 - step
-            for c in range(k):
-                t[c] = b[i, c]
-            for p in range(ptr[i], ptr[i + 1]):
-                a = val[p]
-                j = idx[p]
-                for c in range(k):
-                    t[c] -= a * x[j, c]
-            a = adjacent[i]
-            if a != 0.0:
-                j = i - 1 if forward else i + 1
-                for c in range(k):
-                    t[c] -= a * x[j, c]
-            s = scale[i]
-            for c in range(k):
-                x[i, c] = keep * x[i, c] + s * t[c]
+@lazy_njit(cache=True, nogil=True)
+def _residual_vector(indptr, indices, data, x, b, r, sq):
+    """``r = b - A x`` (summed in CSR order, as a matvec), ``sq[0] = ||r||^2``;
+    returns ``sum(x)``, the driver's finiteness certificate."""
+    total = 0.0
+    x_sum = 0.0
+    for i in range(x.shape[0]):
+        acc = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            acc += data[p] * x[indices[p]]
+        ri = b[i] - acc
+        r[i] = ri
+        total += ri * ri
+        x_sum += x[i]
+    sq[0] = total
+    return x_sum
 
-    @numba.njit(cache=True, nogil=True)
-    def _residual_block(indptr, indices, data, x, b, r, sq, acc):
-        """:func:`_residual_vector` on ``k`` columns: ``sq[c] = ||r_c||^2``."""
-        n, k = x.shape
-        x_sum = 0.0
+
+@lazy_njit(cache=True, nogil=True)
+def _sweep_block(ptr, idx, val, adjacent, scale, keep, forward, x, b, t):
+    """:func:`_sweep_vector` on ``k`` right-hand sides (``t`` is scratch)."""
+    n, k = x.shape
+    for step in range(n):
+        i = step if forward else n - 1 - step
         for c in range(k):
-            sq[c] = 0.0
-        for i in range(n):
+            t[c] = b[i, c]
+        for p in range(ptr[i], ptr[i + 1]):
+            a = val[p]
+            j = idx[p]
             for c in range(k):
-                acc[c] = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
-                a = data[p]
-                j = indices[p]
+                t[c] -= a * x[j, c]
+        a = adjacent[i]
+        if a != 0.0:
+            j = i - 1 if forward else i + 1
+            for c in range(k):
+                t[c] -= a * x[j, c]
+        s = scale[i]
+        for c in range(k):
+            x[i, c] = keep * x[i, c] + s * t[c]
+
+
+@lazy_njit(cache=True, nogil=True)
+def _residual_block(indptr, indices, data, x, b, r, sq, acc):
+    """:func:`_residual_vector` on ``k`` columns: ``sq[c] = ||r_c||^2``."""
+    n, k = x.shape
+    x_sum = 0.0
+    for c in range(k):
+        sq[c] = 0.0
+    for i in range(n):
+        for c in range(k):
+            acc[c] = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            a = data[p]
+            j = indices[p]
+            for c in range(k):
+                acc[c] += a * x[j, c]
+        for c in range(k):
+            ri = b[i, c] - acc[c]
+            r[i, c] = ri
+            sq[c] += ri * ri
+            x_sum += x[i, c]
+    return x_sum
+
+
+@lazy_njit(cache=True, nogil=True)
+def _ssor_apply(indptr, indices, data, diag, rhs, omega, out):
+    """``out = omega (2 - omega) (D + omega U)^{-1} D (D + omega L)^{-1} rhs``."""
+    n, k = rhs.shape
+    s = np.empty(k, dtype=rhs.dtype)
+    for i in range(n):
+        for c in range(k):
+            s[c] = rhs[i, c]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if j < i:
+                a = omega * data[p]
                 for c in range(k):
-                    acc[c] += a * x[j, c]
-            for c in range(k):
-                ri = b[i, c] - acc[c]
-                r[i, c] = ri
-                sq[c] += ri * ri
-                x_sum += x[i, c]
-        return x_sum
+                    s[c] -= a * out[j, c]
+        for c in range(k):
+            out[i, c] = s[c] / diag[i]
+    scale = omega * (2.0 - omega)
+    for i in range(n - 1, -1, -1):
+        for c in range(k):
+            s[c] = scale * diag[i] * out[i, c]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if j > i:
+                a = omega * data[p]
+                for c in range(k):
+                    s[c] -= a * out[j, c]
+        for c in range(k):
+            out[i, c] = s[c] / diag[i]
 
-    @numba.njit(cache=True, nogil=True)
-    def _ssor_apply(indptr, indices, data, diag, rhs, omega, out):
-        """``out = omega (2 - omega) (D + omega U)^{-1} D (D + omega L)^{-1} rhs``."""
-        n, k = rhs.shape
-        s = np.empty(k, dtype=rhs.dtype)
-        for i in range(n):
-            for c in range(k):
-                s[c] = rhs[i, c]
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
-                if j < i:
-                    a = omega * data[p]
-                    for c in range(k):
-                        s[c] -= a * out[j, c]
-            for c in range(k):
-                out[i, c] = s[c] / diag[i]
-        scale = omega * (2.0 - omega)
-        for i in range(n - 1, -1, -1):
-            for c in range(k):
-                s[c] = scale * diag[i] * out[i, c]
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
-                if j > i:
-                    a = omega * data[p]
-                    for c in range(k):
-                        s[c] -= a * out[j, c]
-            for c in range(k):
-                out[i, c] = s[c] / diag[i]
 
-    @numba.njit(cache=True, nogil=True)
-    def _sor_count_grid(
-        ptr,
-        idx,
-        val,
-        adjacent,
-        diag,
-        indptr,
-        indices,
-        data,
-        b,
-        omegas,
-        threshold,
-        max_steps,
-    ):
-        """Forward SOR sweeps from ``x0 = 0`` until ``||r|| <= threshold``, for each
-        relaxation factor in turn: the sweeps taken, ``max_steps + 1`` at the cap,
-        ``-1`` on overflow. Same kernels as the driver, hence the same counts."""
-        counts = np.empty(omegas.shape[0], dtype=np.int64)
-        r = np.empty_like(b)
-        sq = np.empty(1, dtype=np.float64)
-        for g in range(omegas.shape[0]):
-            omega = omegas[g]
-            scale = omega / diag
-            x = np.zeros_like(b)
-            counts[g] = max_steps + 1
-            for step in range(1, max_steps + 1):
-                _sweep_vector(ptr, idx, val, adjacent, scale, 1.0 - omega, True, x, b)
-                _residual_vector(indptr, indices, data, x, b, r, sq)
-                if not np.isfinite(sq[0]):
-                    counts[g] = -1
-                    break
-                if np.sqrt(sq[0]) <= threshold:
-                    counts[g] = step
-                    break
-        return counts
+@lazy_njit(cache=True, nogil=True)
+def _sor_count_grid(
+    ptr,
+    idx,
+    val,
+    adjacent,
+    diag,
+    indptr,
+    indices,
+    data,
+    b,
+    omegas,
+    threshold,
+    max_steps,
+):
+    """Forward SOR sweeps from ``x0 = 0`` until ``||r|| <= threshold``, for each
+    relaxation factor in turn: the sweeps taken, ``max_steps + 1`` at the cap,
+    ``-1`` on overflow. Same kernels as the driver, hence the same counts."""
+    counts = np.empty(omegas.shape[0], dtype=np.int64)
+    r = np.empty_like(b)
+    sq = np.empty(1, dtype=np.float64)
+    for g in range(omegas.shape[0]):
+        omega = omegas[g]
+        scale = omega / diag
+        x = np.zeros_like(b)
+        counts[g] = max_steps + 1
+        for step in range(1, max_steps + 1):
+            _sweep_vector(ptr, idx, val, adjacent, scale, 1.0 - omega, True, x, b)
+            _residual_vector(indptr, indices, data, x, b, r, sq)
+            if not np.isfinite(sq[0]):
+                counts[g] = -1
+                break
+            if np.sqrt(sq[0]) <= threshold:
+                counts[g] = step
+                break
+    return counts
 
 
 def resolve_backend(backend: str, A: LinearOperator) -> str:
@@ -423,12 +425,15 @@ class Sweeper(BoundSweeper):
         if x.ndim == 1:
             xs, bs, rs = x.numpy(), b.numpy(), r.numpy()
             extra: tuple = ()
-            kernels: tuple[Any, Any] = (_sweep_vector, _residual_vector)
+            kernels: tuple[Any, Any] = (
+                compiled(_sweep_vector),
+                compiled(_residual_vector),
+            )
             residual_extra: tuple = (self.sq,)
         else:
             xs, bs, rs = as_block(x), as_block(b), as_block(r)
             extra = (np.empty(xs.shape[1], dtype=xs.dtype),)
-            kernels = (_sweep_block, _residual_block)
+            kernels = (compiled(_sweep_block), compiled(_residual_block))
             residual_extra = (self.sq, np.empty(xs.shape[1]))
         self._sweep_kernel, self._residual_kernel = kernels
         self._sweep_args = [

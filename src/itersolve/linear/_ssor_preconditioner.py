@@ -11,18 +11,15 @@ import scipy.sparse.linalg as spla
 import torch
 
 from itersolve._core.operators import LinearOperator, aslinearoperator
+from itersolve.linear import _relaxation_kernels as kernels
 from itersolve.linear._relaxation import validate_omega
 from itersolve.linear._relaxation_kernels import (
-    HAVE_NUMBA,
     CSRArrays,
     as_block,
     checked_diagonal,
     explicit_matrix,
     resolve_backend,
 )
-
-if HAVE_NUMBA:
-    from itersolve.linear._relaxation_kernels import _ssor_apply
 
 
 class SSORPreconditioner:
@@ -104,7 +101,7 @@ class SSORPreconditioner:
             rhs = r.detach().contiguous()
             out = torch.empty_like(rhs)
             c = self._csr
-            _ssor_apply(
+            kernels._ssor_apply(
                 c.indptr,
                 c.indices,
                 c.data,

@@ -14,9 +14,6 @@ sparse matrix (or anything :func:`scipy.sparse.csr_array` accepts); blocks are
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import torch
+
+from itersolve._core.jit import lazy_njit
 
 
 def _as_graph(graph: Any) -> sp.csr_array:
@@ -150,7 +149,7 @@ def red_black_partition(graph: Any) -> list[np.ndarray]:
     colour = depth % 2
     rows = np.repeat(np.arange(n), np.diff(G.indptr))
     if (colour[rows] == colour[G.indices]).any():
-        colour = _kernel(_greedy_colouring_py)(G.indptr, G.indices, n)
+        colour = _greedy_colouring(G.indptr, G.indices, n)
     return [np.flatnonzero(colour == c) for c in np.unique(colour)]
 
 
@@ -204,12 +203,15 @@ def grow_forest(graph: Any, candidates: Any, max_size: int) -> np.ndarray:
     """
     G = graph if isinstance(graph, sp.csr_array) else _as_graph(graph)
     cand = np.ascontiguousarray(candidates, dtype=np.int64)
-    return _kernel(_grow_forest_py)(
+    return _grow_forest(
         G.indptr.astype(np.int64), G.indices.astype(np.int64), cand, int(max_size)
     )
 
 
-def _grow_forest_py(
+# Sequential union-find loops: compiled by numba on first call when it is
+# installed (the ``fast`` extra), plain Python otherwise.
+@lazy_njit(cache=True)
+def _grow_forest(
     indptr: np.ndarray, indices: np.ndarray, candidates: np.ndarray, max_size: int
 ) -> np.ndarray:
     n = indptr.size - 1
@@ -248,7 +250,8 @@ def _grow_forest_py(
     return chosen[:size]
 
 
-def _greedy_colouring_py(indptr: np.ndarray, indices: np.ndarray, n: int) -> np.ndarray:
+@lazy_njit(cache=True)
+def _greedy_colouring(indptr: np.ndarray, indices: np.ndarray, n: int) -> np.ndarray:
     colour = np.full(n, -1, dtype=np.int64)
     used = np.full(n + 1, -1, dtype=np.int64)
     for v in range(n):
@@ -261,17 +264,6 @@ def _greedy_colouring_py(indptr: np.ndarray, indices: np.ndarray, n: int) -> np.
             c += 1
         colour[v] = c
     return colour
-
-
-@functools.cache
-def _kernel(python: Callable[..., Any]) -> Callable[..., Any]:
-    """``python`` compiled by numba on first use (numba is an optional extra and
-    loads only when a forest kernel first runs), or ``python`` itself."""
-    if importlib.util.find_spec("numba") is None:  # pragma: no cover
-        return python
-    from numba import njit
-
-    return njit(cache=True)(python)
 
 
 def _bfs_depth(G: sp.csr_array) -> np.ndarray:

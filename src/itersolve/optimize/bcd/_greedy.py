@@ -23,13 +23,14 @@ state (``||w||_1``, ``sum(w)``, ``||g||_inf``, ``max |G_j|``, ``||r||^2``,
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from itersolve._core.jit import HAVE_NUMBA
+from itersolve.optimize.bcd import _greedy_kernels as kernels
 from itersolve.optimize.bcd._columns import CompressedMatrix, compressed_matrix
 from itersolve.optimize.bcd._selection import (
     GaussSouthwellDiagonalRule,
@@ -41,9 +42,6 @@ from itersolve.optimize.bcd._selection import (
 from itersolve.optimize.bcd._structure import LeastSquaresTerms, Terms
 from itersolve.optimize.bcd._updates import GradientUpdate, UpdateRule
 
-HAVE_NUMBA = importlib.util.find_spec("numba") is not None
-"""Whether the compiled path is available (found, not imported: numba loads
-when the first engine is built)."""
 GRAM_LIMIT = 2**25
 """Most cached Gram entries (256 MB in float64); past it columns are recomputed."""
 GRAM_COLUMNS = 1024
@@ -80,9 +78,6 @@ class GreedyL1Engine:
         nonneg: bool,
         scaled: bool,
     ) -> None:
-        from itersolve.optimize.bcd import _greedy_kernels as kernels
-
-        self._k = kernels
         chunk = kernels.CHUNK
         self.csc, self.csr = X.csc, X.csr
         n = X.column_sq_norms.shape[0]
@@ -133,12 +128,12 @@ class GreedyL1Engine:
 
     def refresh(self) -> None:
         """Recompute ``r`` and ``g`` from ``w`` and the next greedy choice."""
-        self._k.refresh(*self.csc, self.w, self.y, self.scale, self.r, self.g)
+        kernels.refresh(*self.csc, self.w, self.y, self.scale, self.r, self.g)
         self.full_gradients += 1
         self.bound[:] = np.inf  # every chunk rescanned: the search alone
         self.scratch[:] = 0.0
         self.scratch_max[:] = 0.0
-        self.ints[0] = self._k.select(
+        self.ints[0] = kernels.select(
             self.w, self.g, self.L, self.invL, self.weight, self.zw, self.zmask,
             self.lam, self.sign, self.nonneg, self.support, self.ints[1],
             self.scratch, self.scratch_max, 0.0, self.bound, self.wmax,
@@ -146,7 +141,7 @@ class GreedyL1Engine:
 
     def run(self, budget: int) -> None:
         """Up to ``budget`` coordinate updates (fewer at an exact optimum)."""
-        self._k.updates(
+        kernels.updates(
             budget, *self.csc, *self.csr, self.w, self.r, self.g, self.L, self.invL,
             self.weight, self.zw, self.zmask, self.lam, self.sign, self.nonneg,
             self.scale, self.support, self.position, self.ints, self.slot,
@@ -157,7 +152,7 @@ class GreedyL1Engine:
     def measure(self, criterion: bool = True) -> Reductions:
         """The reductions of the maintained state (``criterion``: also
         ``max |G_j|``, the gradient-mapping stopping rule's quantity)."""
-        out = self._k.measure(
+        out = kernels.measure(
             self.w, self.r, self.g, self.y, self.L, self.invL, self.lam,
             self.nonneg, criterion,
         )  # fmt: skip

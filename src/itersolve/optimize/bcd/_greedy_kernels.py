@@ -1,31 +1,31 @@
 """The numba kernels of the compiled greedy path (:mod:`._greedy`).
 
-Imported only when a :class:`~._greedy.GreedyL1Engine` is first built, so that
-importing :mod:`itersolve.optimize` does not load numba.
+numba loads when a kernel is first called (a :class:`~._greedy.GreedyL1Engine`
+is built), not when :mod:`itersolve.optimize` is imported.
 """
 
 from __future__ import annotations
 
-import numba
+from itersolve._core.jit import lazy_njit
 
 CHUNK = 256
 """Coordinates per chunk of the vectorized search (one chunk is rescanned)."""
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@lazy_njit(cache=True, nogil=True, inline="always")
 def _prox(z: float, t: float, nonneg: bool) -> float:
     if nonneg:
         return z - t if z > t else 0.0
     return z - t if z > t else (z + t if z < -t else 0.0)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@lazy_njit(cache=True, nogil=True, inline="always")
 def _support_score(wj, gj, Lj, invLj, lam, nonneg):
     """``|G_j| = L_j |w_j - prox(w_j - g_j / L_j)|``."""
     return Lj * abs(wj - _prox(wj - gj * invLj, lam * invLj, nonneg))
 
 
-@numba.njit(cache=True, nogil=True)
+@lazy_njit(cache=True, nogil=True)
 def _gram_column(i, colptr, rowidx, colval, rowptr, colidx, rowval, out):
     """``out = X^T X_i`` from the rows of ``X`` that column ``i`` touches."""
     out[:] = 0.0
@@ -37,7 +37,7 @@ def _gram_column(i, colptr, rowidx, colval, rowptr, colidx, rowval, out):
 
 
 # fmt: off
-@numba.njit(cache=True, nogil=True)
+@lazy_njit(cache=True, nogil=True)
 def select(
     w, g, L, invL, weight, zw, zmask, lam, sign, nonneg, support, count, G,
     Gmax, c, bound, wmax,
@@ -87,7 +87,7 @@ def select(
             best_j = top_j
     return best_j
 
-@numba.njit(cache=True, nogil=True)
+@lazy_njit(cache=True, nogil=True)
 def _chunk_max(G, out):
     """``out[k] = max |G_j|`` over chunk ``k``."""
     n = G.shape[0]
@@ -98,7 +98,7 @@ def _chunk_max(G, out):
         out[k] = top
 
 # fmt: off
-@numba.njit(cache=True, nogil=True)
+@lazy_njit(cache=True, nogil=True)
 def updates(
     budget, colptr, rowidx, colval, rowptr, colidx, rowval, w, r, g, L, invL,
     weight, zw, zmask, lam, sign, nonneg, scale, support, position, ints, slot,
@@ -161,7 +161,7 @@ def updates(
             G, Gmax, d * scale, bound, wmax,
         )  # fmt: skip
 
-@numba.njit(cache=True, nogil=True)
+@lazy_njit(cache=True, nogil=True)
 def measure(w, r, g, y, L, invL, lam, nonneg, criterion):
     """``(||w||_1, sum(w), ||g||_inf or max(-g), max |G_j|, ||r||^2, r.y)``;
     ``max |G_j|`` only with ``criterion`` (else 0)."""
@@ -183,7 +183,7 @@ def measure(w, r, g, y, L, invL, lam, nonneg, criterion):
         ry += r[k] * y[k]
     return l1, total, g_max, crit, r2, ry
 
-@numba.njit(cache=True, nogil=True)
+@lazy_njit(cache=True, nogil=True)
 def refresh(colptr, rowidx, colval, w, y, scale, r, g):
     """``r = X w - y`` and ``g = s X^T r`` afresh (CSC, column by column)."""
     r[:] = -y
