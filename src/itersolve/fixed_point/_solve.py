@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import torch
+
 from itersolve._core.frontdoor import check_method, solve
 from itersolve._core.iterate import Callback, IterativeMethod
 from itersolve._core.solution import Solution
@@ -82,6 +85,8 @@ def fixed_point(
         raise ValueError(f"batch_dim must be None or 0, got {batch_dim!r}")
     method = check_method(Anderson() if method is None else method, "Anderson()")
     z, info = as_tensor(z0, "z0")
+    # as_tensor lifts a 0-d array to shape (1,); the answer keeps z0's shape.
+    z = z.reshape(z0.shape if isinstance(z0, torch.Tensor) else np.shape(z0))
     if batch_dim == 0 and z.ndim < 1:
         raise ValueError("batch_dim=0 needs z0 with a leading batch dimension")
     if z.numel() == 0:
