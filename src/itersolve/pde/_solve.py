@@ -27,17 +27,29 @@ def solve_variational(
 
     Parameters
     ----------
+    problem
+        The energy, its grid and right-hand side ``f``.
     method
         :class:`SobolevGradientDescent` (default), :class:`L2GradientDescent`,
         :class:`PicardIteration` or :class:`NewtonKrylov`.
     u0
         Initial guess on the grid (zeros by default).
+    callback, record, throw
+        As in :func:`itersolve.linear_solve`.
 
     Returns
     -------
     Solution
         ``x`` in the array kind and dtype of ``problem.f``; ``stats`` counts
         ``residuals`` (flux evaluations) and ``poisson_solves``.
+
+    Raises
+    ------
+    TypeError
+        ``problem`` is not a :class:`VariationalProblem`.
+    ValueError
+        ``u0`` empty or not of the grid's shape. (An empty grid or right-hand
+        side is refused earlier, by :class:`Grid` and :class:`VariationalProblem`.)
 
     Examples
     --------
@@ -59,6 +71,10 @@ def solve_variational(
         u0_t = torch.zeros(problem.grid.shape, dtype=dtype, device=problem.f.device)
     else:
         u0_t = as_tensor(u0, "u0", dtype=dtype, device=problem.f.device)[0]
+        if u0_t.numel() == 0:  # worded as minimize words an empty x0
+            raise ValueError(
+                f"u0 must have at least one entry, got shape {tuple(u0_t.shape)}"
+            )
         if tuple(u0_t.shape) != problem.grid.shape:
             raise ValueError(
                 f"u0 must have the grid's shape {problem.grid.shape}, got "

@@ -45,6 +45,14 @@ def transport_solve(
         ``extras["leakage"]`` is the net outflow ``(left, right)`` of the final
         flux's last sweep.
 
+    Raises
+    ------
+    TypeError
+        ``problem`` is not a :class:`SlabProblem`.
+    ValueError
+        ``x0`` empty or not one value per cell. (A slab without cells, or empty
+        cross sections or source, is refused earlier, by :class:`SlabProblem`.)
+
     Examples
     --------
     >>> from itersolve.pde.transport import homogeneous_slab
@@ -63,6 +71,10 @@ def transport_solve(
         x0_t = torch.zeros(n, dtype=torch.float64)
     else:
         x0_t = as_tensor(x0, "x0", dtype=torch.float64)[0].cpu().contiguous()
+        if x0_t.numel() == 0:  # worded as minimize words an empty x0
+            raise ValueError(
+                f"x0 must have at least one entry, got shape {tuple(x0_t.shape)}"
+            )
         if tuple(x0_t.shape) != (n,):
             raise ValueError(f"x0 must have shape ({n},), got {tuple(x0_t.shape)}")
     data = torch.from_numpy(np.stack([problem.sigma_t, problem.sigma_s, problem.q]))
