@@ -9,8 +9,6 @@ from typing import Any
 
 import torch
 
-from itersolve._core.iterate import IterativeMethod
-
 BOUNDARY_CONDITIONS = ("dirichlet", "periodic")
 
 
@@ -239,17 +237,6 @@ class LaplacianInverse:
         for axis in range(-g.dim, 0):
             y = dst1(y, axis)
         return y * (2.0 / (g.n + 1)) ** g.dim
-
-
-def check_krylov_solver(linear_solver: Any) -> None:
-    """A solver object of :mod:`itersolve.linear` with ``rtol`` and ``M`` fields."""
-    if not isinstance(linear_solver, IterativeMethod) or not all(
-        hasattr(linear_solver, name) for name in ("rtol", "M")
-    ):
-        raise ValueError(
-            "linear_solver must be a Krylov solver of itersolve.linear such as "
-            f"CG(rtol=1e-10) or GMRES(), got {linear_solver!r}"
-        )
 
 
 def laplacian_preconditioned(linear_solver: Any, inverse: LaplacianInverse) -> Any:

@@ -10,10 +10,10 @@ import torch
 from itersolve._core.frontdoor import DefaultTolerance
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
+from itersolve.fixed_point._newton_krylov import check_krylov_solver
 from itersolve.linear import CG, inner_solve
 from itersolve.pde._grid import (
     LaplacianInverse,
-    check_krylov_solver,
     laplacian_preconditioned,
 )
 from itersolve.pde._problem import VariationalProblem, residual_rtol
