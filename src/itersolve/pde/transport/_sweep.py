@@ -9,13 +9,11 @@ and is an order of magnitude slower on large meshes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from itersolve._core.jit import HAVE_NUMBA, lazy_njit
 from itersolve.pde.transport._problem import SlabProblem
-
-_KERNEL: Any = None
 
 
 @dataclass
@@ -39,9 +37,10 @@ class SweepResult:
     leakage: tuple[float, float]
 
 
+@lazy_njit(cache=True)
 def _dd_sweep_kernel(sigma_t, h, Q, mu, w, r_left, r_right):
-    """Compiled by numba on first use (pure-Python source kept at module level
-    so numba can cache the machine code on disk)."""
+    """Compiled by numba on first call (:func:`itersolve._core.jit.lazy_njit`;
+    the numpy backend below is the vectorised fallback)."""
     n = sigma_t.size
     phi = np.zeros(n)
     phi_edge = np.zeros(n + 1)
@@ -90,19 +89,6 @@ def _dd_sweep_kernel(sigma_t, h, Q, mu, w, r_left, r_right):
             psi = out
         leak[0] += w[m] * am * (psi - in_left)
     return phi, phi_edge, leak
-
-
-def _numba_kernel() -> Any:
-    global _KERNEL
-    if _KERNEL is not None:
-        return _KERNEL
-    try:
-        import numba
-    except ImportError:
-        _KERNEL = False
-        return _KERNEL
-    _KERNEL = numba.njit(cache=True)(_dd_sweep_kernel)
-    return _KERNEL
 
 
 def _numpy_sweep(
@@ -189,9 +175,9 @@ def sweep(
     Q = 0.5 * src
     if backend not in ("auto", "numba", "numpy"):
         raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
-    kernel: Any = _numba_kernel() if backend != "numpy" else False
-    if backend == "numba" and not kernel:
+    if backend == "numba" and not HAVE_NUMBA:
         raise ImportError("backend='numba' needs numba: pip install 'itersolve[fast]'")
     args = (problem.sigma_t, problem.widths, Q, mu, w, r_left, r_right)
-    phi, edge, leak = kernel(*args) if kernel else _numpy_sweep(*args)
+    compiled = backend != "numpy" and HAVE_NUMBA
+    phi, edge, leak = _dd_sweep_kernel(*args) if compiled else _numpy_sweep(*args)
     return SweepResult(phi, edge, (float(leak[0]), float(leak[1])))
