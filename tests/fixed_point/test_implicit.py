@@ -109,6 +109,7 @@ def test_implicit_vjp_matches_dense_adjoint(cell, name):
     torch.testing.assert_close(u, exact, rtol=1e-9, atol=1e-10)
     assert u.shape == z.shape and u.dtype == F64 and not u.requires_grad
     assert torch.equal(z, z_before) and torch.equal(g, g_before)
+    assert sol.stats["adjoint_residual"] <= 1e-10 * float(exact.norm())
     if name != "gmres":
         assert sol.stats["fevals"] >= 2
     else:
@@ -151,6 +152,10 @@ def test_implicit_vjp_reports_a_failed_adjoint_solve():
     assert not sol.success
     assert sol.status in (Status.DIVERGED, Status.MAX_STEPS)
     assert torch.isfinite(u).all()
+    # The reported residual is the true one of the returned u, and it is large.
+    true = torch.linalg.vector_norm(A.T @ u + g - u)
+    assert sol.stats["adjoint_residual"] == pytest.approx(float(true))
+    assert sol.stats["adjoint_residual"] > 1e-2
     with pytest.raises(ConvergenceError) as err:
         implicit_vjp(
             lambda v: A @ v + b, z, g, FixedPointIteration(max_steps=200), throw=True
@@ -344,6 +349,7 @@ def test_layer_backward_failure_is_visible():
     with pytest.warns(ConvergenceWarning):
         z.sum().backward()
     assert info.backward.status in (Status.DIVERGED, Status.MAX_STEPS)
+    assert info.backward.stats["adjoint_residual"] > 1e-2
     z = fixed_point_layer(
         f,
         x,
