@@ -127,19 +127,19 @@ def test_agreement_claim_bounds_every_pair():
     assert check(Results([])).passed is None
 
 
-def test_control_claim_reports_without_verdict():
+def test_control_claim_fails_when_acceleration_pays():
     check = _claim("control")
-    rows = [
-        _row(fp.CONTROL, m, v)
-        for m, v in (
-            ("iteration", 24),
-            ("anderson", 22),
-            ("broyden-good", 20),
-            ("broyden-bad", 21),
+
+    def rows(best: float) -> Results:
+        counts = (("iteration", 24), ("anderson", 22), ("broyden-good", best))
+        return Results(
+            [_row(fp.CONTROL, m, v) for m, v in (*counts, ("broyden-bad", 23))]
         )
-    ]
-    out = check(Results(rows))
-    assert out.passed is None and out.measured == pytest.approx(20 / 24)
+
+    little = check(rows(20))
+    assert little.passed is True and little.measured == pytest.approx(20 / 24)
+    assert check(rows(12)).passed is False
+    assert check(Results([_row(fp.CONTROL, "iteration", 24)])).passed is None
 
 
 def test_quick_scale_has_every_case_the_claims_need():

@@ -47,6 +47,9 @@ CONTROL = "tanh-gaussian-d256-b64"
 TIGHT = "tanh-symmetric-d256-b8-rtol1e-12"
 ACCELERATION_LIMIT = 0.4
 AGREEMENT = 1e-8
+CONTROL_FLOOR = 0.75
+"""On the Gaussian control, the best accelerated method saves less than a
+quarter of plain iteration's evaluations (issue 16: "nothing accelerates it")."""
 
 
 @dataclass
@@ -338,7 +341,11 @@ def _versus_torchdeq(results: Results) -> ClaimOutcome:
     ours = results.median(MAIN, "anderson", "fevals")
     theirs = results.median(MAIN, "torchdeq-anderson", "fevals")
     if ours is None or theirs is None:
-        return ClaimOutcome(None, None, "no torchdeq rows (torchdeq not installed)")
+        return ClaimOutcome(
+            None,
+            None,
+            f"no torchdeq rows for {MAIN} (not installed, or not this scale)",
+        )
     status = results.first(MAIN, "torchdeq-anderson", "status")
     residual = results.first(MAIN, "torchdeq-anderson", "objective_value")
     detail = (
@@ -385,7 +392,9 @@ def _control(results: Results) -> ClaimOutcome:
     detail = f"plain {int(plain)}; " + ", ".join(
         f"{m} {int(v)}" for m, v in values.items() if v is not None
     )
-    return ClaimOutcome(best / plain, None, detail + " (reported, no verdict)")
+    ok = results.all_succeeded(CONTROL, "iteration")
+    ratio = best / plain
+    return ClaimOutcome(ratio, ok and ratio >= CONTROL_FLOOR, detail)
 
 
 SUITES = [
@@ -436,7 +445,7 @@ SUITES = [
             Claim(
                 f"{CONTROL} (control): best accelerated evaluations / plain "
                 "iteration's",
-                "reported (acceleration gains little)",
+                f">= {CONTROL_FLOOR} (acceleration gains little)",
                 _control,
             ),
         ],
