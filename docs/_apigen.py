@@ -32,7 +32,9 @@ SECTIONS = [
 ]
 
 # Suites are grouped by the prefix of their name ("linear-poisson" -> linear).
-FAMILIES = ["linear", "optimize", "optim", "ot", "pde", "control", "core"]
+FAMILIES = ["linear", "optimize", "optim", "ot", "pde", "control", "fixed_point", "core"]
+# Suite-name prefixes that differ from the family's module name.
+PREFIXES = {"fixed": "fixed_point"}
 
 
 def public_objects(module_name: str) -> list[tuple[str, Any]]:
@@ -158,7 +160,8 @@ def write_generated(docs: Path) -> None:
 
     grouped: dict[str, list[Any]] = {f: [] for f in FAMILIES}
     for name, suite in sorted(all_suites().items()):
-        grouped.setdefault(name.split("-", 1)[0], []).append(suite)
+        prefix = name.split("-", 1)[0]
+        grouped.setdefault(PREFIXES.get(prefix, prefix), []).append(suite)
     unknown = set(grouped) - set(FAMILIES)
     if unknown:
         raise RuntimeError(f"suites of no documented family: {sorted(unknown)}")

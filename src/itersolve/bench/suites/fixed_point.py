@@ -47,9 +47,6 @@ CONTROL = "tanh-gaussian-d256-b64"
 TIGHT = "tanh-symmetric-d256-b8-rtol1e-12"
 ACCELERATION_LIMIT = 0.4
 AGREEMENT = 1e-8
-CONTROL_FLOOR = 0.75
-"""On the Gaussian control, the best accelerated method saves less than a
-quarter of plain iteration's evaluations (issue 16: "nothing accelerates it")."""
 
 
 @dataclass
@@ -380,21 +377,27 @@ def _agreement(results: Results) -> ClaimOutcome:
     return ClaimOutcome(worst, ok and worst <= AGREEMENT, detail)
 
 
-def _control(results: Results) -> ClaimOutcome:
-    plain = results.median(CONTROL, "iteration", "fevals")
-    values = {
-        m: results.median(CONTROL, m, "fevals")
-        for m in ("anderson", "broyden-good", "broyden-bad")
-    }
-    if plain is None or any(v is None for v in values.values()):
-        return ClaimOutcome(None, None, f"no rows for {CONTROL}")
-    best = min(float(v) for v in values.values() if v is not None)
-    detail = f"plain {int(plain)}; " + ", ".join(
-        f"{m} {int(v)}" for m, v in values.items() if v is not None
-    )
-    ok = results.all_succeeded(CONTROL, "iteration")
-    ratio = best / plain
-    return ClaimOutcome(ratio, ok and ratio >= CONTROL_FLOOR, detail)
+def _with_control(check: Any) -> Any:
+    """``check`` with the Gaussian control case's evaluation counts in its detail:
+    shown, not judged (issue 16 only observes that nothing accelerates that map;
+    no threshold for it was fixed before measuring)."""
+
+    def run(results: Results) -> ClaimOutcome:
+        outcome = check(results)
+        plain = results.median(CONTROL, "iteration", "fevals")
+        counts = {
+            m: results.median(CONTROL, m, "fevals")
+            for m in ("anderson", "broyden-good", "broyden-bad")
+        }
+        if plain is None or any(v is None for v in counts.values()):
+            return outcome
+        control = f"control {CONTROL}: plain {int(plain)}, " + ", ".join(
+            f"{m} {int(v)}" for m, v in counts.items() if v is not None
+        )
+        detail = f"{outcome.detail}; {control}" if outcome.detail else control
+        return ClaimOutcome(outcome.measured, outcome.passed, detail)
+
+    return run
 
 
 SUITES = [
@@ -419,8 +422,10 @@ SUITES = [
             Claim(
                 f"{MAIN}, rtol 1e-8: Anderson evaluations / plain iteration's",
                 f"<= {ACCELERATION_LIMIT}",
-                ratio_at_most(
-                    MAIN, "anderson", "iteration", ACCELERATION_LIMIT, "fevals"
+                _with_control(
+                    ratio_at_most(
+                        MAIN, "anderson", "iteration", ACCELERATION_LIMIT, "fevals"
+                    )
                 ),
             ),
             Claim(
@@ -441,12 +446,6 @@ SUITES = [
                 "dense-Newton reference, relative 2-norm)",
                 f"<= {AGREEMENT:g}",
                 _agreement,
-            ),
-            Claim(
-                f"{CONTROL} (control): best accelerated evaluations / plain "
-                "iteration's",
-                f">= {CONTROL_FLOOR} (acceleration gains little)",
-                _control,
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 3},
