@@ -201,3 +201,19 @@ def test_last_iterate_rules() -> None:
     assert strong(0) == 0.1 and strong(99) == pytest.approx(0.02)
     heavy = schedules.heavy_tailed(1.25, 1.0, 1000)
     assert heavy(3) == pytest.approx(1000 ** (-0.8))
+
+
+def test_default_filter_is_the_papers_nearest_start_reflect_end() -> None:
+    # Odd window 2 * (int(0.1 * T) // 2) + 1 = 11, the end extended by its mirror
+    # image (the reference code's README): check each median by hand.
+    rng = np.random.default_rng(0)
+    norms = np.exp(rng.normal(size=100)) + np.linspace(3.0, 0.5, 100)
+    width, half = 11, 5
+    extended = np.concatenate([np.full(half, norms[0]), norms, norms[-2::-1][:half]])
+    filtered = np.array([np.median(extended[t : t + width]) for t in range(100)])
+    w = filtered**-2.0
+    raw = np.array([w[t] * w[t + 1 :].sum() for t in range(100)])
+    s = schedules.refine_schedule(norms, smoothing=0.1)
+    np.testing.assert_allclose(s.values, raw / raw.max(), rtol=1e-12)
+    nearest = schedules.refine_schedule(norms, smoothing=0.1, pad_mode="nearest")
+    assert not np.allclose(s.values, nearest.values)

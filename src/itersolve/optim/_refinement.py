@@ -12,7 +12,7 @@ import torch
 from itersolve.optim._schedule_functions import Schedule, _check_step
 
 OPTIMIZERS = ("sgd", "adam")
-PAD_MODES = ("nearest", "reflect")
+PAD_MODES = ("nearest-reflect", "nearest", "reflect")
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,21 +45,25 @@ def refine_schedule(
     *,
     optimizer: str = "sgd",
     smoothing: float = 0.1,
-    pad_mode: str = "nearest",
+    pad_mode: str = "nearest-reflect",
 ) -> RefinedSchedule:
     """Refine a schedule from the gradient norms logged during a previous run.
 
-    With ``G_t`` the median-filtered norms (window ``max(1, round(smoothing * T))``)
-    and weights ``w_t = G_t^{-2}`` (``optimizer="sgd"``, l2 norms) or
+    With ``G_t`` the median-filtered norms (odd window
+    ``2 * (int(smoothing * T) // 2) + 1``, as in the paper's reference code) and
+    weights ``w_t = G_t^{-2}`` (``optimizer="sgd"``, l2 norms) or
     ``w_t = G_t^{-1}`` (``optimizer="adam"``, pass l1 norms; coordinate-wise
     normalised updates), the refined multiplier is::
 
         s_t = w_t * sum_{p > t} w_p / sum_p w_p,     t = 0 .. T-1,
 
-    divided by its maximum, so ``max s = 1`` and ``s_{T-1} = 0``. Flat norms give
-    exactly linear decay; norms that shrink during training give a warm-up-like
-    rise, growing norms a faster decay. Multiply by the base learning rate (e.g.
-    through ``LambdaLR``); rerun the same LR grid with it.
+    divided by its maximum, so ``max s = 1`` and ``s_{T-1} = 0``: the last logged
+    step gets learning rate 0, so the run ends on the iterate the refinement
+    bound is about (Algorithm 1 of the paper, ``eta_T = 0``). Flat norms give
+    exactly linear decay over the ``T - 1`` nonzero steps; norms that shrink
+    during training give a warm-up-like rise, growing norms a faster decay.
+    Multiply by the base learning rate (e.g. through ``LambdaLR``); rerun the
+    same LR grid with it.
 
     Compare with ``torch.optim.lr_scheduler.LinearLR`` (what refinement reduces to
     for constant norms) and the closed form in the paper's reference code
@@ -75,7 +79,12 @@ def refine_schedule(
     smoothing
         Median-filter width as a fraction of ``T`` (0: no filtering).
     pad_mode
-        Boundary handling of the filter: ``"nearest"`` or ``"reflect"``.
+        Boundary handling of the filter. ``"nearest-reflect"`` (default) is the
+        paper's: nearest at the start, and at the end the norms are extended by
+        their mirror image (``numpy.pad(mode="reflect")``, ``2 * window`` values)
+        so the last window's median is not pinned to the last logged norm.
+        ``"nearest"`` or ``"reflect"`` use that ``scipy.ndimage`` mode at both
+        ends.
 
     References
     ----------
@@ -105,8 +114,12 @@ def refine_schedule(
         )
     if not np.all(np.isfinite(norms)) or np.any(norms <= 0):
         raise ValueError("grad_norms must be finite and > 0")
-    width = max(1, round(smoothing * norms.size))
-    if width > 1:
+    width = 2 * (int(smoothing * norms.size) // 2) + 1
+    if width > 1 and pad_mode == "nearest-reflect":
+        pad = 2 * width
+        padded = np.pad(norms, (0, pad), mode="reflect")
+        norms = scipy.ndimage.median_filter(padded, size=width, mode="nearest")[:-pad]
+    elif width > 1:
         norms = scipy.ndimage.median_filter(norms, size=width, mode=pad_mode)
     weights = norms ** (-2.0 if optimizer == "sgd" else -1.0)
     tail = np.cumsum(weights[::-1])[::-1]  # sum_{p >= t} w_p
