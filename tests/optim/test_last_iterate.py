@@ -146,3 +146,23 @@ def test_strongly_convex_rule_with_lambda_lr_gives_unit_rate() -> None:
 def test_error_configs(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ProxSGD([torch.nn.Parameter(torch.ones(2))], **kwargs)
+
+
+def test_heavy_tailed_suite_case_runs_on_a_box_that_contains_x_star() -> None:
+    """The heavy-tailed bound needs a compact X; the box must not move F*."""
+    from sklearn.linear_model import Lasso
+
+    from itersolve.bench.suites import optim_last_iterate as suite
+
+    problem = suite._build(suite.HEAVY, 100)
+    assert problem.box == suite.BOX_RADIUS
+    ref = Lasso(alpha=suite.L1, fit_intercept=False, tol=1e-14, max_iter=200000)
+    x_star = ref.fit(problem.a.numpy(), problem.b.numpy()).coef_
+    assert np.abs(x_star).max() < problem.box  # interior: F* is the box optimum
+    out = suite._ours(problem)
+    last = torch.as_tensor(out.x)
+    assert torch.all(last.abs() <= problem.box)
+    gap = suite.evaluate(problem, last)
+    assert out.status == "SUCCESS" and 0 < gap < float("inf")
+    # The other regimes stay unconstrained.
+    assert suite._build("convex-gaussian", 100).box is None

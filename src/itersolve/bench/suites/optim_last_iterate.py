@@ -7,6 +7,52 @@ A seed whose final gap is not finite has diverged: the row counts them
 every claim reading that row FAILs and says how many seeds diverged. A horizon
 whose row is missing or crashed, or whose mean gap is not positive (below the
 accuracy of F*), also FAILs the claim instead of being left out of the fit.
+
+Heavy-tailed case: what the theorem gives, and what the claim compares
+----------------------------------------------------------------------
+The paper (arXiv 2312.08531) is theory only; it has no experiment to copy, so
+the reproduction is of its heavy-tailed in-expectation result as spec 19
+states it (the theorem's text and constants could not be checked here):
+
+* Assumptions: F = f + h on a closed convex X, f convex with
+  ``||g(x) - g(y)|| <= L ||x - y|| + M``, h prox-friendly, unbiased oracle
+  ``g + xi`` with ``E[||xi||^p | past] <= sigma^p`` for one p in (1, 2].
+* Step rule: ``eta_t = min(1/(2L), eta T^(-1/p))`` (known horizon T).
+* Bound: ``E[F(x_{T+1})] - F* = O(T^(1/p - 1))`` up to log T, an *upper*
+  bound over the whole class (worst case), stated as ``O(.)`` in the spec.
+
+Its T-dependence is that of the usual two terms of a mirror-descent bound with
+a constant step ``eta_T``: a distance term ``D^2 / (eta_T T)`` and a noise term
+``eta_T^(p-1) sigma^p D^(2-p)``. With ``eta_T = eta T^(-1/p)`` both are
+``T^(1/p - 1)``: slope -0.2 for p = 1.25. Student-t(1.5) noise has a finite
+p'-th moment for every p' < 1.5, so the bound holds for each such p'; with the
+step fixed by p = 1.25 the noise term becomes ``T^(-(p'-1)/p)`` (down to
+``T^(-0.4)`` as p' -> 1.5) while the distance term stays ``T^(-0.2)``: the
+best bound this step rule admits is ``O(T^(-0.2))``, set by the distance term.
+
+Two consequences for the claim:
+
+1. *The domain must be compact.* On X = R^n with a quadratic f the expectation
+   is infinite for every T when the noise has infinite variance:
+   ``F(x) - F* >= (x - x*)^T H (x - x*) / 2`` (optimality of x*), and the
+   last step adds ``-eta xi_T`` with independent Student-t(1.5) coordinates,
+   so ``E[F(x_{T+1})] - F* = inf`` whenever ``H != 0``. A finite bound can
+   only hold under a hypothesis that excludes this case, i.e. a bounded X (the
+   ``D`` in the noise term). The earlier runs on R^n (slope -0.363) fitted the
+   sample mean of 20 draws of an infinite-mean variable (one seed carried 4-7x
+   the mean). This case therefore runs on the box X = [-R, R]^d with
+   R = ``BOX_RADIUS``, which contains the unconstrained Lasso solution (so F*
+   is unchanged), with the exact joint prox of ``h + indicator(X)``.
+2. *The rate is an upper bound, so the claim is one-sided.* The spec gives it
+   as ``O(T^(1/p-1))``; the matching lower bound is minimax (over the class,
+   attained by problems chosen for each T), not a statement about this Lasso.
+   On a fixed problem both terms can fall faster: the distance term is
+   ``F`` along the deterministic prox-gradient path at time
+   ``sum eta_t = T^(1/p)`` (exponential in curved directions), and the noise
+   in a direction of curvature lambda settles at the Student-t stable scale
+   ``eta^(2 - 2/nu)`` = ``T^(-0.533)``. So a slope steeper than -0.2 is
+   consistent with the theorem, and the claim is ``slope <= 1/p - 1 + 0.05``
+   (the spec's tolerance), not a two-sided window around -0.2.
 """
 
 from __future__ import annotations
@@ -31,13 +77,17 @@ D = 100
 L1 = 0.05
 NU = 1.5  # Student-t degrees of freedom: finite p-th moment for p < 1.5
 P_MOMENT = 1.25
+# Radius of the heavy-tailed case's box X = [-R, R]^D; the unconstrained
+# solution has max |x*_i| = 2.63, so x* is interior and F* is unchanged.
+BOX_RADIUS = 4.0
 CHUNK = 500
 HORIZONS = {
     "smoke": [100, 300, 1000],
     "quick": [1000, 3000, 10000, 30000],
     "full": [1000, 3000, 10000, 30000, 100000],
 }
-REGIMES = ("convex-gaussian", "strongly-convex-gaussian", "convex-student-t")
+HEAVY = "convex-student-t-box"
+REGIMES = ("convex-gaussian", "strongly-convex-gaussian", HEAVY)
 
 
 @dataclass(frozen=True)
@@ -51,6 +101,7 @@ class LassoProblem:
     mu: float
     regime: str
     horizon: int
+    box: float | None = None  # X = [-box, box]^D, or R^D when None
 
     def objective(self, x: torch.Tensor) -> torch.Tensor:
         """F at each row of ``x`` (seeds, D), float64."""
@@ -78,7 +129,8 @@ def _instance(
 
 def _build(regime: str, horizon: int) -> LassoProblem:
     a, b, f_star, smooth, mu = _instance(regime.startswith("strongly"))
-    return LassoProblem(a, b, f_star, smooth, max(mu, 0.0), regime, horizon)
+    box = BOX_RADIUS if regime == HEAVY else None
+    return LassoProblem(a, b, f_star, smooth, max(mu, 0.0), regime, horizon, box)
 
 
 def cases(scale: str) -> list[Case]:
@@ -98,7 +150,7 @@ def evaluate(problem: LassoProblem, x: Any) -> float:
 def _rule(p: LassoProblem) -> schedules.Schedule:
     if p.regime == "strongly-convex-gaussian":
         return schedules.strongly_convex(p.smoothness, p.mu)
-    if p.regime == "convex-student-t":
+    if p.regime == HEAVY:
         return schedules.heavy_tailed(P_MOMENT, 1.0, p.horizon, L=p.smoothness)
     return schedules.convex_known_horizon(p.smoothness, 1.0, p.horizon)
 
@@ -108,7 +160,7 @@ def _noise(p: LassoProblem):
     rng = np.random.default_rng(p.horizon)
     for start in range(0, p.horizon, CHUNK):
         size = (min(CHUNK, p.horizon - start), SEEDS, D)
-        if p.regime == "convex-student-t":
+        if p.regime == HEAVY:
             block = rng.standard_t(NU, size=size)
         else:
             block = rng.standard_normal(size)
@@ -119,7 +171,10 @@ def _solve(p: LassoProblem, *, prox: bool) -> tuple[torch.Tensor, torch.Tensor |
     x = torch.nn.Parameter(torch.zeros(SEEDS, D, dtype=torch.float64))
     opt: torch.optim.Optimizer
     if prox:
-        opt = ProxSGD([x], lr=1.0, l1=L1, average=True)
+        domain: dict[str, Any] = {}
+        if p.box is not None:
+            domain = {"domain": "box", "lower": -p.box, "upper": p.box}
+        opt = ProxSGD([x], lr=1.0, l1=L1, average=True, **domain)
     else:
         opt = torch.optim.SGD([x], lr=1.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _rule(p))
@@ -294,8 +349,11 @@ SUITES = [
             f"{SEEDS} seeds, F* from scikit-learn Lasso (tol 1e-14). ProxSGD last "
             "iterate with the paper's rules: convex eta = min(1/2L, 1/sqrt(T)); "
             "strongly convex eta_t = min(1/2L, 1/(mu t)); heavy-tailed "
-            "eta = min(1/2L, T^(-1/p)), p = 1.25. Anchor: torch.optim.SGD on the "
-            "l1 subgradient, same noise. Objective: mean F(x_T) - F*."
+            "eta = min(1/2L, T^(-1/p)), p = 1.25, on the box X = "
+            f"[-{BOX_RADIUS:g}, {BOX_RADIUS:g}]^d (the bound needs a compact "
+            "domain: on R^d the expected gap is infinite). Anchor: "
+            "torch.optim.SGD on the l1 subgradient, same noise. "
+            "Objective: mean F(x_T) - F*."
         ),
         objective_name="E[F(x_T)] - F*",
         cases=cases,
@@ -313,9 +371,16 @@ SUITES = [
                 _slope("strongly-convex-gaussian", -1.15, -0.85, "-1 (up to log T)"),
             ),
             Claim(
-                "heavy-tailed (Student-t 1.5, p = 1.25): slope ~ 1/p - 1",
-                "in [-0.25, -0.15]",
-                _slope("convex-student-t", -0.25, -0.15, "1/p - 1 = -0.2"),
+                "heavy-tailed (Student-t 1.5, p = 1.25, box X): slope at most "
+                "the theorem's upper bound 1/p - 1 = -0.2 (+0.05)",
+                "<= -0.15",
+                _slope(
+                    HEAVY,
+                    -math.inf,
+                    -0.15,
+                    "O(T^(1/p - 1)) = T^-0.2 upper bound (worst case over the "
+                    "class; see the module docstring)",
+                ),
             ),
             Claim(
                 "last iterate within a log factor of the averaged iterate",
