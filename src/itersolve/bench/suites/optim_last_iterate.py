@@ -48,11 +48,15 @@ Two consequences for the claim:
    attained by problems chosen for each T), not a statement about this Lasso.
    On a fixed problem both terms can fall faster: the distance term is
    ``F`` along the deterministic prox-gradient path at time
-   ``sum eta_t = T^(1/p)`` (exponential in curved directions), and the noise
-   in a direction of curvature lambda settles at the Student-t stable scale
-   ``eta^(2 - 2/nu)`` = ``T^(-0.533)``. So a slope steeper than -0.2 is
-   consistent with the theorem, and the claim is ``slope <= 1/p - 1 + 0.05``
-   (the spec's tolerance), not a two-sided window around -0.2.
+   ``sum eta_t = eta T^(1 - 1/p) = T^0.2`` (exponential in curved
+   directions), and the noise in a direction of curvature lambda settles at
+   the Student-t stable scale ``eta^(2 - 2/nu) = T^(-0.533)``. In the quick
+   range (T = 1e3..3e4) the noise dominates (noise-free path: gap 0.23 ->
+   0.15; with noise 7 -> 3) and the 50 flat directions of A (n = 50 < d), where
+   only the l1 pull acts, are not yet settled, so no single exponent is
+   predicted for this problem there. A slope steeper than -0.2 is consistent
+   with the theorem; the claim is ``slope <= 1/p - 1 + 0.05`` (the spec's
+   tolerance), not a two-sided window around -0.2.
 """
 
 from __future__ import annotations
