@@ -148,17 +148,24 @@ class Anderson(FixedPointMethod):
             )
             valid &= ~drop
             state.dropped += int(bad.sum())
-        Ghat = Ghat * valid[:, None, :]
+        # The regularised least-squares problem min ||g - Ghat gamma||^2 + reg
+        # ||gamma||^2 through its m x m normal equations: the Gram matrix is
+        # already a reduction (deterministic), its condition is capped by
+        # max_condition above, and a batched LAPACK solve of an m x m system
+        # is bitwise reproducible here, whereas torch.linalg.lstsq on the tall
+        # stacked system is not (MKL's result depends on workspace alignment).
+        both = valid[:, :, None] & valid[:, None, :]
         diag = torch.where(
             valid,
-            torch.full_like(norms, math.sqrt(self.regularization)),
+            torch.full_like(norms, self.regularization),
             torch.ones_like(norms),
         )
-        stacked = torch.cat([Ghat, torch.diag_embed(diag)], dim=1)
-        rhs = torch.cat([state.g.to(torch.float64), torch.zeros_like(norms)], dim=1)[
-            :, :, None
-        ]
-        gamma_hat = torch.linalg.lstsq(stacked, rhs).solution[:, :, 0]
+        normal = torch.where(both, gram, torch.zeros_like(gram)) + torch.diag_embed(
+            diag
+        )
+        Ghat = Ghat * valid[:, None, :]
+        rhs = (Ghat * state.g.to(torch.float64)[:, :, None]).sum(dim=1)
+        gamma_hat = torch.linalg.solve(normal, rhs[:, :, None])[:, :, 0]
         return torch.where(valid, gamma_hat / scale, torch.zeros_like(gamma_hat))
 
     def step(self, problem: FixedPointProblem, state: AndersonState) -> AndersonState:
