@@ -5,8 +5,28 @@ Every schedule gets the same tuning budget, the optimizer's 6-value LR grid, and
 the LR is chosen on tuning seeds that are never evaluated: each case trains
 ``TUNE_SEEDS + SEEDS`` seeds at every LR at once, picks the LR with the lowest
 mean final loss over the first ``TUNE_SEEDS`` and reports the mean over the other
-``SEEDS`` at that LR. The refined schedule is built from the gradient norms of
-its linear-decay run averaged over the tuning seeds only. A run whose loss is
+``SEEDS`` at that LR. The refined schedule follows the paper's procedure (Defazio
+et al. 2023, Algorithm 1 and Section 3; reference code ``find_closed_form_schedule``
+with the README's median filter: odd window of 10% of T, nearest padding at the
+start, reflect padding at the end): the linear-decay run of the same length at
+its best LR (chosen on the tuning seeds) logs per-step minibatch gradient norms
+(l2 for SGD, l1 for Adam), averaged over the tuning seeds only; the one refined
+schedule built from them is swept over the same LR grid as every other schedule.
+The claim prints, per case, how far the logged norms fall (median of the first
+tenth / last tenth) and where the refined schedule peaks. Measured at quick
+(refined vs linear, final loss): digits/Adam 0.0616 vs 0.00652 (norms fall
+2.3e3x as the unregularised, separable problem's loss goes to 0, so
+``w_t = G_t^{-1}`` grows at the end and the schedule peaks at 89% of T, mean
+0.14: a long "warm-up" that the next run's norms do not justify, since its
+small early steps make no progress), digits/SGD 0.0371 vs 0.0207 (norms fall
+12.5x, peak at 64%; both runs' best LR is the grid's largest, so the refined
+schedule, mean 0.43, is held back by the grid), breast_cancer 0.0381 vs 0.0376
+(Adam) and 0.0393 vs 0.0379 (SGD) with norms falling only 1.5x: within 4%, the
+refined schedule never wins here. The ranking claim's setting is the paper's convex
+logistic-regression comparison (linear decay vs cosine vs the common defaults
+at a tuned LR); the LIBSVM datasets are not reproduced offline. Linear <= cosine
+holds on all four cases; the two out-of-order SGD cases fail on 1/sqrt(1 + t)
+ranking behind constant (0.0534 vs 0.0486, 0.110 vs 0.0446). A run whose loss is
 not finite scores ``inf`` (a diverged tuning run is never chosen; a diverged
 evaluation seed makes the row ``DIVERGED`` with an infinite mean, counted in
 ``diverged_seeds`` and named by the claims).
@@ -198,20 +218,27 @@ def _train(
 def _run(name: str):
     def run(problem: ScheduleProblem) -> RunOutput:
         n_lr = len(problem.lrs)
+        extras: dict[str, Any] = {}
         if name == "refined":
+            # The paper's procedure: a linear-decay run of the same length at its
+            # best LR (chosen on the tuning seeds) logs the norms; the refined
+            # schedule built from them is then swept over the same LR grid.
             first = [schedules.linear_decay(problem.steps)] * n_lr
-            _, norms = _train(problem, first, log_norms=True)
+            prior, norms = _train(problem, first, log_norms=True)
             assert norms is not None
-            # One schedule per LR, from the norms of its linear run averaged over
-            # the tuning seeds (an evaluated seed's own run never shapes it).
-            lambdas: list[Any] = [
-                schedules.refine_schedule(
-                    norms[:, i, : problem.tune].mean(dim=1),
-                    optimizer=problem.optimizer,
-                )
-                for i in range(n_lr)
-            ]
+            source = _chosen(problem, _losses(problem, prior))
+            logged = norms[:, source, : problem.tune].mean(dim=1)
+            refined = schedules.refine_schedule(logged, optimizer=problem.optimizer)
+            lambdas: list[Any] = [refined] * n_lr
             steps = 2 * problem.steps
+            tenth = max(1, problem.steps // 10)
+            extras = {
+                "refined_from_lr": problem.lrs[source],
+                # how far the logged norms fall (first vs last tenth, medians)
+                "norm_drop": float(logged[:tenth].median() / logged[-tenth:].median()),
+                "refined_peak_at": int(refined.values.argmax()) / problem.steps,
+                "refined_mean": float(refined.values.mean()),
+            }
         else:
             lambdas = [_schedule(name, problem.steps)] * n_lr
             steps = problem.steps
@@ -219,7 +246,7 @@ def _run(name: str):
         losses = _losses(problem, weights)
         chosen = _chosen(problem, losses)
         diverged = int(np.sum(~np.isfinite(losses[chosen, problem.tune :])))
-        extras = {"best_lr": problem.lrs[chosen], "diverged_seeds": diverged}
+        extras |= {"best_lr": problem.lrs[chosen], "diverged_seeds": diverged}
         grads = steps * n_lr * problem.seeds
         status = "DIVERGED" if diverged else "SUCCESS"
         return RunOutput(weights, steps, status, {"grads": grads}, extras)
@@ -324,9 +351,16 @@ def _refined(results: Results) -> ClaimOutcome:
     if not complete:
         return no_rows("refined vs linear")
     wins = [v["refined"] <= v["linear"] for v in complete.values()]
-    parts = [
-        f"{c}: {v['refined']:.4g} vs {v['linear']:.4g}" for c, v in complete.items()
-    ]
+    parts = []
+    for c, v in complete.items():
+        part = f"{c}: {v['refined']:.4g} vs {v['linear']:.4g}"
+        for r in results.select(c, "refined"):
+            if r.get("norm_drop") is not None:
+                part += (
+                    f" (norms fall {r['norm_drop']:.3g}x, schedule peaks at "
+                    f"{r['refined_peak_at']:.0%} of T, mean {r['refined_mean']:.2f})"
+                )
+        parts.append(part)
     frac = statistics.fmean(wins)
     return ClaimOutcome(frac, frac >= 2 / 3, "; ".join(parts + failures))
 
@@ -360,8 +394,9 @@ SUITES = [
             "is chosen on 2 tuning seeds, never evaluated; objective: full-data "
             "training loss (float64) at that LR, mean over 5 other seeds (inf if "
             "one diverged). 'refined' = refine_schedule of the gradient norms (l2 "
-            "for SGD, l1 for Adam) logged by a linear-decay run at the same LR, "
-            "averaged over the tuning seeds (cost of both runs included)."
+            "for SGD, l1 for Adam) logged by the linear-decay run at its best LR "
+            "(tuning seeds), swept over the same LR grid (cost of both runs "
+            "included)."
         ),
         objective_name="final training loss at the LR tuned on held-out seeds",
         cases=cases,
