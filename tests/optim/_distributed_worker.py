@@ -7,6 +7,7 @@ names a spawned child cannot import.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
@@ -88,8 +89,14 @@ def main() -> None:
     if name == "mfac":
         out["grad_buffer"] = opt.state["mfac"]["grad_buffer"].clone()
     torch.save(out, out_file)
+    dist.barrier()
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     main()
+    # Leave without the interpreter's teardown: with DDP's reducer threads and
+    # gloo still in static destructors, it sometimes aborts ("terminate called
+    # without an active exception", SIGABRT) after every result is written.
+    sys.stdout.flush()
+    os._exit(0)
