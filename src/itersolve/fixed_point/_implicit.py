@@ -364,6 +364,35 @@ class _FixedPointFunction(torch.autograd.Function):
         return tuple(out)
 
 
+def check_layer_options(
+    forward: Any,
+    backward: str,
+    backward_method: Any,
+    phantom_steps: int,
+    phantom_damping: float,
+) -> tuple[IterativeMethod, Any]:
+    """Validate a fixed-point layer's solver settings (shared by
+    :func:`fixed_point_layer` and :class:`itersolve.nn.DEQLayer`); returns the
+    forward method (``Anderson()`` for ``None``) and the checked adjoint method."""
+    if backward not in _BACKWARDS:
+        raise ValueError(f"backward must be 'implicit' or 'phantom', got {backward!r}")
+    if (
+        isinstance(phantom_steps, bool)
+        or not isinstance(phantom_steps, int)
+        or phantom_steps < 0
+    ):
+        raise ValueError(f"phantom_steps must be an int >= 0, got {phantom_steps!r}")
+    if not (isinstance(phantom_damping, int | float) and 0 < phantom_damping <= 1):
+        raise ValueError(f"phantom_damping must be in (0, 1], got {phantom_damping!r}")
+    forward = Anderson() if forward is None else forward
+    if not _is_fixed_point_method(forward):
+        raise TypeError(
+            "forward must be a method of itersolve.fixed_point such as Anderson(), "
+            f"got {type(forward).__name__}"
+        )
+    return forward, _check_adjoint_method(backward_method, "backward_method")
+
+
 def fixed_point_layer(
     f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -472,29 +501,16 @@ def fixed_point_layer(
         params = tuple(p for p in f.parameters() if p.requires_grad)
     for i, p in enumerate(params):
         _check_tensor(p, f"params[{i}]")
-    if backward not in _BACKWARDS:
-        raise ValueError(f"backward must be 'implicit' or 'phantom', got {backward!r}")
-    if (
-        isinstance(phantom_steps, bool)
-        or not isinstance(phantom_steps, int)
-        or phantom_steps < 0
-    ):
-        raise ValueError(f"phantom_steps must be an int >= 0, got {phantom_steps!r}")
-    if not (isinstance(phantom_damping, int | float) and 0 < phantom_damping <= 1):
-        raise ValueError(f"phantom_damping must be in (0, 1], got {phantom_damping!r}")
-    forward = Anderson() if forward is None else forward
-    if not _is_fixed_point_method(forward):
-        raise TypeError(
-            "forward must be a method of itersolve.fixed_point such as Anderson(), "
-            f"got {type(forward).__name__}"
-        )
+    forward, backward_method = check_layer_options(
+        forward, backward, backward_method, phantom_steps, phantom_damping
+    )
     info = FixedPointLayerInfo(forward=None)
     cfg = _LayerConfig(
         f=f,
         z0=z0,
         forward=forward,
         backward=backward,
-        backward_method=_check_adjoint_method(backward_method, "backward_method"),
+        backward_method=backward_method,
         phantom_steps=phantom_steps,
         phantom_damping=float(phantom_damping),
         batch_dim=batch_dim,

@@ -9,7 +9,11 @@ import torch
 from torch import nn
 
 from itersolve._core.iterate import IterativeMethod
-from itersolve.fixed_point._implicit import FixedPointLayerInfo, fixed_point_layer
+from itersolve.fixed_point._implicit import (
+    FixedPointLayerInfo,
+    check_layer_options,
+    fixed_point_layer,
+)
 
 ZInit = str | Callable[[torch.Tensor], torch.Tensor]
 
@@ -191,13 +195,9 @@ fixed_point_layer`: the implicit backward solves the adjoint
             "throw": throw,
         }
         self.info = None
-        # Validates the methods and settings now rather than at the first call.
-        self._check_options()
-
-    def _check_options(self) -> None:
-        probe = torch.zeros(1, dtype=torch.float64)
-        fixed_point_layer(
-            lambda z, x: z, probe, z0=probe, **{**self._options, "batch_dim": None}
+        # Validate the methods and settings now rather than at the first call.
+        check_layer_options(
+            forward, backward, backward_method, phantom_steps, phantom_damping
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
