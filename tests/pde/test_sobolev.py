@@ -159,10 +159,11 @@ def test_methods_agree_with_scipy_newton_krylov(case, name):
         assert abs(sol.stats["inner_steps"] - inner) <= 0.05 * inner + 1
     if name == "newton-krylov":
         # full Newton steps; one Jacobian product per CG matvec plus one per step
-        # (the exact merit slope), and M applied once per CG step and at start
+        # (the exact merit slope), and M applied at the start of each inner CG
+        # solve and after every CG step but the one that meets its test
         assert sol.stats["line_search_evaluations"] == sol.num_steps
         assert sol.stats["jvps"] >= sol.stats["inner_steps"] + 2 * sol.num_steps
-        assert sol.stats["poisson_solves"] == sol.stats["inner_steps"] + sol.num_steps
+        assert sol.stats["poisson_solves"] == sol.stats["inner_steps"]
     if p.grid.dim != 2:
         return  # the 2-D cases carry the scipy comparison (budget)
     ref = scipy.optimize.newton_krylov(

@@ -100,6 +100,12 @@ class CGState:
     # step is the matvec plus five vector operations and no tensor bookkeeping.
     scalar: bool = False
     limit: float = 0.0
+    # Scalar path with a preconditioner: the step that meets the test skips
+    # ``z = M r`` (the solve usually ends there, as SciPy's cg does, saving one
+    # preconditioner application, e.g. a whole AMG V-cycle); a step that runs
+    # after it (a failed true-residual check resets p itself; an unchecked
+    # step with check_every > 1 does not) first completes the direction.
+    direction_pending: bool = False
 
 
 #: Failures a nonsymmetric matrix can cause in CG (worth the symmetry check).
@@ -460,6 +466,10 @@ class CG(IterativeMethod):
         recurrence as :meth:`step`; the test runs every step, so a failure
         returns at once with ``x`` as it was before the failing update)."""
         x, r, p = state.x, state.r, state.p
+        if state.direction_pending:
+            state.direction_pending = False
+            if not self._next_direction(state, float(torch.linalg.vector_norm(r))):
+                return state
         q = state.matvec(p)
         pq = float(torch.dot(p, q))
         if not pq > 0:
@@ -471,19 +481,31 @@ class CG(IterativeMethod):
         self._count_step(problem, state)
         if state.precondition is None:
             rz = float(torch.dot(r, r))
-            residual = math.sqrt(rz)
-            z = r
-        else:
-            z = state.precondition(r)
-            rz = float(torch.dot(r, z))
-            residual = float(torch.linalg.vector_norm(r))
-            if rz < 0:
-                state.status = Status.NOT_POSITIVE_DEFINITE
-                return state
-        p.mul_(rz / state.rz).add_(z)
-        state.rz = rz
-        state.residual = residual
+            p.mul_(rz / state.rz).add_(r)
+            state.rz = rz
+            state.residual = math.sqrt(rz)
+            return state
+        residual = float(torch.linalg.vector_norm(r))
+        if residual <= state.limit:
+            state.residual = residual
+            state.direction_pending = True
+            return state
+        self._next_direction(state, residual)
         return state
+
+    def _next_direction(self, state: CGState, residual: float) -> bool:
+        """``z = M r``, ``p = z + (r.z / r_old.z_old) p`` on the scalar path;
+        ``False`` (and NOT_POSITIVE_DEFINITE) when ``r.z < 0``."""
+        assert state.precondition is not None
+        z = state.precondition(state.r)
+        rz = float(torch.dot(state.r, z))
+        state.residual = residual
+        if rz < 0:
+            state.status = Status.NOT_POSITIVE_DEFINITE
+            return False
+        state.p.mul_(rz / state.rz).add_(z)
+        state.rz = rz
+        return True
 
     # -- stopping rule ------------------------------------------------------------
 
@@ -553,6 +575,7 @@ class CG(IterativeMethod):
             return False
         state.r = true_r
         state.p, state.rz = _first_direction(true_r, state.precondition)
+        state.direction_pending = False
         if state.scalar:
             state.rz = float(state.rz)
             state.residual = float(true_norm)
