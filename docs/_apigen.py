@@ -32,7 +32,16 @@ SECTIONS = [
 ]
 
 # Suites are grouped by the prefix of their name ("linear-poisson" -> linear).
-FAMILIES = ["linear", "optimize", "optim", "ot", "pde", "control", "fixed_point", "core"]
+FAMILIES = [
+    "linear",
+    "optimize",
+    "optim",
+    "ot",
+    "pde",
+    "control",
+    "fixed_point",
+    "core",
+]
 # Suite-name prefixes that differ from the family's module name.
 PREFIXES = {"fixed": "fixed_point"}
 
