@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 import torch
 
-from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.optimize._first_order import (
     check_default_tolerances,
@@ -19,6 +18,7 @@ from itersolve.optimize._first_order import (
 from itersolve.optimize._problem import OptimizationProblem
 from itersolve.optimize._second_order import (
     DiagonalPlusRankOne,
+    NewtonTypeMethod,
     check_f_star,
     f_star_reached,
     resolve_hessian,
@@ -169,7 +169,7 @@ class CubicNewtonState:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CubicRegularizedNewton(IterativeMethod):
+class CubicRegularizedNewton(NewtonTypeMethod):
     """Cubic-regularized Newton (Nesterov & Polyak 2006) with adaptive ``M``.
 
     Compare with ``scipy.optimize.minimize(method="trust-exact")`` (the same
@@ -359,13 +359,6 @@ class CubicRegularizedNewton(IterativeMethod):
         state.eig = None
         self._check(state)
         return state
-
-    def terminate(
-        self, problem: OptimizationProblem, state: CubicNewtonState
-    ) -> tuple[bool, Status]:
-        if state.status is not None:
-            return True, state.status
-        return False, Status.SUCCESS
 
     def metrics(
         self, problem: OptimizationProblem, state: CubicNewtonState

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 import torch
 
-from itersolve._core.iterate import IterativeMethod
 from itersolve._core.linesearch import armijo
 from itersolve._core.solution import Status
 from itersolve.optimize._first_order import (
@@ -19,6 +18,7 @@ from itersolve.optimize._first_order import (
 )
 from itersolve.optimize._problem import OptimizationProblem
 from itersolve.optimize._second_order import (
+    NewtonTypeMethod,
     NormMatrix,
     check_f_star,
     check_linear_solver,
@@ -55,7 +55,7 @@ class NewtonState:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Newton(IterativeMethod):
+class Newton(NewtonTypeMethod):
     """Damped Newton: ``x_{k+1} = x_k + t_k d_k``, ``(H_k + tau_k I) d_k = -g_k``.
 
     Compare with ``scipy.optimize.minimize(method="Newton-CG")``
@@ -238,13 +238,6 @@ class Newton(IterativeMethod):
         if state.grad_norm <= state.threshold or f_star_reached(self, state.f):
             state.status = Status.SUCCESS
         return state
-
-    def terminate(
-        self, problem: OptimizationProblem, state: NewtonState
-    ) -> tuple[bool, Status]:
-        if state.status is not None:
-            return True, state.status
-        return False, Status.SUCCESS
 
     def metrics(
         self, problem: OptimizationProblem, state: NewtonState

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 import torch
 
-from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
 from itersolve.optimize._first_order import (
     check_default_tolerances,
@@ -17,6 +16,7 @@ from itersolve.optimize._first_order import (
 )
 from itersolve.optimize._problem import OptimizationProblem
 from itersolve.optimize._second_order import (
+    NewtonTypeMethod,
     NormMatrix,
     check_f_star,
     check_linear_solver,
@@ -50,7 +50,7 @@ class RegularizedNewtonState:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RegularizedNewton(IterativeMethod):
+class RegularizedNewton(NewtonTypeMethod):
     """Gradient-regularized Newton with adaptive ``gamma`` (Algorithm 1 of
     Semenov, Jaggi & Doikov 2025), for exact or approximate Hessians ``H``.
 
@@ -252,13 +252,6 @@ class RegularizedNewton(IterativeMethod):
         if state.status is None and converged:
             state.status = Status.SUCCESS
         return state
-
-    def terminate(
-        self, problem: OptimizationProblem, state: RegularizedNewtonState
-    ) -> tuple[bool, Status]:
-        if state.status is not None:
-            return True, state.status
-        return False, Status.SUCCESS
 
     def metrics(
         self, problem: OptimizationProblem, state: RegularizedNewtonState

@@ -30,6 +30,17 @@ Tensor = torch.Tensor
 HVP = "hvp"
 
 
+class NewtonTypeMethod(IterativeMethod):
+    """Base of the Newton-type methods (Newton, RegularizedNewton,
+    CubicRegularizedNewton): their ``step`` tests the stopping rule on the
+    gradient at the accepted point (and the optional ``f_star`` rule), so it
+    records SUCCESS, like a failure, in ``state.status``; the driver's
+    ``terminate`` only reads it."""
+
+    def converged(self, problem: Any, state: Any) -> bool:
+        return False
+
+
 @dataclass(frozen=True)
 class DiagonalPlusRankOne:
     """The matrix ``diag(diagonal) + coefficient * u u^T`` (e.g. a Fisher term
