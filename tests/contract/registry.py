@@ -13,8 +13,11 @@ are shared hyperparameter bases, not methods: they have no step of their own.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -672,6 +675,30 @@ FIXED_POINT = [
     ),
 ]
 
+
+def _family_files() -> tuple[list[Entry], dict[type, str]]:
+    """Entries and bases of the families that keep them in their own file,
+    ``entries_<family>.py`` beside this one: each defines ``entries(registry)``
+    returning its :class:`Entry` list (``registry`` is this module, for
+    :class:`Entry`, :func:`convert` and :func:`_family`) and may define
+    ``BASES`` like this module's."""
+    found: list[Entry] = []
+    bases: dict[type, str] = {}
+    this = sys.modules[__name__]
+    for path in sorted(Path(__file__).parent.glob("entries_*.py")):
+        spec = importlib.util.spec_from_file_location(f"contract_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        found.extend(module.entries(this))
+        bases.update(getattr(module, "BASES", {}))
+    return found, bases
+
+
+_EXTENSION_ENTRIES, _EXTENSION_BASES = _family_files()
+BASES.update(_EXTENSION_BASES)
+
 REGISTRY: list[Entry] = [
     *LINEAR,
     *OTHER,
@@ -680,4 +707,5 @@ REGISTRY: list[Entry] = [
     *PDE,
     *CONTROL,
     *FIXED_POINT,
+    *_EXTENSION_ENTRIES,
 ]
