@@ -6,8 +6,12 @@
   :func:`~itersolve.fixed_point.fixed_point_layer`.
 * :class:`VariationalDropout` — dropout whose mask stays fixed across the
   solver iterations of one forward call.
+* :class:`ContractiveGraphFixedPoint` (alias ``CGS``) — the contractive linear
+  fixed point of a convergent graph solver, sparse message passing, implicit
+  backward.
 """
 
 from itersolve.nn._deq import DEQLayer, VariationalDropout
+from itersolve.nn._graph import CGS, ContractiveGraphFixedPoint
 
-__all__ = ["DEQLayer", "VariationalDropout"]
+__all__ = ["CGS", "ContractiveGraphFixedPoint", "DEQLayer", "VariationalDropout"]

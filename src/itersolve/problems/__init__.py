@@ -29,6 +29,7 @@ from itersolve.problems.linear import (
     spectrum,
     symmetric_indefinite,
 )
+from itersolve.problems.mdp import RandomMDP, random_mdp
 from itersolve.problems.optimization import (
     LeastSquares,
     LessardCounterexample,
@@ -73,6 +74,7 @@ __all__ = [
     "Logistic",
     "NonNegativeLeastSquaresL1",
     "Quadratic",
+    "RandomMDP",
     "Rosenbrock",
     "ShiftedLaplacianSequence",
     "Softmax",
@@ -95,6 +97,7 @@ __all__ = [
     "poisson_eigenvalues",
     "quadratic_logspaced",
     "random_assignment",
+    "random_mdp",
     "random_spd",
     "shifted_laplacian_sequence",
     "sparse_classification_data",
