@@ -1,5 +1,6 @@
 """Deterministic smooth minimization: ``minimize`` and its methods."""
 
+from itersolve.optimize._constraints import EqualityConstraints
 from itersolve.optimize._cubic_newton import CubicRegularizedNewton, cubic_subproblem
 from itersolve.optimize._first_order import GradientMethod
 from itersolve.optimize._gradient_descent import GradientDescent
@@ -14,6 +15,7 @@ from itersolve.optimize._problem import (
 )
 from itersolve.optimize._regularized_newton import RegularizedNewton
 from itersolve.optimize._second_order import DiagonalPlusRankOne, fisher_rank_one
+from itersolve.optimize._sqp import AdaSketchSQP
 from itersolve.optimize._triple_momentum import (
     TripleMomentum,
     triple_momentum_parameters,
@@ -21,9 +23,11 @@ from itersolve.optimize._triple_momentum import (
 from itersolve.optimize.bcd import BlockCoordinateDescent
 
 __all__ = [
+    "AdaSketchSQP",
     "BlockCoordinateDescent",
     "CubicRegularizedNewton",
     "DiagonalPlusRankOne",
+    "EqualityConstraints",
     "GradientDescent",
     "GradientMethod",
     "HeavyBall",

@@ -10,6 +10,14 @@ import warnings
 from typing import Any
 
 from itersolve.optimize import _problem
+from itersolve.problems.constrained import (
+    PAPER_PROBLEMS,
+    CutestProblem,
+    constrained_logistic,
+    cutest,
+    cutest_available,
+    cutest_directory,
+)
 from itersolve.problems.coordinate import (
     LabelPropagation,
     Lasso,
@@ -64,7 +72,9 @@ from itersolve.problems.transport import (
 )
 
 __all__ = [
+    "PAPER_PROBLEMS",
     "ContractiveTanh",
+    "CutestProblem",
     "HeatEquation2D",
     "LabelPropagation",
     "Lasso",
@@ -82,8 +92,12 @@ __all__ = [
     "TransportInstance",
     "breast_cancer_data",
     "breast_cancer_logistic",
+    "constrained_logistic",
     "contractive_tanh",
     "convection_diffusion",
+    "cutest",
+    "cutest_available",
+    "cutest_directory",
     "digit_image",
     "digits_data",
     "digits_softmax",
