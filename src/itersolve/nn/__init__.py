@@ -6,6 +6,8 @@
   :func:`~itersolve.fixed_point.fixed_point_layer`.
 * :class:`VariationalDropout` — dropout whose mask stays fixed across the
   solver iterations of one forward call.
+* :class:`HomoODE` — the homotopy ODE between a DEQ cell and its fixed point
+  (exact Newton homotopy, or paper 16's learned field with a learned start).
 * :class:`ContractiveGraphFixedPoint` (alias ``CGS``) — the contractive linear
   fixed point of a convergent graph solver, sparse message passing, implicit
   backward.
@@ -13,5 +15,12 @@
 
 from itersolve.nn._deq import DEQLayer, VariationalDropout
 from itersolve.nn._graph import CGS, ContractiveGraphFixedPoint
+from itersolve.nn._homoode import HomoODE
 
-__all__ = ["CGS", "ContractiveGraphFixedPoint", "DEQLayer", "VariationalDropout"]
+__all__ = [
+    "CGS",
+    "ContractiveGraphFixedPoint",
+    "DEQLayer",
+    "HomoODE",
+    "VariationalDropout",
+]
