@@ -15,6 +15,7 @@ from itersolve._core.iterate import IterativeMethod
 from itersolve._core.linesearch import armijo
 from itersolve._core.solution import Status
 from itersolve.linear import RandomizedKaczmarz, inner_solve
+from itersolve.linear._kaczmarz import check_seed
 from itersolve.optimize._constraints import BoundConstraints, bind_constraints
 from itersolve.optimize._problem import OptimizationProblem
 from itersolve.optimize._second_order import NewtonTypeMethod
@@ -177,6 +178,9 @@ class AdaSketchSQP(NewtonTypeMethod):
         The paper's parameters (``Param.jl`` defaults): penalties of the
         merit, initial inner accuracy, Hessian-shift floor, Armijo constant,
         penalty growth factor.
+    seed
+        Seed of the inner sketching (an int: solve ``k`` uses ``seed + k``);
+        ``None`` keeps the solver's own ``seed``.
 
     References
     ----------
@@ -225,6 +229,7 @@ class AdaSketchSQP(NewtonTypeMethod):
     xi_B: float = 0.1
     beta: float = 0.1
     nu: float = 1.5
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -253,6 +258,8 @@ class AdaSketchSQP(NewtonTypeMethod):
                 raise ValueError(f"{name} must be positive and finite, got {value!r}")
         if not 0 < self.beta < 0.5:
             raise ValueError(f"beta must be in (0, 0.5), got {self.beta}")
+        if self.seed is not None:
+            check_seed(self.seed)
         if not self.nu > 1:
             raise ValueError(f"nu must be > 1, got {self.nu}")
 
@@ -335,7 +342,7 @@ class AdaSketchSQP(NewtonTypeMethod):
             return z
         solver = self.linear_solver
         changes: dict[str, Any] = {"rtol": rtol}
-        seed = getattr(solver, "seed", None)
+        seed = getattr(solver, "seed", None) if self.seed is None else self.seed
         if isinstance(seed, int) and not isinstance(seed, bool):
             changes["seed"] = seed + state.inner_solves
         solver = dataclasses.replace(solver, **changes)
