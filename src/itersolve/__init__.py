@@ -36,6 +36,7 @@ _FAMILIES = (
     "ot",
     "pde",
     "problems",
+    "rl",
 )
 
 #: Top-level names and the module that defines them.
@@ -100,6 +101,7 @@ __all__ = [
     "ot",
     "pde",
     "problems",
+    "rl",
 ]
 
 

@@ -1,0 +1,23 @@
+"""Shared fixtures of the rl tests: one thread (tiny tensors are thousands of
+times slower under torch's intra-op pool on a loaded machine) and a small LQR."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from itersolve.rl import LinearGaussianLQR
+
+
+@pytest.fixture(autouse=True, scope="package")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="package")
+def lqr() -> LinearGaussianLQR:
+    """3 states, 2 actions, horizon 8: 6 policy parameters."""
+    return LinearGaussianLQR(state_dim=3, action_dim=2, horizon=8)
