@@ -379,3 +379,54 @@ def test_float32_twins_succeed_with_defaults():
     P = care(*f32)
     assert P.dtype == np.float32
     assert np.abs(P - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_split_products_are_as_accurate_as_twice_the_precision():
+    from fractions import Fraction
+
+    from itersolve.control._riccati import _dot2
+
+    rng = np.random.default_rng(3)
+    # rows and columns over ten orders of magnitude: the splitting grid is
+    # set per row of X and per column of Y
+    X = rng.standard_normal((6, 9)) * 10.0 ** rng.integers(-5, 5, (6, 1))
+    Y = rng.standard_normal((9, 4)) * 10.0 ** rng.integers(-5, 5, (1, 4))
+    hi, lo = (M.numpy() for M in _dot2(torch.from_numpy(X), torch.from_numpy(Y)))
+    for i in range(6):
+        for j in range(4):
+            exact = sum(Fraction(X[i, k]) * Fraction(Y[k, j]) for k in range(9))
+            size = sum(abs(Fraction(X[i, k]) * Fraction(Y[k, j])) for k in range(9))
+            error = abs(Fraction(hi[i, j]) + Fraction(lo[i, j]) - exact)
+            assert error <= 2.0**-70 * size  # u 2^-t k, t = 24 bits, k = 9
+
+
+def test_correction_falls_back_to_the_sign_solve_for_defective_closed_loops(
+    monkeypatch,
+):
+    from itersolve.control import _riccati
+    from itersolve.control._riccati import CORRECTION_ACCURACY, _correction
+
+    sizes = []
+    sign_solve = _riccati._lyapunov_solution
+
+    def spy(A, Q, *args):
+        sizes.append(A.shape[0])
+        return sign_solve(A, Q, *args)
+
+    monkeypatch.setattr(_riccati, "_lyapunov_solution", spy)
+
+    # a Jordan block, perturbed: eigenvectors nearly parallel (cond ~ 1e8)
+    closed = torch.tensor(
+        [[[-1.0, 1.0], [1e-16, -1.0]], [[-2.0, 0.3], [0.1, -1.0]]],
+        dtype=torch.float64,
+    )
+    residual = torch.tensor([[1.0, 0.2], [0.2, 0.5]], dtype=torch.float64)
+    residual = residual.expand(2, 2, 2)
+    step = _correction(closed, residual, 1e-13)
+    assert step.success
+    assert sizes == [1]  # only the defective system went through the sign solve
+    check = closed.mT @ step.x + step.x @ closed + residual
+    size = torch.linalg.matrix_norm(residual)
+    assert bool((torch.linalg.matrix_norm(check) <= CORRECTION_ACCURACY * size).all())
+    # the stabilising certificate cannot vouch for the defective system
+    assert float(step.stats["eig_condition"][0]) > 1e6

@@ -147,36 +147,48 @@ def _two_sum(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return s, (a - (s - bb)) + (b - bb)
 
 
-def _split(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``a = hi + lo``, half-width significands (Dekker): ``hi * hi`` is exact."""
-    bits = 1 - round(math.log2(torch.finfo(a.dtype).eps))
-    c = (2.0 ** ((bits + 1) // 2) + 1.0) * a
-    hi = c - (c - a)
-    return hi, a - hi
+def _digits(dtype: torch.dtype) -> int:
+    """Significand bits of ``dtype`` (53 for float64)."""
+    return 1 - round(math.log2(torch.finfo(dtype).eps))
 
 
-def _two_prod(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``a * b = p + e`` exactly (Dekker's TwoProduct, no FMA needed)."""
-    p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+def _grid_split(
+    M: torch.Tensor, dim: int, bits: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``M = hi + lo`` exactly, ``hi`` on a grid fixed per row (``dim=-1``) or per
+    column (``dim=-2``): every entry of ``hi`` is an integer of at most
+    ``bits`` bits times ``2^(e - bits + 1)``, where ``2^e`` bounds that row's
+    (column's) entries, and ``|lo| <= 2^(e - bits)``.
+
+    Adding and subtracting ``sigma = 1.5 * 2^(e + 53 - bits)`` rounds every
+    entry to that grid (Rump, Ogita & Oishi's ExtractScalar): the sum stays in
+    one binade, whose spacing is the grid.
+    """
+    top = M.abs().amax(dim=dim, keepdim=True)
+    exponent = torch.frexp(top).exponent  # top < 2^exponent
+    digits = _digits(M.dtype)
+    sigma = torch.ldexp(torch.full_like(top, 1.5), exponent + (digits - bits))
+    hi = (M + sigma) - sigma
+    return hi, M - hi
 
 
 def _dot2(X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``X @ Y`` as ``hi + lo``, as accurate as twice the working precision.
+    """``X @ Y`` as ``hi + lo``, with an error of about ``k u 2^-t |X| |Y|``.
 
-    Ogita, Rump & Oishi's Dot2 (SIAM J. Sci. Comput. 26, 2005), batched; the
-    loop runs over the inner dimension, never over the batch.
+    Ozaki's error-free splitting (Ozaki, Ogita, Oishi & Rump, Numer. Algorithms
+    59, 2012): ``X = Xh + Xl`` by rows and ``Y = Yh + Yl`` by columns, with
+    ``Xh``, ``Yh`` on grids of ``t = (p - ceil(log2 k)) // 2`` bits (``p``
+    significand bits, ``k`` the inner dimension), so that every entry of
+    ``Xh @ Yh`` is a sum of ``k`` products of at most ``2 t`` bits on one grid:
+    exact in any summation order. ``hi = Xh @ Yh`` exactly; ``lo`` the three
+    remaining products, each ``2^-t`` smaller, so their rounding is
+    ``O(u 2^-t |X| |Y|)``. Four batched matrix products, no loop.
     """
-    shape = torch.broadcast_shapes(X.shape[:-2], Y.shape[:-2])
-    hi = X.new_zeros((*shape, X.shape[-2], Y.shape[-1]))
-    lo = torch.zeros_like(hi)
-    for k in range(X.shape[-1]):
-        p, e = _two_prod(X[..., :, k : k + 1], Y[..., k : k + 1, :])
-        hi, s = _two_sum(hi, p)
-        lo = lo + (s + e)
-    return hi, lo
+    digits = _digits(X.dtype)
+    bits = (digits - math.ceil(math.log2(max(X.shape[-1], 1)))) // 2
+    Xh, Xl = _grid_split(X, -1, bits)
+    Yh, Yl = _grid_split(Y, -2, bits)
+    return Xh @ Yh, Xh @ Yl + Xl @ (Yh + Yl)
 
 
 def _riccati_residual(
@@ -198,8 +210,9 @@ def _riccati_residual(
     wh, wl = _dot2(B.mT, P)
     vh, vl = torch.linalg.solve(R, wh), torch.linalg.solve(R, wl)
     h3, l3 = _dot2(wh.mT, vh)
-    # the low parts shift P G P only at the rounding level: plain products
-    l3 = l3 + wh.mT @ vl + wl.mT @ vh
+    # the low parts are 2^-t of the high ones (see _dot2): their products
+    # need no compensation, but none of them may be dropped
+    l3 = l3 + wh.mT @ vl + wl.mT @ (vh + vl)
     s, e = _two_sum(h1, h2)
     lo = e + l1 + l2
     s, e = _two_sum(s, -h3)
@@ -216,14 +229,14 @@ def care_residual(
 ) -> torch.Tensor:
     """``||A^T P + P A - P B R^{-1} B^T P + Q||_F / max(1, ||Q||_F)`` per system.
 
-    The residual matrix is evaluated in compensated arithmetic (Dot2 and
-    TwoSum: as accurate as twice the working precision; only the solve with
-    ``R`` is in working precision), so the value measures ``P``, not the
-    rounding of the evaluation. A plain float64 evaluation (``G`` formed first)
-    errs by about ``u (||A^T P|| + ||P G P||)``: on one of the benchmark's random
-    10 x 10 systems (``||P||_F = 5.2e3``) it reports 1.5e-9 for a ``P`` whose
-    residual in exact rational arithmetic is 2.4e-11 (this function: the same
-    2.4e-11).
+    The residual matrix is evaluated in compensated arithmetic (error-free
+    split products and TwoSum: errors about ``1e-22`` relative to the terms
+    in float64; only the solve with ``R`` is in working precision), so the
+    value measures ``P``, not the rounding of the evaluation. A plain float64
+    evaluation (``G`` formed first) errs by about
+    ``u (||A^T P|| + ||P G P||)``: on one of the benchmark's random 10 x 10
+    systems (``||P||_F = 5.2e3``) it reports 1.5e-9 for a ``P`` whose residual
+    in exact rational arithmetic is 2.4e-11 (this function: the same 2.4e-11).
 
     Examples
     --------
@@ -263,7 +276,10 @@ def care(
     -[W11 + I; W21]``, then at most ``refine`` Newton steps in correction
     form: ``(A - G P)^T D + D (A - G P) = -R(P)``, ``P <- P + D``, with the
     residual ``R(P)`` evaluated in compensated arithmetic (see
-    :func:`care_residual`), each one Lyapunov solve. They stop early once
+    :func:`care_residual`), each one Lyapunov solve through the
+    eigendecomposition of ``A - G P`` (which also certifies, by Bauer–Fike,
+    that the refined ``P`` is stabilising; ill-conditioned eigenvectors fall
+    back to the sign iteration). They stop early once
     every residual is below ``n u (||A^T P|| + ||P A|| + ||K^T R K|| + ||Q||)``,
     the rounding floor of ``P`` in its dtype (one step on the benchmark's
     1000 random 10 x 10 systems: worst residual 2.4e-11, where the sign
@@ -331,16 +347,9 @@ def care(
     solution.x = P
     if not solution.success:
         return _raise_or_return(solution, full_output, info)
-    # The correction solves use the sign iteration at every size: A - B K is
-    # Hurwitz for a stabilising P (checked first, so a failure says why), and
-    # on the benchmark batch (1000 10x10) it is 12x faster than the Kronecker
-    # solve (0.028 s vs 0.34 s, equal accuracy), which forms 1000 100x100
-    # systems.
-    method = "sign"
-    if refine:
-        _check_stabilising(A_t, B_t, R_t, P)
     residual, K, scale = _riccati_residual(A_t, B_t, R_t, Q_t, P)
     floor = n * torch.finfo(dtype).eps * scale
+    certified = False
     for _ in range(refine):
         if bool((torch.linalg.matrix_norm(residual) <= floor).all()):
             break
@@ -348,12 +357,14 @@ def care(
         # compensated residual. Solving for P itself from Q + K^T R K (Kleinman's
         # form) rounds at u ||K^T R K||: two such steps left 1.0e-10 on the
         # benchmark's worst system, one step in this form 2.4e-11.
-        step = _lyapunov_solution(A_t - B_t @ K, residual, method, tol, None)
+        step = _correction(A_t - B_t @ K, residual, tol)
         solution.stats["lyapunov_solves"] += 1
         if not step.success:
             solution.status = step.status
             return _raise_or_return(solution, full_output, info)
-        P = P + 0.5 * (step.x + step.x.mT)
+        D = 0.5 * (step.x + step.x.mT)
+        P = P + D
+        certified = _stable_after(step, B_t @ torch.linalg.solve(R_t, B_t.mT @ D))
         residual, K, scale = _riccati_residual(A_t, B_t, R_t, Q_t, P)
         floor = n * torch.finfo(dtype).eps * scale
     solution.x = P
@@ -364,8 +375,60 @@ def care(
     if not bool(torch.isfinite(P).all()):
         solution.status = Status.NONFINITE
         return _raise_or_return(solution, full_output, info)
-    _check_stabilising(A_t, B_t, R_t, P)
+    if not certified:
+        _check_stabilising(A_t, B_t, R_t, P)
     return _raise_or_return(solution, full_output, info)
+
+
+def _stable_after(step: Solution, change: torch.Tensor) -> bool:
+    """Whether ``closed - change`` is Hurwitz for every system, from the
+    eigendecomposition of ``closed`` that :func:`_correction` made (Bauer–Fike:
+    each eigenvalue moves by at most ``cond(V) ||change||_2``, with
+    ``cond(V) <= ||V||_F ||V^-1||_F``); False when that bound cannot tell."""
+    norm = torch.linalg.matrix_norm
+    spread = step.stats["eig_condition"] * norm(change)
+    return bool((step.stats["eig_abscissa"] + spread < 0).all())
+
+
+CORRECTION_ACCURACY = 1e-8
+"""Largest relative residual of the eigenvector solve of a Newton correction;
+a system above it is solved again by the sign iteration. The correction only
+has to be accurate relative to itself: an error ``delta ||D||`` leaves a
+Riccati residual of about ``delta`` times the one it corrects."""
+
+
+def _correction(closed: torch.Tensor, residual: torch.Tensor, tol: float) -> Solution:
+    """``D`` with ``closed^T D + D closed = -residual`` for every system.
+
+    ``closed = A - B K`` is diagonalised once, ``closed = V diag(lam) V^-1``
+    (``torch.linalg.eig``): its eigenvalues show whether ``P`` is stabilising
+    (raises otherwise, saying why), and ``D = V^-T Y V^-1`` with
+    ``Y_ij = -(V^T residual V)_ij / (lam_i + lam_j)`` is a direct solve, where
+    the sign iteration takes some ten inversions. Where ``V`` is too
+    ill-conditioned for that (the solve's own residual above
+    :data:`CORRECTION_ACCURACY`) those systems go through the sign iteration.
+    """
+    lam, V = torch.linalg.eig(closed)
+    worst = float(lam.real.max())
+    if worst >= 0:
+        raise ValueError(
+            "care: no stabilising solution (A - B K has an eigenvalue with real "
+            f"part {worst:.3g} >= 0): (A, B) is not stabilisable"
+        )
+    C = residual.to(V.dtype)
+    Y = -(V.mT @ C @ V) / (lam[..., :, None] + lam[..., None, :])
+    Vinv = torch.linalg.inv(V)
+    D = (Vinv.mT @ Y @ Vinv).real
+    norm = torch.linalg.matrix_norm
+    check = closed.mT @ D + D @ closed + residual
+    bad = norm(check) > CORRECTION_ACCURACY * norm(residual)
+    if bool(bad.any()):
+        again = _lyapunov_solution(closed[bad], residual[bad], "sign", tol, None)
+        if not again.success:
+            return again
+        D[bad] = again.x
+    stats = {"eig_abscissa": lam.real.amax(-1), "eig_condition": norm(V) * norm(Vinv)}
+    return Solution(D, Status.SUCCESS, 0, stats)
 
 
 def _check_stabilising(
