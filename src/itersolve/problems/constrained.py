@@ -284,7 +284,11 @@ def cutest(name: str) -> CutestProblem:
 
 
 def constrained_logistic(
-    *, equalities: int = 3, radius: float = 1.0, seed: int = 0
+    *,
+    equalities: int = 3,
+    radius: float = 1.0,
+    seed: int = 0,
+    samples: int | None = None,
 ) -> tuple[SmoothProblem, EqualityConstraints]:
     """Logistic regression on breast_cancer (569 x 30) on a sphere and planes.
 
@@ -293,7 +297,8 @@ def constrained_logistic(
     a random ``w_f`` on the sphere, so the set is non-empty): the CPU-small
     version of the constrained logistic regression of Hong et al. (2023).
     Returns the :class:`~itersolve.problems.Logistic` problem (no ``l2``) and
-    the torch :class:`~itersolve.optimize.EqualityConstraints`.
+    the torch :class:`~itersolve.optimize.EqualityConstraints`. ``samples``
+    keeps the first rows only (a smaller instance for smoke tests).
 
     Examples
     --------
@@ -310,7 +315,11 @@ def constrained_logistic(
         raise ValueError(f"equalities must be in [0, 30), got {equalities}")
     if not radius > 0:
         raise ValueError(f"radius must be positive, got {radius}")
+    if samples is not None and not (isinstance(samples, int) and samples >= 2):
+        raise ValueError(f"samples must be an int >= 2 or None, got {samples!r}")
     X, y = breast_cancer_data()
+    if samples is not None:
+        X, y = X[:samples], y[:samples]
     problem = Logistic(X, y, l2=0.0)
     generator = torch.Generator().manual_seed(seed)
     n = X.shape[1]
