@@ -247,3 +247,29 @@ def test_bad_inputs() -> None:
         layer(edge_index, logits, bias.numpy())
     with pytest.raises(TypeError, match="edge_logits must be a torch tensor"):
         layer(edge_index, logits.numpy(), bias)
+
+
+def test_nonfinite_bias_is_an_honest_status() -> None:
+    edge_index, n = _graph()
+    logits, bias = _inputs(n, edge_index.shape[1])
+    bias[2, 1] = float("nan")
+    layer = CGS(HEADS)
+    with pytest.warns(ConvergenceWarning, match="NONFINITE"):
+        layer(edge_index, logits, bias)
+    assert not layer.info.forward.success
+    with pytest.raises(ConvergenceError):
+        CGS(HEADS, throw=True)(edge_index, logits, bias)
+
+
+@pytest.mark.gpu
+def test_cuda_keeps_the_device_and_matches_cpu() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    edge_index, n = _graph()
+    logits, bias = _inputs(n, edge_index.shape[1])
+    layer = CGS(HEADS, forward=TIGHT)
+    lg = logits.cuda().requires_grad_()
+    z = layer(edge_index, lg, bias.cuda())
+    z.sum().backward()
+    assert z.device.type == "cuda" and lg.grad.device.type == "cuda"
+    torch.testing.assert_close(z.cpu(), layer(edge_index, logits, bias))
