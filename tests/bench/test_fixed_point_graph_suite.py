@@ -108,6 +108,16 @@ def test_versus_gcn_claim() -> None:
     assert fg._versus_gcn(only_cgs).passed is None
 
 
+def test_greedy_accuracy_claim() -> None:
+    rows = _gvi_rows(2.0, 3.0, 12).rows
+    assert fg._greedy_vs_gcn(Results(rows)).passed is True  # equal accuracy
+    for r in rows:
+        if r["solver_name"] == "gcn":
+            r["greedy_accuracy"] = 0.95
+    outcome = fg._greedy_vs_gcn(Results(rows))
+    assert outcome.passed is False and outcome.measured == pytest.approx(0.9 / 0.95)
+
+
 def test_vjp_claim() -> None:
     ok = Results([_row(fg.VJP_CASE, "cgs-implicit-vjp", objective_value=1e-12)])
     bad = Results([_row(fg.VJP_CASE, "cgs-implicit-vjp", objective_value=1e-7)])

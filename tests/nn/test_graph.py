@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from itersolve import ConvergenceError, ConvergenceWarning
-from itersolve.fixed_point import Anderson, FixedPointIteration
+from itersolve.fixed_point import Anderson, FixedPointIteration, NewtonKrylov
 from itersolve.nn import CGS, ContractiveGraphFixedPoint
 from itersolve.problems import random_mdp
 
@@ -212,6 +212,7 @@ def test_max_steps_warns_or_raises() -> None:
         ({"heads": 2, "normalization": "sym"}, ValueError, "normalization"),
         ({"heads": 2, "backward": "unrolled"}, ValueError, "backward"),
         ({"heads": 2, "forward": "anderson"}, TypeError, "forward"),
+        ({"heads": 2, "forward": NewtonKrylov()}, ValueError, "as a batch"),
     ],
 )
 def test_bad_settings(kwargs, error, match) -> None:

@@ -18,6 +18,7 @@ from itersolve.fixed_point._implicit import (
     fixed_point_layer,
 )
 from itersolve.fixed_point._iteration import FixedPointIteration
+from itersolve.fixed_point._newton_krylov import NewtonKrylov
 
 NORMALIZATIONS = ("in-degree", "out-degree", "softmax")
 
@@ -108,13 +109,15 @@ class ContractiveGraphFixedPoint(nn.Module):
     normalization
         ``"in-degree"``, ``"out-degree"`` or ``"softmax"``.
     forward
-        A method of :mod:`itersolve.fixed_point`; ``None``:
+        A batch-capable method of :mod:`itersolve.fixed_point`
+        (``FixedPointIteration``, ``Anderson``, ``Broyden``); ``None``:
         ``FixedPointIteration(rtol=1e-6, max_steps=50)``.
     backward
         ``"implicit"`` or ``"phantom"`` (see
         :func:`~itersolve.fixed_point.fixed_point_layer`).
     backward_method
-        The adjoint solver; ``None``: ``FixedPointIteration(rtol=1e-6,
+        The adjoint solver (any method :func:`~itersolve.fixed_point.\
+implicit_vjp` accepts); ``None``: ``FixedPointIteration(rtol=1e-6,
         max_steps=50)``.
     phantom_steps, phantom_damping, throw
         As for :func:`~itersolve.fixed_point.fixed_point_layer`.
@@ -123,8 +126,9 @@ class ContractiveGraphFixedPoint(nn.Module):
     ------
     ValueError
         ``heads < 1``, ``gamma`` outside ``(0, 1)`` (no contraction), an unknown
-        ``normalization`` or bad backward settings; at the call, ``edge_index``
-        entries outside ``[0, n)`` or shapes that do not match.
+        ``normalization``, a ``NewtonKrylov`` forward or bad backward settings;
+        at the call, ``edge_index`` entries outside ``[0, n)`` or shapes that
+        do not match.
     TypeError
         A method of the wrong family; non-integer ``edge_index``, non-floating
         ``edge_logits`` or ``bias``.
@@ -182,6 +186,12 @@ class ContractiveGraphFixedPoint(nn.Module):
                 f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
             )
         forward = _default_method() if forward is None else forward
+        if isinstance(forward, NewtonKrylov):
+            raise ValueError(
+                "forward must solve the heads as a batch (FixedPointIteration, "
+                "Anderson or Broyden); NewtonKrylov solves one fixed point at a "
+                "time (it may be the backward_method)"
+            )
         backward_method = (
             _default_method() if backward_method is None else backward_method
         )
