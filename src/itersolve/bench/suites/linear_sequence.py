@@ -54,7 +54,7 @@ does not vary between repeats.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -129,6 +129,7 @@ class CostTable:
     shifts: np.ndarray
     context_range: tuple[float, float]
     seeds: int
+    replays: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
 
 def _cap(counts: np.ndarray) -> np.ndarray:
@@ -163,23 +164,51 @@ def _tuner(name: str, seed: int, context_range: tuple[float, float]) -> Tuner:
     return BinnedTsallisINF(DEFAULT_GRID, context_range=context_range, seed=seed)
 
 
+def _replays(name: str, p: CostTable) -> np.ndarray:
+    """Per-seed costs ``(seeds, T)`` of a tuner, replayed once per table (the
+    run and its trace share them)."""
+    if name not in p.replays:
+        runs = []
+        for seed in range(p.seeds):
+            tuner = _tuner(name, seed, p.context_range)
+            contexts = None if name == "tsallis-inf" else p.shifts
+            runs.append(replay(tuner, p.table, contexts)[0])
+        p.replays[name] = np.asarray(runs)
+    return p.replays[name]
+
+
 def _replay_run(name: str, p: CostTable) -> RunOutput:
-    runs = []
-    for seed in range(p.seeds):
-        tuner = _tuner(name, seed, p.context_range)
-        costs, _ = replay(tuner, p.table, None if name == "tsallis-inf" else p.shifts)
-        runs.append(costs)
-    return _sequence_output(np.asarray(runs))
+    return _sequence_output(_replays(name, p))
 
 
-def _comparator_run(which: str, p: CostTable) -> RunOutput:
+def _comparator_costs(which: str, p: CostTable) -> np.ndarray:
     if which == "instance-optimal":
         costs = p.optimal
     elif which == "best-fixed":
         costs = p.table[:, int(np.argmin(p.table.mean(axis=0)))]
     else:  # a fixed grid value, e.g. Gauss–Seidel (omega = 1)
         costs = p.table[:, int(np.argmin(np.abs(DEFAULT_GRID - float(which))))]
-    return _sequence_output(costs[None, :])
+    return costs[None, :]
+
+
+def _comparator_trace(which: str, p: CostTable) -> dict[str, list[float]]:
+    return _cumulative(_comparator_costs(which, p))
+
+
+def _comparator_run(which: str, p: CostTable) -> RunOutput:
+    return _sequence_output(_comparator_costs(which, p))
+
+
+def _tuner_trace(name: str, p: CostTable) -> dict[str, list[float]]:
+    return _cumulative(_replays(name, p))
+
+
+def _cumulative(costs: np.ndarray) -> dict[str, list[float]]:
+    """Total iterations after each instance (mean over seeds), the paper's
+    figure (its axes swapped): the gap between two curves is the regret."""
+    total = costs.cumsum(axis=1).mean(axis=0)
+    points = np.unique(np.linspace(0, total.size - 1, 200).astype(int))
+    return {"step": (points + 1).tolist(), "objective": total[points].tolist()}
 
 
 def _sequence_output(costs: np.ndarray) -> RunOutput:
@@ -491,6 +520,7 @@ def _methods() -> list[Method]:
         Method(
             name,
             partial(_replay_run, name),
+            trace=partial(_tuner_trace, name),
             requires=NUMBA,
             applies=_is_shift,
         )
@@ -500,30 +530,35 @@ def _methods() -> list[Method]:
         Method(
             "best-fixed-omega",
             partial(_comparator_run, "best-fixed"),
+            trace=partial(_comparator_trace, "best-fixed"),
             requires=NUMBA,
             applies=_is_shift,
         ),
         Method(
             "instance-optimal",
             partial(_comparator_run, "instance-optimal"),
+            trace=partial(_comparator_trace, "instance-optimal"),
             requires=NUMBA,
             applies=_is_shift,
         ),
         Method(
             "gauss-seidel",
             partial(_comparator_run, "1.0"),
+            trace=partial(_comparator_trace, "1.0"),
             requires=NUMBA,
             applies=_is_shift,
         ),
         Method(
             "fixed-omega-1.6",
             partial(_comparator_run, "1.6"),
+            trace=partial(_comparator_trace, "1.6"),
             requires=NUMBA,
             applies=_is_shift,
         ),
         Method(
             "fixed-omega-1.8",
             partial(_comparator_run, "1.8"),
+            trace=partial(_comparator_trace, "1.8"),
             requires=NUMBA,
             applies=_is_shift,
         ),
@@ -567,12 +602,14 @@ SUITES = [
             "and SSOR-PCG with tuned omega on a 2-D heat-equation simulation vs "
             "unpreconditioned CG and a direct solve."
         ),
-        objective_name="last-half mean cost (shift cases) / relative error (heat)",
+        objective_name=(
+            "mean cost over the last 1000 rounds (shift cases) / relative error (heat)"
+        ),
         cases=cases,
         evaluate=evaluate,
         methods=_methods(),
         claims=_claims() + _heat_claims(),
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 5, "quick": 150, "full": 3600, "headline": 80},
+        estimate_seconds={"smoke": 5, "quick": 420, "full": 3600, "headline": 200},
     )
 ]
