@@ -27,6 +27,7 @@ SECTIONS = [
     ("pde", "itersolve.pde", "PDE solvers"),
     ("pde.transport", "itersolve.pde.transport", "Slab S_N transport"),
     ("control", "itersolve.control", "Optimal control"),
+    ("rl", "itersolve.rl", "Policy search"),
     ("problems", "itersolve.problems", "Test problems"),
     ("core", "itersolve", "Core types"),
 ]
@@ -40,6 +41,7 @@ FAMILIES = [
     "pde",
     "control",
     "fixed_point",
+    "rl",
     "core",
 ]
 # Suite-name prefixes that differ from the family's module name.

@@ -52,7 +52,8 @@ class CartPole(PolicySearchProblem):
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1], got {discount!r}")
         self.horizon, self.discount = horizon, float(discount)
-        self.policy = SoftmaxMLPPolicy(4, 2, tuple(hidden))
+        self.mlp = SoftmaxMLPPolicy(4, 2, tuple(hidden))
+        self.policy = self.mlp
 
     def reset(self, n: int, generator: torch.Generator) -> torch.Tensor:
         u = torch.rand((n, 4), generator=generator, dtype=torch.float64)
