@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 #: The families, imported on first attribute access.
 _FAMILIES = (
+    "bilevel",
     "control",
     "fixed_point",
     "linear",
@@ -89,6 +90,7 @@ __all__ = [
     "Status",
     "Trace",
     "aslinearoperator",
+    "bilevel",
     "control",
     "fixed_point",
     "iterate",
@@ -131,6 +133,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from itersolve import (
+        bilevel,
         control,
         fixed_point,
         linear,

@@ -10,6 +10,12 @@ import warnings
 from typing import Any
 
 from itersolve.optimize import _problem
+from itersolve.problems.bilevel import (
+    HyperparameterLearning,
+    QuadraticBilevel,
+    hyperparameter_learning,
+    quadratic_bilevel,
+)
 from itersolve.problems.constrained import (
     PAPER_PROBLEMS,
     CutestProblem,
@@ -76,6 +82,7 @@ __all__ = [
     "ContractiveTanh",
     "CutestProblem",
     "HeatEquation2D",
+    "HyperparameterLearning",
     "LabelPropagation",
     "Lasso",
     "LeastSquares",
@@ -84,6 +91,7 @@ __all__ = [
     "Logistic",
     "NonNegativeLeastSquaresL1",
     "Quadratic",
+    "QuadraticBilevel",
     "RandomMDP",
     "Rosenbrock",
     "ShiftedLaplacianSequence",
@@ -103,12 +111,14 @@ __all__ = [
     "digits_softmax",
     "gaussian_mixture_density",
     "gaussian_mixtures",
+    "hyperparameter_learning",
     "lattice_label_propagation",
     "lessard_counterexample",
     "mnist_like",
     "point_clouds",
     "poisson",
     "poisson_eigenvalues",
+    "quadratic_bilevel",
     "quadratic_logspaced",
     "random_assignment",
     "random_mdp",
