@@ -17,7 +17,10 @@ Cases
   closed-form ``hess J u``.
 * ``cartpole``: batched torch CartPole-v1 (gymnasium's dynamics, horizon
   500), 4-32-32-2 tanh softmax policy, batch 10, against SB3 PPO with the
-  same policy network (``net_arch`` pi = vf = [32, 32], tanh). "Reaches 475" is
+  same policy network (``net_arch`` pi = vf = [32, 32], tanh), and SB3 A2C and
+  sb3-contrib TRPO (natural gradient by CG on Fisher-vector products) with the
+  same network, shown beside it (the claim names PPO); each anchor runs
+  its library defaults at the same environment-step budget. "Reaches 475" is
   judged for everyone by one rule: the mean return of the last 100 training
   episodes (SB3's ``ep_info_buffer`` window) first reaches 475; the figure is
   environment steps up to that point.
@@ -469,15 +472,38 @@ def _cartpole_compute(name: str, case: CartPoleCase) -> RunOutput:
     return RunOutput(outcome, len(case.seeds), "SUCCESS", {}, extras)
 
 
-def _ppo_run(memo: Memo) -> RunOutput:
-    if "ppo" not in memo.results:
-        memo.results["ppo"] = _ppo_compute(memo.case)
-    return memo.results["ppo"]
+def _sb3_run(algo: str) -> Callable[[Memo], RunOutput]:
+    def run(memo: Memo) -> RunOutput:
+        if algo not in memo.results:
+            memo.results[algo] = _sb3_compute(algo, memo.case)
+        return memo.results[algo]
+
+    return run
 
 
-def _ppo_compute(case: CartPoleCase) -> RunOutput:
-    import gymnasium as gym
+def _sb3_settings(algo: str, budget: int) -> tuple[Any, dict[str, Any]]:
+    """The SB3 class and its defaults, shrunk only where the whole budget is
+    smaller than one default rollout (smoke scale)."""
+    if algo == "a2c":
+        from stable_baselines3 import A2C
+
+        return A2C, {}
+    if algo == "trpo":
+        from sb3_contrib import TRPO
+
+        return TRPO, {"n_steps": min(2048, budget), "batch_size": min(128, budget)}
     from stable_baselines3 import PPO
+
+    # 2048 steps per rollout, minibatch 64, 10 epochs
+    return PPO, {
+        "n_steps": min(2048, budget),
+        "batch_size": min(64, budget),
+        "n_epochs": 10 if budget >= 2048 else 1,
+    }
+
+
+def _sb3_compute(algo: str, case: CartPoleCase) -> RunOutput:
+    import gymnasium as gym
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Watch(BaseCallback):
@@ -494,17 +520,14 @@ def _ppo_compute(case: CartPoleCase) -> RunOutput:
                     self.lengths.append(float(episode["l"]))
             return True
 
+    cls, settings = _sb3_settings(algo, case.ppo_steps)
     finals, steps = [], []
     for seed in case.seeds:
         env = gym.make("CartPole-v1", max_episode_steps=case.problem.horizon)
-        model = PPO(
+        model = cls(
             "MlpPolicy",
             env,
-            # SB3's defaults (2048 steps per rollout, minibatch 64, 10 epochs)
-            # unless the whole budget is smaller (smoke scale)
-            n_steps=min(2048, case.ppo_steps),
-            batch_size=min(64, case.ppo_steps),
-            n_epochs=10 if case.ppo_steps >= 2048 else 1,
+            **settings,
             seed=seed,
             device="cpu",
             policy_kwargs={
@@ -565,13 +588,16 @@ METHODS = [
         Method(name, _cartpole_run(name), prepare=_prepare, applies=_is(CARTPOLE))
         for name in CARTPOLE_GRIDS
     ],
-    Method(
-        "sb3-ppo",
-        _ppo_run,
-        prepare=_prepare,
-        requires=("stable_baselines3", "gymnasium"),
-        applies=_is(CARTPOLE),
-    ),
+    *[
+        Method(
+            f"sb3-{algo}",
+            _sb3_run(algo),
+            prepare=_prepare,
+            requires=("stable_baselines3", "gymnasium", *extra),
+            applies=_is(CARTPOLE),
+        )
+        for algo, extra in (("ppo", ()), ("a2c", ()), ("trpo", ("sb3_contrib",)))
+    ],
 ]
 
 
@@ -642,7 +668,7 @@ def _cartpole_claim(results: Results) -> ClaimOutcome:
     if not rows:
         return ClaimOutcome(None, None, "no rows")
     parts = []
-    for name in ("n-harpg", "n-pg-igt", "reinforce", "sb3-ppo"):
+    for name in ("n-harpg", "n-pg-igt", "reinforce", "sb3-ppo", "sb3-a2c", "sb3-trpo"):
         steps = results.first(CARTPOLE, name, "median_steps_to_475")
         finals = results.first(CARTPOLE, name, "final_returns")
         if steps is not None:
