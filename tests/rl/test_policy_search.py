@@ -176,6 +176,7 @@ class _Wrapped(PolicySearchProblem):
         ({"method": "harpg"}, TypeError, "method must be a method"),
         ({"trajectory_budget": 5}, ValueError, "smaller than one batch"),
         ({"target_return": float("nan")}, ValueError, "target_return must be finite"),
+        ({"theta0": torch.zeros(6, device="meta")}, ValueError, "rollouts on the CPU"),
     ],
 )
 def test_bad_input_raises(lqr, kwargs, error, match):

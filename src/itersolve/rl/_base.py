@@ -27,7 +27,16 @@ from itersolve.rl._problem import PolicySearchProblem, Trajectories, rollout, sc
 
 @dataclass(frozen=True)
 class PolicySearchRun:
-    """A problem plus what one :func:`~itersolve.rl.policy_search` run allows."""
+    """A problem plus what one :func:`~itersolve.rl.policy_search` run allows
+    (what the driver hands to a method's ``init`` and ``step``).
+
+    Examples
+    --------
+    >>> from itersolve.rl import LinearGaussianLQR, PolicySearchRun
+    >>> run = PolicySearchRun(LinearGaussianLQR(), trajectory_budget=100, seed=0)
+    >>> run.trajectory_budget, run.target_return
+    (100, None)
+    """
 
     problem: PolicySearchProblem
     trajectory_budget: int
@@ -79,6 +88,13 @@ class PolicyGradientMethod(IterativeMethod):
     baseline
         Subtract the leave-one-out mean reward-to-go (unbiased, needs
         ``batch_size >= 2`` to have an effect).
+
+    Examples
+    --------
+    >>> from itersolve.rl import REINFORCE, PolicyGradientMethod
+    >>> method = REINFORCE(step_size=0.1, step_decay=1.0)
+    >>> isinstance(method, PolicyGradientMethod), method.gamma(0), method.gamma(2)
+    (True, 0.1, 0.05)
     """
 
     step_size: float = 0.1

@@ -22,6 +22,12 @@ class Policy(Protocol):
 
     ``log_prob`` must be differentiable in ``theta`` (twice, for HARPG's
     Hessian-vector term); ``sample`` draws only from ``generator``.
+
+    Examples
+    --------
+    >>> from itersolve.rl import LinearGaussianPolicy, Policy
+    >>> isinstance(LinearGaussianPolicy(state_dim=3, action_dim=1), Policy)
+    True
     """
 
     @property
@@ -47,6 +53,25 @@ class PolicySearchProblem:
     batched environment: :meth:`reset` and :meth:`step`. A problem with a
     closed-form objective (:class:`~itersolve.rl.LinearGaussianLQR`) also
     overrides :meth:`expected_return`.
+
+    Examples
+    --------
+    A one-state problem whose reward is the action (the policy is linear
+    Gaussian on the constant state 1):
+
+    >>> import torch
+    >>> from itersolve.rl import LinearGaussianPolicy, PolicySearchProblem, rollout
+    >>> class Bandit(PolicySearchProblem):
+    ...     policy = LinearGaussianPolicy(state_dim=1, action_dim=1, std=1.0)
+    ...     horizon, discount = 1, 1.0
+    ...     def reset(self, n, generator):
+    ...         return torch.ones(n, 1, dtype=torch.float64)
+    ...     def step(self, states, actions):
+    ...         return states, actions[:, 0], torch.ones(len(states), dtype=torch.bool)
+    >>> batch = rollout(Bandit(), torch.tensor([2.0]).double(), 4000,
+    ...                 torch.Generator().manual_seed(0))
+    >>> round(float(batch.returns().mean()), 1)  # E[a] = theta
+    2.0
     """
 
     policy: Policy
@@ -100,6 +125,14 @@ class Trajectories:
     ``states`` ``(T, N, ...)``, ``actions`` ``(T, N, ...)``, ``rewards`` and
     ``mask`` ``(T, N)``: ``mask[t, i]`` is 1 while episode ``i`` is running
     (the step that terminates it included, as gymnasium rewards it).
+
+    Examples
+    --------
+    >>> import torch
+    >>> batch = Trajectories(torch.zeros(2, 1, 1), torch.zeros(2, 1, 1),
+    ...                      torch.tensor([[1.0], [1.0]]), torch.ones(2, 1))
+    >>> batch.returns(), batch.rewards_to_go(0.5).flatten()
+    (tensor([2.]), tensor([1.5000, 0.5000]))
     """
 
     states: torch.Tensor

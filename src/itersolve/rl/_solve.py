@@ -52,7 +52,8 @@ def policy_search(
         (:class:`~itersolve.rl.LinearGaussianLQR`,
         :class:`~itersolve.rl.CartPole` or your own).
     theta0
-        Initial flat policy parameters, shape ``(problem.policy.num_params,)``.
+        Initial flat policy parameters, shape ``(problem.policy.num_params,)``,
+        on the CPU (where the batched environments step).
     method
         A method of :mod:`itersolve.rl`; ``None`` picks
         ``NormalizedHARPG()`` (the best proven sample complexity).
@@ -112,6 +113,11 @@ def policy_search(
     if target_return is not None and not math.isfinite(target_return):
         raise ValueError(f"target_return must be finite or None, got {target_return!r}")
     theta, info = as_tensor(theta0, "theta0")
+    if theta.device.type != "cpu":
+        # the environments step on CPU tensors; a GPU buys nothing at these sizes
+        raise ValueError(
+            f"policy_search runs its rollouts on the CPU; got theta0 on {theta.device}"
+        )
     expected = problem.policy.num_params
     if theta.shape != (expected,):
         raise ValueError(
