@@ -105,7 +105,8 @@ def ruiz_scaling(K: Tensor, sweeps: int = 10) -> Tensor:
 
     >>> K = torch.tensor([[100.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
     >>> d = ruiz_scaling(K)
-    >>> (d[:, None] * K * d[None, :]).abs().max(dim=1).values.tolist()
+    >>> scaled = (d[:, None] * K * d[None, :]).abs().max(dim=1).values
+    >>> [round(v, 2) for v in scaled.tolist()]
     [1.0, 1.0]
     """
     d = torch.ones(K.shape[0], dtype=K.dtype, device=K.device)
