@@ -21,6 +21,7 @@ SECTIONS = [
     ("linear", "itersolve.linear", "Linear systems"),
     ("linear.tuning", "itersolve.linear.tuning", "Relaxation-factor tuners"),
     ("optimize", "itersolve.optimize", "Minimization"),
+    ("optimize.convex_relu", "itersolve.optimize.convex_relu", "Convex ReLU networks"),
     ("optim", "itersolve.optim", "Training optimizers"),
     ("optim.schedules", "itersolve.optim.schedules", "Learning-rate schedules"),
     ("ot", "itersolve.ot", "Optimal transport"),
@@ -28,6 +29,7 @@ SECTIONS = [
     ("pde.transport", "itersolve.pde.transport", "Slab S_N transport"),
     ("control", "itersolve.control", "Optimal control"),
     ("rl", "itersolve.rl", "Policy search"),
+    ("bilevel", "itersolve.bilevel", "Bilevel optimisation"),
     ("problems", "itersolve.problems", "Test problems"),
     ("core", "itersolve", "Core types"),
 ]
@@ -42,6 +44,7 @@ FAMILIES = [
     "control",
     "fixed_point",
     "rl",
+    "bilevel",
     "core",
 ]
 # Suite-name prefixes that differ from the family's module name.
