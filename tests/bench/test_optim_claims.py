@@ -72,8 +72,11 @@ def test_mfac_tuning_seeds_are_never_evaluated() -> None:
             if c.name.startswith("digits-mlp/")
         }
         assert evaluated and not evaluated & set(optim_mfac.TUNE_SEEDS[scale])
-    sizes = {len(grid) for grid in optim_mfac.LR_GRIDS.values()}
-    assert sizes == {4}  # the same tuning budget for every optimizer
+    sizes = {
+        len(grid) * len(optim_mfac.SECOND[name][1])
+        for name, grid in optim_mfac.LR_GRIDS.items()
+    }
+    assert sizes == {12}  # the same tuning budget for every optimizer
 
 
 def _lasso_rows(gap_at_3000: float, diverged: int = 0) -> list[dict[str, Any]]:
