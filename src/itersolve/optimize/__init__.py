@@ -1,7 +1,13 @@
 """Deterministic smooth minimization: ``minimize`` and its methods."""
 
+from itersolve.optimize._box import Box
 from itersolve.optimize._constraints import EqualityConstraints
 from itersolve.optimize._cubic_newton import CubicRegularizedNewton, cubic_subproblem
+from itersolve.optimize._direct_search import CoveringDirectSearch
+from itersolve.optimize._directional_attack import (
+    DirectionalAttackSearch,
+    directional_attack,
+)
 from itersolve.optimize._first_order import GradientMethod
 from itersolve.optimize._gradient_descent import GradientDescent
 from itersolve.optimize._heavy_ball import HeavyBall, heavy_ball_parameters
@@ -25,8 +31,11 @@ from itersolve.optimize.bcd import BlockCoordinateDescent
 __all__ = [
     "AdaSketchSQP",
     "BlockCoordinateDescent",
+    "Box",
+    "CoveringDirectSearch",
     "CubicRegularizedNewton",
     "DiagonalPlusRankOne",
+    "DirectionalAttackSearch",
     "EqualityConstraints",
     "GradientDescent",
     "GradientMethod",
@@ -40,6 +49,7 @@ __all__ = [
     "TripleMomentum",
     "cubic_subproblem",
     "default_method",
+    "directional_attack",
     "fisher_rank_one",
     "heavy_ball_parameters",
     "minimize",

@@ -67,6 +67,11 @@ from itersolve.problems.sequences import (
     ShiftedLaplacianSequence,
     shifted_laplacian_sequence,
 )
+from itersolve.problems.surrogates import (
+    SurrogateObjective,
+    mlp_surrogate,
+    nonsmooth_valley,
+)
 from itersolve.problems.transport import (
     TransportInstance,
     digit_image,
@@ -97,6 +102,7 @@ __all__ = [
     "ShiftedLaplacianSequence",
     "Softmax",
     "SparseLeastSquares",
+    "SurrogateObjective",
     "TransportInstance",
     "breast_cancer_data",
     "breast_cancer_logistic",
@@ -114,7 +120,9 @@ __all__ = [
     "hyperparameter_learning",
     "lattice_label_propagation",
     "lessard_counterexample",
+    "mlp_surrogate",
     "mnist_like",
+    "nonsmooth_valley",
     "point_clouds",
     "poisson",
     "poisson_eigenvalues",
