@@ -50,8 +50,11 @@ def test_adam_trains_the_network_objective(tiny):
     after = suite.evaluate(tiny, trained)
     assert after < before
     assert trained[0].out_features == 2 * tiny.problem.P
-    _, lr = suite._adam_prepare(tiny)
-    assert lr in suite.ADAM_LRS
+    trained = suite._adam_prepare(tiny)
+    assert trained.lr in suite.ADAM_LRS and len(trained.nets) == 5
+    out = suite._adam(trained)
+    assert suite.evaluate(tiny, out.x) == min(trained.losses)
+    assert out.extras["train_seconds"] > 0
 
 
 def test_admm_row_reports_violation_and_recovery(tiny):
