@@ -74,7 +74,7 @@ def test_adaptive_claim_sums_rows_over_cases_both_solve():
 def test_logistic_claim_compares_objectives():
     rows = [
         _row(oc.LOGISTIC, oc.OURS, 1e-6, f_final=0.1746800195),
-        _row(oc.LOGISTIC, "scipy-trust-constr", 5e-5, f_final=0.1746800196),
+        _row(oc.LOGISTIC, oc.REFERENCE, 5e-9, f_final=0.1746800196),
     ]
     out = oc._logistic(Results(rows))
     assert out.passed and out.measured < 1e-9

@@ -33,7 +33,11 @@ Claims (thresholds fixed before measuring):
 * adaptive inner accuracy: summed Kaczmarz row operations over the cases both
   variants solve are fewer than with the fixed tight ``inner_rtol = 1e-6``;
 * constrained logistic regression: our objective within ``1e-6`` (relative)
-  of trust-constr's, both at KKT <= 1e-4.
+  of trust-constr's optimum, both at KKT <= 1e-4. The optimum is a
+  trust-constr run at ``gtol = 1e-10`` (row ``scipy-trust-constr-gtol1e-10``,
+  this case only): the first quick run compared with trust-constr at its
+  native ``gtol = 1e-4``, which stopped at a fresh KKT of 1.2e-4 (the claim
+  FAILed on the anchor's accuracy, with ``|f - f_tc| = 1.3e-7``).
 
 Counts, not timings: no claim here rests on wall time. The Dolan-More
 performance profile (iterations; a failure counts as infinite) of ours vs the
@@ -74,6 +78,7 @@ SUCCESS status (native rules differ from ours in scaling)."""
 LOGISTIC = "logistic-breast_cancer"
 OURS = "itersolve-adasketch-rk"
 FIXED = "itersolve-adasketch-rk-fixed1e-6"
+REFERENCE = "scipy-trust-constr-gtol1e-10"
 SUCCESS_RATE = 0.85
 SUPERLINEAR_SHARE = 0.8
 LOGISTIC_AGREEMENT = 1e-6
@@ -209,7 +214,7 @@ def _ours(**options: Any) -> Callable[[Instance], RunOutput]:
     return run
 
 
-def _scipy(method: str) -> Callable[[Instance], RunOutput]:
+def _scipy(method: str, gtol: float = KKT_TOL) -> Callable[[Instance], RunOutput]:
     def run(inst: Instance) -> RunOutput:
         import scipy.optimize as so
 
@@ -221,7 +226,7 @@ def _scipy(method: str) -> Callable[[Instance], RunOutput]:
             constraint = so.NonlinearConstraint(
                 inst.c_np, 0.0, 0.0, jac=inst.jac_np, hess=inst.chess_np
             )
-            options = {"gtol": KKT_TOL, "xtol": 1e-14, "maxiter": MAX_STEPS}
+            options = {"gtol": gtol, "xtol": 1e-14, "maxiter": MAX_STEPS}
             hess = inst.hess_np
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -330,6 +335,12 @@ METHODS = [
     Method("scipy-slsqp", _scipy("SLSQP")),
     Method("scipy-trust-constr", _scipy("trust-constr")),
     Method("ipopt-casadi", _ipopt, requires=("casadi",)),
+    # the optimum the logistic claim compares with: trust-constr run tight
+    Method(
+        REFERENCE,
+        _scipy("trust-constr", gtol=1e-10),
+        applies=lambda case: case.name == LOGISTIC,
+    ),
 ]
 
 
@@ -434,7 +445,8 @@ def _adaptive(results: Results) -> ClaimOutcome:
 
 def _logistic(results: Results) -> ClaimOutcome:
     a = _row(results, LOGISTIC, OURS)
-    b = _row(results, LOGISTIC, "scipy-trust-constr")
+    b = _row(results, LOGISTIC, REFERENCE)
+    native = _row(results, LOGISTIC, "scipy-trust-constr")
     if a is None or b is None:
         return ClaimOutcome(None, None, "no logistic rows")
     fa, fb = float(a.get("f_final", math.nan)), float(b.get("f_final", math.nan))
@@ -442,8 +454,14 @@ def _logistic(results: Results) -> ClaimOutcome:
     both = _solved(a) and _solved(b)
     detail = (
         f"f ours {fa:.12g} (KKT {a.get('objective_value'):.1e}), trust-constr "
-        f"{fb:.12g} (KKT {b.get('objective_value'):.1e})"
+        f"gtol=1e-10 {fb:.12g} (KKT {b.get('objective_value'):.1e})"
     )
+    if native is not None:
+        f_native = float(native.get("f_final", math.nan))
+        detail += (
+            f"; trust-constr at gtol=1e-4: f {f_native:.12g} "
+            f"(KKT {native.get('objective_value'):.1e})"
+        )
     return ClaimOutcome(gap, both and gap <= LOGISTIC_AGREEMENT, detail)
 
 
