@@ -46,6 +46,17 @@ Claims and their thresholds (fixed before any measurement)
 * torchopt agreement (issue 18): ``max |grad_torchopt - grad_ours| <= 1e-8``
   on the quadratic (both solve to about 1e-10 relative; the gradient is O(1)).
 
+Quick-scale measurements (3 seeds, loaded machine): exact hypergradient,
+worst relative error 4.7e-11 (PASS); median final validation loss v1 0.2163,
+v2 0.2006, RSVRB 0.2188, stochastic-CG 0.3046, all at the tuned ``eta =
+1000`` (PASS, v1's margin over RSVRB is small: its seeds 0.2163-0.2205
+against 0.2181-0.2200); epochs to the target 0.431, v1 0.43 (I = 2) vs 1.89
+(I = 10), v2 0.31 vs 1.0 (FAIL). The target falls in the first two epochs,
+where the progress is bound by the number of lower-level steps: in steps the
+order reverses (v1 38 vs 34, v2 28 vs 18; the paper's parallel speed-up is
+per iteration), but an epoch of ``I = 10`` holds a fifth of the steps of one
+of ``I = 2``; torchopt max abs difference 6.6e-11 (PASS).
+
 Every figure is a count (epochs) or an error: no timing claims. A method's
 seeds run inside one ``run`` call, memoised on the prepared case, so the
 runner's warm-up call does the work and the timed call returns it.
@@ -279,8 +290,11 @@ def _blocks_compute(name: str, case: HOCase) -> RunOutput:
         finals.append(float(losses[-1]))
     order = sorted(range(len(reached)), key=lambda i: (reached[i], finals[i]))
     median_seed = order[len(order) // 2]
+    per_epoch = method.steps_per_epoch(case.problem)
     extras = {
         "target": target,
+        "steps_per_epoch": per_epoch,
+        "median_steps_to_target": float(statistics.median(reached)) * per_epoch,
         "median_epochs_to_target": float(statistics.median(reached)),
         "epochs_to_target": ", ".join(f"{r:.3g}" for r in reached),
         "final_losses": ", ".join(f"{v:.4f}" for v in finals),
@@ -460,7 +474,7 @@ def _compare_claim(results: Results) -> ClaimOutcome:
         f"{name}: median {float(v):.4f} "
         f"(seeds {results.first(COMPARE, name, 'final_losses')}; "
         f"eta {results.first(COMPARE, name, 'eta')}; F(x) "
-        f"{results.median(COMPARE, name, 'objective_value')})"
+        f"{_number(results.median(COMPARE, name, 'objective_value'))})"
         for name, v in medians.items()
         if v is not None
     )
@@ -480,15 +494,24 @@ def _blocks_claim(results: Results) -> ClaimOutcome:
         ok = ok and large < small
         ratio = large / small if math.isfinite(small) and small > 0 else math.inf
         figure = ratio if figure is None else max(figure, ratio)
+        steps = [
+            results.first(BLOCKS, f"{version}-I{b}", "median_steps_to_target")
+            for b in (2, 10)
+        ]
         parts.append(
             f"{version}: I=2 {small:.3g} epochs (seeds "
             f"{results.first(BLOCKS, f'{version}-I2', 'epochs_to_target')}), I=10 "
             f"{large:.3g} (seeds "
-            f"{results.first(BLOCKS, f'{version}-I10', 'epochs_to_target')})"
+            f"{results.first(BLOCKS, f'{version}-I10', 'epochs_to_target')}); "
+            f"steps to target I=2 {_number(steps[0])}, I=10 {_number(steps[1])}"
         )
     target = results.first(BLOCKS, "bsvrb-v1-I2", "target")
     parts.append(f"target validation loss {float(target):.4f}")
     return ClaimOutcome(figure, ok, "; ".join(parts))
+
+
+def _number(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.3g}"
 
 
 def _torchopt_claim(results: Results) -> ClaimOutcome:
@@ -542,6 +565,6 @@ SUITES = [
         evaluate=evaluate,
         claims=CLAIMS,
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 10, "quick": 200, "full": 2400},
+        estimate_seconds={"smoke": 15, "quick": 200, "full": 2400},
     )
 ]
