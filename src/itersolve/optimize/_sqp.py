@@ -432,13 +432,17 @@ class AdaSketchSQP(NewtonTypeMethod):
             else torch.zeros_like(b)
         )
         state.inner_rows = 0
+        solved = False
         while True:
             if self.inner_rtol is None:
                 rtol = max(state.delta * min(1.0, bnorm), 1e-13)
             else:
                 rtol = self.inner_rtol
             state.inner_rtol = rtol
-            z = self._solve(state, K, b, rtol, z)
+            if not (solved and isinstance(self.linear_solver, str)):
+                # an exact solve does not change with the penalties
+                z = self._solve(state, K, b, rtol, z)
+                solved = True
             merit_grad = torch.cat(
                 [p.grad_L + state.eta1 * GTc + state.eta2 * HgL, p.c + state.eta2 * GgL]
             )
