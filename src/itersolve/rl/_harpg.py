@@ -58,10 +58,11 @@ class HARPG(PolicyGradientMethod):
     >>> import torch
     >>> from itersolve.rl import HARPG, LinearGaussianLQR, policy_search
     >>> problem = LinearGaussianLQR(state_dim=2, action_dim=1, horizon=10)
-    >>> sol = policy_search(problem, torch.zeros(2, dtype=torch.float64),
-    ...                     HARPG(step_size=0.01), trajectory_budget=41, seed=0)
-    >>> sol.num_steps, sol.stats["trajectories"]  # 1 + 2 per later step
-    (21, 41)
+    >>> method = HARPG(step_size=0.0005, batch_size=10)
+    >>> theta0 = torch.zeros(2, dtype=torch.float64)
+    >>> sol = policy_search(problem, theta0, method, trajectory_budget=50, seed=0)
+    >>> sol.num_steps, sol.stats["trajectories"]  # 10 + 2 x 10 per later step
+    (3, 50)
     """
 
     step_size: float = 0.01
@@ -132,8 +133,9 @@ class NormalizedHARPG(HARPG):
     >>> from itersolve.rl import LinearGaussianLQR, NormalizedHARPG, policy_search
     >>> problem = LinearGaussianLQR(state_dim=2, action_dim=1, horizon=10)
     >>> theta0 = torch.zeros(2, dtype=torch.float64)
-    >>> sol = policy_search(problem, theta0, NormalizedHARPG(step_size=0.2),
-    ...                     trajectory_budget=101, seed=0, record=True)
+    >>> method = NormalizedHARPG(step_size=0.1, batch_size=10)
+    >>> sol = policy_search(problem, theta0, method, trajectory_budget=410, seed=0,
+    ...                     record=True)
     >>> gap0 = problem.optimal_return() - float(problem.expected_return(theta0))
     >>> gap = problem.optimal_return() - sol.trace["expected_return"][-1]
     >>> bool(gap < 0.5 * gap0)

@@ -27,7 +27,7 @@ class REINFORCE(PolicyGradientMethod):
     >>> from itersolve.rl import LinearGaussianLQR, REINFORCE, policy_search
     >>> problem = LinearGaussianLQR(state_dim=2, action_dim=1, horizon=10)
     >>> sol = policy_search(problem, torch.zeros(2, dtype=torch.float64),
-    ...                     REINFORCE(step_size=0.01), trajectory_budget=200, seed=0)
+    ...                     REINFORCE(step_size=0.002), trajectory_budget=200, seed=0)
     >>> sol.success, sol.stats["trajectories"]
     (True, 200)
     """
