@@ -43,6 +43,17 @@ Claims and their thresholds
   scale the budget (200 trajectories, 2 seeds, PPO 10k steps) cannot reach
   475; the claim prints NOT RUN with the curves' end points.
 
+Measured at quick scale (two runs, identical: every run is seeded): median
+final gaps N-HARPG 0.55, N-PG-IGT 0.14, REINFORCE 0.19 (momentum PG 0.20, HARPG
+0.45, N-HARPG with the causal estimator 0.70): the ordering FAILs. N-HARPG pays
+two batches per step and a Hessian-vector estimate whose standard deviation
+is about 16x the gradient estimate's per unit of displacement on this LQR;
+with exact oracles substituted (tests/rl) every recursion converges. Slopes:
+N-HARPG -0.60 (PASS), N-PG-IGT -1.10, REINFORCE -0.90. HVP max |z| 2.31 (PASS;
+the 2000-sample standard error is ~1.07 ||hess J u||, so the check resolves
+only gross bias). CartPole at 200 trajectories: final windowed returns
+N-HARPG 15, REINFORCE 38, N-PG-IGT 46, PPO 59, A2C 76, TRPO 57 (NOT RUN).
+
 Timing is not claimed anywhere: every figure is a count (trajectories,
 environment steps) or an error, judged on a loaded machine as well. A method's
 seeds run inside one ``run`` call, memoised on the prepared case, so the
