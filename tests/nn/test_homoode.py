@@ -11,7 +11,7 @@ from torchdiffeq import odeint
 from itersolve import ConvergenceError, ConvergenceWarning
 from itersolve.fixed_point import Anderson, fixed_point
 from itersolve.linear import CG
-from itersolve.nn import DEQLayer, HomoODE
+from itersolve.nn import DEQLayer, HomoODE, SharedStart
 
 D, BATCH = 6, 3
 
@@ -230,3 +230,23 @@ def test_bad_calls():
         HomoODE(Cell())(torch.ones(2, D, dtype=torch.int64))
     with pytest.raises(ValueError, match="must return a tensor of z's shape"):
         HomoODE(_Functional(lambda z, x: z[:, :2]))(torch.ones(2, D))
+
+
+def test_shared_start_is_one_point_for_every_sample_and_learns_the_endpoint():
+    cell, x = _data()
+    start = SharedStart(D)
+    layer = HomoODE(cell, method="rk4", steps=2, z_init=start)
+    opt = torch.optim.SGD(start.parameters(), lr=1.0)
+    layer(x)
+    target = layer.info.x  # the detached endpoint init_loss pulls towards
+    before = (start(x) - target).norm().item()
+    opt.zero_grad()
+    layer.init_loss.backward()
+    opt.step()
+    assert (start(x) - target).norm().item() < before
+    out = start(x)
+    assert out.dtype == torch.float64 and torch.equal(out[0], out[1])
+    with pytest.raises(ValueError, match="shape must name at least one"):
+        SharedStart()
+    with pytest.raises(ValueError, match=r"shape\[1\] must be an int >= 1, got 0"):
+        SharedStart(3, 0)

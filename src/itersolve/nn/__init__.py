@@ -7,7 +7,8 @@
 * :class:`VariationalDropout` — dropout whose mask stays fixed across the
   solver iterations of one forward call.
 * :class:`HomoODE` — the homotopy ODE between a DEQ cell and its fixed point
-  (exact Newton homotopy, or paper 16's learned field with a learned start).
+  (exact Newton homotopy, or paper 16's learned field with a learned start,
+  :class:`SharedStart`).
 * :class:`ContractiveGraphFixedPoint` (alias ``CGS``) — the contractive linear
   fixed point of a convergent graph solver, sparse message passing, implicit
   backward.
@@ -15,12 +16,13 @@
 
 from itersolve.nn._deq import DEQLayer, VariationalDropout
 from itersolve.nn._graph import CGS, ContractiveGraphFixedPoint
-from itersolve.nn._homoode import HomoODE
+from itersolve.nn._homoode import HomoODE, SharedStart
 
 __all__ = [
     "CGS",
     "ContractiveGraphFixedPoint",
     "DEQLayer",
     "HomoODE",
+    "SharedStart",
     "VariationalDropout",
 ]

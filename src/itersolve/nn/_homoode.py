@@ -122,6 +122,47 @@ class _ImplicitEndpoint(torch.autograd.Function):
         return tuple(out)
 
 
+class SharedStart(nn.Module):
+    """A learnable starting point shared by every sample: ``z_init`` for
+    :class:`HomoODE` as paper 16's reference code's ``InitLayer`` (a layer on a
+    constant input).
+
+    ``forward(x)`` returns the point (zeros at construction) broadcast to
+    ``x``'s shape, whose trailing dimensions must be ``shape``. Trained
+    through :attr:`HomoODE.init_loss`, it moves towards the average endpoint,
+    so that the ODE path from it is shorter.
+
+    Parameters
+    ----------
+    *shape
+        The shape of one sample (ints >= 1).
+
+    Raises
+    ------
+    ValueError
+        No shape, or a dimension that is not an int >= 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.nn import SharedStart
+    >>> start = SharedStart(4)
+    >>> start(torch.ones(3, 4)).shape, int(start.point.count_nonzero())
+    (torch.Size([3, 4]), 0)
+    """
+
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        if not shape:
+            raise ValueError("shape must name at least one dimension, got ()")
+        for i, n in enumerate(shape):
+            _positive_int(n, f"shape[{i}]")
+        self.point = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.point.to(x.dtype).expand_as(x)
+
+
 class HomoODE(nn.Module):
     """The homotopy ODE between a deep equilibrium cell and its fixed point.
 
@@ -152,7 +193,8 @@ implicit_vjp` at the endpoint, as :class:`DEQLayer`'s), not backprop through
     Starting point ``z0``: zeros, the input ``x`` itself (a plain Neural ODE),
     or a learnable ``z_init(x)`` (paper 16's acceleration: a point trained to
     predict the endpoint makes the path shorter and the adaptive integrator
-    cheaper). With a callable ``z_init``, each forward call sets
+    cheaper; :class:`SharedStart` is the paper's point shared by all
+    samples). With a callable ``z_init``, each forward call sets
     :attr:`init_loss`, the smooth-L1 distance of ``z_init(x)`` to the detached
     endpoint; add it to the training loss to train ``z_init``. With
     ``detach_init=True`` the ODE starts from ``z_init(x).detach()``, so the

@@ -17,8 +17,12 @@ deviation. Every model is ``x -> embed (Linear 64 -> h) -> core -> head
 * ``homoode``: :class:`~itersolve.nn.HomoODE` with the learned field
   ``dz/dt = f(z, embed(x))`` over ``[0, 1]`` by our dopri5 at
   ``rtol = atol = 1e-3`` (paper 16's ``--tol``), starting from a learned
-  ``z0 = A embed(x) + a`` (one more ``h x h`` layer, trained only by the
-  smooth-L1 ``init_loss`` to the detached endpoint, added to the loss);
+  point shared by all samples (:class:`~itersolve.nn.SharedStart`, ``h``
+  more parameters, zeros at first, trained only by the smooth-L1
+  ``init_loss`` to the detached endpoint, added to the loss; a start that
+  is a function of ``embed(x)`` collapsed the model in a first trial: the
+  start learns the endpoint, the field fades and the task loss no longer
+  reaches the start);
 * ``neural-ode``: ``torchdiffeq.odeint`` (dopri5, the same tolerances, no
   adjoint) on the same field from ``z0 = embed(x)`` (anchor; every call of
   the field is counted by a wrapper).
@@ -79,7 +83,7 @@ from itersolve import ConvergenceWarning
 from itersolve.bench.results import Results
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
 from itersolve.fixed_point import Anderson
-from itersolve.nn import DEQLayer, HomoODE
+from itersolve.nn import DEQLayer, HomoODE, SharedStart
 
 TOL = 1e-3
 """Forward tolerance of every implicit model (DEQ rule, ODE rtol and atol)."""
@@ -176,18 +180,6 @@ class Cell(nn.Module):
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(z @ self.weight().T + self.lin.bias + x)
-
-
-class SharedStart(nn.Module):
-    """A learnable starting point shared by every sample (zeros at first), as
-    the reference code's ``InitLayer`` on a constant input."""
-
-    def __init__(self, hidden: int) -> None:
-        super().__init__()
-        self.point = nn.Parameter(torch.zeros(hidden))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.point.expand_as(x)
 
 
 class _NeuralODE(nn.Module):
