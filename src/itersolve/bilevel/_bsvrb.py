@@ -147,7 +147,7 @@ class BSVRB(BilevelMethod):
     >>> p = quadratic_bilevel(m=4, dim_x=3, dim_y=5, n=32, seed=0)
     >>> x0 = torch.zeros(3, dtype=torch.float64)
     >>> method = BSVRB(blocks_per_iter=2, batch_size=8, eta=0.1, tau=0.3)
-    >>> sol = solve(p, x0, method, epochs=20)
+    >>> sol = solve(p, x0, method, epochs=5)
     >>> sol.success, p.hyperobjective(sol.x) < p.hyperobjective(x0)
     (True, True)
     """

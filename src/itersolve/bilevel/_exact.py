@@ -32,6 +32,15 @@ class Hypergradient:
     ``(m, dim_y)``, the overall ``status`` (``SUCCESS`` only when both inner
     solves succeeded; otherwise the first failing one's, with ``grad`` and
     ``value`` NaN) and the two inner :class:`~itersolve.Solution` objects.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.bilevel import exact_hypergradient
+    >>> from itersolve.problems import quadratic_bilevel
+    >>> hg = exact_hypergradient(quadratic_bilevel(m=2), torch.zeros(5))
+    >>> hg.success, tuple(hg.y.shape), hg.adjoint.stats["matvecs"] > 0
+    (True, (2, 10), True)
     """
 
     grad: Tensor

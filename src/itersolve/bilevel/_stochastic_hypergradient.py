@@ -73,7 +73,7 @@ class StochasticHypergradient(BilevelMethod):
     >>> method = StochasticHypergradient(
     ...     blocks_per_iter=2, batch_size=8, eta=0.1, tau=0.3
     ... )
-    >>> sol = solve(p, x0, method, epochs=20)
+    >>> sol = solve(p, x0, method, epochs=5)
     >>> sol.success, p.hyperobjective(sol.x) < p.hyperobjective(x0)
     (True, True)
     """
