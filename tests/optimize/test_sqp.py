@@ -131,20 +131,20 @@ def test_redundant_constraints_rank_deficient_jacobian_still_converge():
         np.testing.assert_allclose(sol.x.numpy(), np.full(3, 1 / 3), atol=1e-7)
 
 
-def test_infeasible_constraints_give_an_honest_status():
+@pytest.mark.parametrize("solver", ["direct", None], ids=["direct", "kaczmarz"])
+def test_infeasible_constraints_give_an_honest_status(solver):
     con = EqualityConstraints(lambda x: (x[0] ** 2 + 1.0).reshape(1))
-    with pytest.warns(ConvergenceWarning) as record:
+    options = {"linear_solver": solver} if solver else {}
+    with pytest.warns(ConvergenceWarning, match="no feasible point nearby"):
         sol = minimize(
             lambda x: (x**2).sum(),
             torch.tensor([1.0, 1.0], dtype=F64),
-            AdaSketchSQP(linear_solver="direct", max_steps=200),
+            AdaSketchSQP(max_steps=200, **options),
             constraints=con,
         )
-    assert not sol.success
-    assert sol.status in (Status.STAGNATION, Status.MAX_STEPS)
+    assert sol.status is Status.STAGNATION
     assert bool(torch.isfinite(sol.x).all())
     assert sol.stats["constraint_violation"] >= 1.0 - 1e-9
-    assert "||c||" in str(record[0].message) or sol.status is Status.MAX_STEPS
 
 
 def test_jacobian_of_wrong_shape_is_rejected():

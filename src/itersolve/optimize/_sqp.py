@@ -70,6 +70,8 @@ class SQPState:
     eta1: float
     eta2: float
     delta: float
+    jacobian_scale: float = 0.0
+    """``||G(x_0)||_F``, the scale of the infeasibility test."""
     z: Tensor | None = None
     """The last KKT direction ``(dx, dlam)``, the warm start of the next solve."""
     status: Status | None = None
@@ -186,8 +188,8 @@ class AdaSketchSQP(NewtonTypeMethod):
     ``stats["rank_deficient_steps"]``): ``"direct"`` takes its minimum-norm
     least-squares solution (SVD), the row-action solvers skip zero rows and
     converge on the consistent part; redundant but consistent constraints
-    still converge. A point where ``||c|| > atol`` and
-    ``||G^T c|| <= 1e-8 ||G|| ||c||`` (a stationary point of ``||c||^2``: no
+    still converge. A point where ``||c|| > atol`` and ``||G^T c|| <= 1e-8
+    max(||G||_F, ||G(x_0)||_F) ||c||`` (a stationary point of ``||c||^2``: no
     feasible point nearby) ends the run with ``Status.STAGNATION`` and says so
     in ``Solution.detail``; so does a line search without decrease.
 
@@ -328,6 +330,7 @@ class AdaSketchSQP(NewtonTypeMethod):
             float(self.eta2),
             float(self.delta),
         )
+        state.jacobian_scale = float(torch.linalg.matrix_norm(G))
         if not point.finite():
             state.status = Status.NONFINITE
         elif kkt0 <= state.threshold:
@@ -482,9 +485,10 @@ class AdaSketchSQP(NewtonTypeMethod):
             state.line_search_evaluations += result.evaluations
         if not result.success:
             state.status = Status.STAGNATION
-            state.finding = self._finding(
-                p, "the line search on the merit found no decrease"
-            )
+            what = "the line search on the merit found no decrease"
+            if self._infeasible(p, state):
+                what = "no feasible point nearby; " + what
+            state.finding = self._finding(p, what)
             return state
         q = cache[result.step]
         state.point = q
@@ -493,18 +497,20 @@ class AdaSketchSQP(NewtonTypeMethod):
         state.steps += 1
         if q.kkt <= state.threshold:
             state.status = Status.SUCCESS
-        elif self._infeasible(q, state.threshold):
+        elif self._infeasible(q, state):
             state.status = Status.STAGNATION
             state.finding = self._finding(q, "no feasible point nearby")
         return state
 
     @staticmethod
-    def _infeasible(p: Point, threshold: float) -> bool:
+    def _infeasible(p: Point, state: SQPState) -> bool:
         cnorm = _norm(p.c)
-        if cnorm <= threshold:
+        if cnorm <= state.threshold:
             return False
-        Gnorm = float(torch.linalg.matrix_norm(p.G))
-        return _norm(p.G.T @ p.c) <= 1e-8 * max(Gnorm, 1e-300) * cnorm
+        # G may vanish at the stationary point itself: measure it against the
+        # Jacobian's scale at x0 as well
+        scale = max(float(torch.linalg.matrix_norm(p.G)), state.jacobian_scale)
+        return _norm(p.G.T @ p.c) <= 1e-8 * scale * cnorm
 
     @staticmethod
     def _finding(p: Point, what: str) -> str:
