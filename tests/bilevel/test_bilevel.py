@@ -222,6 +222,7 @@ def test_epochs_set_the_budget_and_max_steps_is_the_hard_limit():
     assert sol.success and sol.num_steps == 16
     assert sol.trace["epoch"][-1] == pytest.approx(2.0)
     assert np.all(np.isfinite(sol.trace["upper_loss"]))
+    assert np.all(np.isfinite(sol.trace["lower_loss"]))
     capped = BSVRB(blocks_per_iter=2, batch_size=8, tau=0.3, max_steps=3)
     with pytest.warns(ConvergenceWarning, match="MAX_STEPS"):
         short = solve(q, torch.zeros(3, dtype=F64), capped, epochs=2)

@@ -159,11 +159,16 @@ class BilevelMethod(IterativeMethod):
 
     def metrics(self, problem: BilevelRun, state: Any) -> dict[str, float]:
         """``upper_loss``: ``(1/m) sum_i f_i(x, y_i)`` on the full upper set at
-        the tracked lower iterates; ``epoch``; ``hypergradient_norm`` of the
-        search direction."""
-        per_epoch = self.steps_per_epoch(problem.problem)
+        the tracked lower iterates; ``lower_loss``: ``(1/m) sum_i g_i(x, y_i)``
+        on the full lower set; ``epoch``; ``hypergradient_norm`` of the search
+        direction."""
+        p = problem.problem
+        per_epoch = self.steps_per_epoch(p)
+        with torch.no_grad():
+            lower = p.lower_value(p.all_blocks(), state.x, state.y, None).mean()
         return {
-            "upper_loss": problem.problem.hyperobjective_at(state.x, state.y),
+            "upper_loss": p.hyperobjective_at(state.x, state.y),
+            "lower_loss": float(lower),
             "epoch": state.k / per_epoch,
             "hypergradient_norm": float(torch.linalg.vector_norm(state.z)),
         }

@@ -102,7 +102,8 @@ def solve(
         As for :func:`~itersolve.linear_solve`; ``info.state.y`` holds the
         lower iterates. The trace's columns: ``upper_loss`` (the mean
         upper-level loss on the full set at the tracked lower iterates),
-        ``epoch``, ``hypergradient_norm``.
+        ``lower_loss`` (the same for the lower level), ``epoch``,
+        ``hypergradient_norm``.
 
     Returns
     -------

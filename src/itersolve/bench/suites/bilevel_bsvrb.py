@@ -382,6 +382,20 @@ def _memo(compute: Callable[[Any], RunOutput], key: str) -> Callable[[Memo], Run
     return run
 
 
+def _compare_curve(name: str) -> Callable[[Memo], dict[str, list[float]]]:
+    """The median validation-loss curve over the evaluation seeds, by epoch."""
+    run = _memo(functools.partial(_compare_compute, name), name)
+
+    def curve(memo: Memo) -> dict[str, list[float]]:
+        out = run(memo).extras
+        return {
+            "step": [float(v) for v in out["curve_epoch"].split(",")],
+            "objective": [float(v) for v in out["curve_loss"].split(",")],
+        }
+
+    return curve
+
+
 def _prepare(case: Any) -> Memo:
     return Memo(case)
 
@@ -418,6 +432,7 @@ METHODS = [
             name,
             _memo(functools.partial(_compare_compute, name), name),
             prepare=_prepare,
+            trace=_compare_curve(name),
             anchor=None if name == "rsvrb" else "rsvrb",
             applies=_is(COMPARE),
         )
