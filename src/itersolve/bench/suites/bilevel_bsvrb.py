@@ -574,7 +574,10 @@ SUITES = [
             "estimators vs the exact implicit hypergradient; torchopt's implicit "
             "gradient on a quadratic."
         ),
-        objective_name="true hyperobjective F(x) / hypergradient error",
+        objective_name=(
+            "F(x) in the table; validation loss by epoch in the curves; "
+            "hypergradient error"
+        ),
         cases=cases,
         methods=METHODS,
         evaluate=evaluate,
