@@ -107,6 +107,17 @@ def test_newton_gradients_match_finite_differences_of_the_fixed_point():
     torch.testing.assert_close(x.grad, x2.grad, atol=1e-7, rtol=0)
 
 
+def test_newton_with_a_cell_that_ignores_z():
+    # J = 0: dz/dlam = f(z0) - z0 is constant and z(1) = f(z0), the fixed point.
+    x = torch.randn(BATCH, D, dtype=torch.float64, requires_grad=True)
+    layer = HomoODE(_Functional(lambda z, x: torch.tanh(x)), "newton", "rk4", steps=1)
+    z = layer(x)
+    torch.testing.assert_close(z, torch.tanh(x))
+    assert layer.info.stats["jvps"] == 0
+    z.sum().backward()
+    torch.testing.assert_close(x.grad, 1 - torch.tanh(x.detach()) ** 2)
+
+
 def test_newton_inner_solver_failure_is_reported():
     cell, x = _data()
     layer = HomoODE(cell, "newton", "rk4", steps=1, linear_method=CG(max_steps=1))

@@ -68,7 +68,13 @@ class _NewtonField:
             zr = z.detach().requires_grad_()
             y = self.f(zr)
             u = torch.zeros_like(y, requires_grad=True)
-            (jtu,) = torch.autograd.grad(y, zr, u, create_graph=True)
+            jtu = None
+            if y.requires_grad:
+                (jtu,) = torch.autograd.grad(
+                    y, zr, u, create_graph=True, allow_unused=True
+                )
+        if jtu is None:  # the cell does not depend on z: J = 0
+            return self.r0.clone()
 
         def matvec(v: torch.Tensor) -> torch.Tensor:
             self.jvps += 1
@@ -115,7 +121,9 @@ class _ImplicitEndpoint(torch.autograd.Function):
             zr = z.detach().requires_grad_()
             y = layer.cell(zr, xr)
             wrt = [xr, *params]
-            grads = torch.autograd.grad(y, wrt, u.to(y.dtype), allow_unused=True)
+            grads: tuple[torch.Tensor | None, ...] = (None,) * len(wrt)
+            if y.requires_grad:
+                grads = torch.autograd.grad(y, wrt, u.to(y.dtype), allow_unused=True)
         out: list[torch.Tensor | None] = [None, None]  # layer, z
         out.append(grads[0] if ctx.needs_input_grad[2] else None)
         out.extend(grads[1:])
