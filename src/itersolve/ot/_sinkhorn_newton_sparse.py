@@ -25,6 +25,9 @@ from itersolve.ot._sinkhorn import check_common
 
 SINKHORN, NEWTON = 0.0, 1.0
 _NEWTON_SOLVER = CG(rtol=1e-2, M="jacobi")
+# keep_per_row="auto": start, cap and target of the adaptive keep count.
+AUTO_START, AUTO_MAX = 4.0, 64.0
+AUTO_DROPPED = 1e-4
 
 
 @dataclass
@@ -53,6 +56,8 @@ class SinkhornNewtonSparseState:
     last_cg_steps: int = 0
     last_step_size: float = float("nan")
     last_density: float = float("nan")
+    keep_per_row: float = AUTO_START
+    last_dropped: float = float("nan")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,13 +113,29 @@ class SinkhornNewtonSparse(IterativeMethod):
         Warm-start sweeps ``N1`` (paper: 20 for random costs and L2 images,
         700 for the L1 image cost whose optimal plan is not unique).
     keep_per_row
-        Entries of the plan kept per row on average: ``keep_per_row * n`` largest
-        entries overall. The paper's ``lambda = 2/n`` corresponds to 2, which
-        can stall at linear speed. Near-permutation plans (random assignment)
-        need 4 to 8; smooth W2 problems, whose entropic plan spreads each row
-        over a neighbourhood, converge linearly below ~15 (MNIST-like 28x28 at
-        ``reg = 1e-3``: 155 Newton steps at 8, 14 at 15), hence the default 16;
-        non-unique (L1) costs need more still.
+        Entries of the plan kept per row on average: the ``keep_per_row * n``
+        largest entries overall (the paper's density ``lambda = keep_per_row /
+        m``; its ``lambda = 2/n`` is 2, which can stall at linear speed), or
+        ``"auto"`` (default): start at 4 and double, up to 64, whenever
+
+        * the dropped mass exceeds 1 % of the plan's (checked before each
+          step). The sparsified matrix is ``M = H - E`` with ``E >= 0`` the
+          dropped entries and the full row/column sums on the diagonal, so
+          ``||D^-1 E||_inf`` (``D`` that diagonal) is the largest dropped
+          fraction of a row's mass, and the local rate of the inexact Newton
+          iteration, ``||I - M^-1 H|| = ||M^-1 E||``, is of that order or
+          worse (worse when ``H`` is ill-conditioned): 1 % allows at least
+          two digits per step in the linear regime;
+        * a full step (``alpha = 1``) fails to halve the marginal error (the
+          linear regime the dropped entries cause: Newton's own local
+          convergence is quadratic), or no step size is accepted.
+
+        The count never shrinks within a run. Fixed counts: near-permutation
+        plans (random assignment) converge with 4 to 8; smooth W2 problems,
+        whose entropic plan spreads each row over a neighbourhood, converge
+        linearly below ~15 (MNIST-like 28x28 at ``reg = 1e-3``: 155 Newton
+        steps at 8, 14 at 15); non-unique (L1) costs need more still. The
+        value used last is ``stats["keep_per_row"]``.
     linear_solver
         The solver of the Newton system ``H_sparse d = grad D``, run through
         :func:`itersolve.linear.inner_solve` on the explicit sparse matrix
@@ -153,7 +174,7 @@ class SinkhornNewtonSparse(IterativeMethod):
 
     tol: float = DefaultTolerance(1e-10)
     n_sinkhorn: int = 20
-    keep_per_row: float = 16.0
+    keep_per_row: float | str = "auto"
     linear_solver: IterativeMethod = _NEWTON_SOLVER
     armijo: float = 1e-4
     max_halvings: int = 30
@@ -167,8 +188,18 @@ class SinkhornNewtonSparse(IterativeMethod):
             raise ValueError(
                 f"n_sinkhorn must be a non-negative int, got {self.n_sinkhorn!r}"
             )
-        if not self.keep_per_row > 0:
-            raise ValueError(f"keep_per_row must be > 0, got {self.keep_per_row}")
+        keep = self.keep_per_row
+        if isinstance(keep, str):
+            if keep != "auto":
+                raise ValueError(
+                    f"keep_per_row must be 'auto' or a number > 0, got {keep!r}"
+                )
+        elif isinstance(keep, bool) or not isinstance(keep, (int, float)):
+            raise TypeError(
+                f"keep_per_row must be 'auto' or a number > 0, got {keep!r}"
+            )
+        elif not keep > 0:
+            raise ValueError(f"keep_per_row must be > 0, got {keep}")
         if not isinstance(self.linear_solver, IterativeMethod):
             raise TypeError(
                 "linear_solver must be a linear solver such as CG(rtol=1e-2), got "
@@ -215,7 +246,17 @@ class SinkhornNewtonSparse(IterativeMethod):
             sweeps_left=self.n_sinkhorn,
             plan_ready=fast,
         )
+        if not self._auto:
+            state.keep_per_row = float(self.keep_per_row)
         return state
+
+    @property
+    def _auto(self) -> bool:
+        return self.keep_per_row == "auto"
+
+    def _grow_keep(self, state: SinkhornNewtonSparseState) -> None:
+        if self._auto:
+            state.keep_per_row = min(2.0 * state.keep_per_row, AUTO_MAX)
 
     def step(
         self, problem: TransportProblem, state: SinkhornNewtonSparseState
@@ -245,6 +286,7 @@ class SinkhornNewtonSparse(IterativeMethod):
             "cg_steps": float(state.last_cg_steps) if newton else 0.0,
             "step_size": state.last_step_size if newton else float("nan"),
             "density": state.last_density if newton else float("nan"),
+            "dropped": state.last_dropped if newton else float("nan"),
         }
 
     def stats(
@@ -256,6 +298,7 @@ class SinkhornNewtonSparse(IterativeMethod):
             "cg_steps": state.cg_steps,
             "line_search_trials": state.line_search_trials,
             "fallbacks": state.fallbacks,
+            "keep_per_row": state.keep_per_row,
         }
 
     # -- stages --------------------------------------------------------------------
@@ -281,6 +324,9 @@ class SinkhornNewtonSparse(IterativeMethod):
             return
         state.fallbacks += 1
         state.no_progress = 0
+        # A failed Newton phase may be the sparsification's fault: try the
+        # next one with twice the kept entries.
+        self._grow_keep(state)
         # A Newton phase that failed without halving the error since the last
         # fallback is stuck where Sinkhorn must do the work (a plateau of the
         # dual, e.g. L1 costs at small reg, where even exact Newton steps
@@ -326,8 +372,7 @@ class SinkhornNewtonSparse(IterativeMethod):
         n, m = problem.n, problem.m
         grad = torch.cat([problem.a - state.rows, problem.b - state.cols])
         _project_null(grad, n)
-        keep = min(max(math.ceil(self.keep_per_row * n), 1), n * m)
-        values, index = _largest(state.plan.reshape(-1), keep)
+        values, index = self._select(state, n, m)
         # Entries below eps * (smallest diagonal entry) change no matvec beyond
         # rounding; dropping them keeps (slow) subnormal arithmetic out of CG.
         floor = torch.finfo(values.dtype).eps * min(state.rows.min(), state.cols.min())
@@ -348,6 +393,33 @@ class SinkhornNewtonSparse(IterativeMethod):
             return
         if not self._line_search(problem, state, direction, slope):
             self._start_fallback(problem, state)
+
+    def _select(
+        self, state: SinkhornNewtonSparseState, n: int, m: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The kept plan entries (values, flat indices) for this Newton step.
+
+        ``"auto"`` keeps the ``keep_per_row * n`` largest entries, with
+        ``keep_per_row`` doubled (from 4, at most 64) until the dropped
+        off-diagonal mass is at most ``AUTO_DROPPED`` of the total (see the
+        class docstring for why that fraction bounds the linear rate).
+        """
+        flat = state.plan.reshape(-1)
+        if not self._auto:
+            keep = min(max(math.ceil(state.keep_per_row * n), 1), n * m)
+            return _largest(flat, keep)
+        cap = min(math.ceil(AUTO_MAX * n), n * m)
+        values, index = _largest(flat, cap)
+        values, order = torch.sort(values, descending=True)
+        index = index[order]
+        total = state.rows.sum() if state.rows is not None else flat.sum()
+        kept = torch.cumsum(values, 0)
+        need = int(torch.searchsorted(kept, (1.0 - AUTO_DROPPED) * total)) + 1
+        while state.keep_per_row * n < need and state.keep_per_row < AUTO_MAX:
+            state.keep_per_row = min(2.0 * state.keep_per_row, AUTO_MAX)
+        keep = min(max(math.ceil(state.keep_per_row * n), 1), cap)
+        state.last_dropped = float(1.0 - kept[keep - 1] / total)
+        return values[:keep], index[:keep]
 
     def _direction(
         self,
@@ -415,6 +487,10 @@ class SinkhornNewtonSparse(IterativeMethod):
                     state.no_progress = (
                         state.no_progress + 1 if error >= old_error else 0
                     )
+                    # A full step that does not halve the error is in a linear
+                    # regime set by the dropped part of the Hessian.
+                    if alpha == 1.0 and error > 0.5 * old_error:
+                        self._grow_keep(state)
                     if state.no_progress >= 3:
                         self._start_fallback(problem, state)
                     return True

@@ -5,15 +5,48 @@ Every method gets the identical ``(a, b, C, reg)``; the table's objective is the
 L1 marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1`` of the returned plan,
 recomputed in float64.
 
-POT stops on ``||P^T 1 - b||_2 < stopThr`` (checked every 10 iterations), which
-is implied by, hence weaker than, our L1 rule at the same threshold. So POT's
-time with ``stopThr = tol`` (or at its iteration cap) is a *lower bound* on its
-time to reach our L1 tolerance, and the speed-up claims below are conservative.
+**Time-to-convergence cases** (kind ``speed``: random assignment, MNIST-like L2
+and L1, Gaussian mixtures). Every solver runs to the same tolerance, none
+capped (POT ``numItermax`` and our ``max_steps`` are guards of 10^6 sweeps,
+far above what any case needs). POT stops on ``||P^T 1 - b||_2 < stopThr``
+(checked every 10 iterations, rows exact after its ``u`` update); with
+``stopThr = tol / sqrt(m)`` that implies our L1 rule ``<= tol`` (Cauchy-Schwarz),
+so both stop at the same guaranteed accuracy; the table shows the L1 error POT
+actually reached. POT runs on its torch backend for these cases: on this CPU
+that is ~4x faster per iteration than its numpy backend (scipy's logsumexp), so
+the comparison is against the faster POT. The per-iteration case keeps POT's
+default numpy backend.
+
+The warm-up run the runner makes before the timed ones (to prime caches) is
+capped at 20 sweeps for POT and our Sinkhorn: on the assignment case their
+converged runs take minutes, and a warm-up only has to touch the same code.
+
+Sizes at quick, and why they are not the paper's everywhere (Tang et al.,
+ICLR 2024, Table 1):
+
+* random assignment n = 500, reg = 1/1200 (the paper's). Sinkhorn converges
+  linearly to 1e-10 in ~26 000 sweeps here (the paper reports 56 199 to
+  machine precision); at n = 300 and below its error decays sublinearly
+  (n = 300: 1.6e-7 after 40 000 sweeps), so shrinking n would make a
+  converged POT run longer, not shorter. Our Sinkhorn is capped at 5 000
+  sweeps on this case only (a lower bound on its time, see ``cases``).
+* MNIST-like images (``load_digits`` upsampled) on a 20x20 grid (n = 400)
+  instead of 28x28 (n = 784), reg = 1e-3, so that POT's converged runs fit in
+  the quick budget; the L1 case on a 16x16 grid with ``n_sinkhorn = 700`` (the
+  paper's N1 for L1), whose Sinkhorn crosses a long plateau (~25 000 sweeps
+  at 20x20).
+* Gaussian mixtures (2-D, 20x20 grid, W2 cost), reg = 1e-3.
+
+**Small reg** (kind ``small-reg``): SNS alone at reg = 1e-4 on the MNIST-like
+L2/L1 and Gaussian-mixture cases; the claim reports per case whether it
+converged and, if not, its status, error and how its steps split between
+Sinkhorn and Newton.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -32,6 +65,10 @@ from itersolve.problems.transport import (
 )
 
 TOL = 1e-10
+GUARD = 1_000_000
+"""Iteration guard of the converged runs: far above any case's need."""
+WARMUP_SWEEPS = 20
+SPEED, PER_ITERATION, EMD_GAP, SMALL = "speed", "per-iteration", "emd-gap", "small"
 
 
 @dataclass(frozen=True)
@@ -39,92 +76,129 @@ class OTProblem:
     instance: TransportInstance
     reg: float
     tol: float = TOL
-    pot_max_iter: int = 20_000
     sinkhorn_steps: int | None = None
     """Set for the per-iteration cases: every solver runs exactly this many sweeps."""
     sns: dict[str, Any] = field(default_factory=dict)
+    pot_backend: str = "torch"
+    sinkhorn_cap: int = GUARD
+    """Our Sinkhorn's max_steps on a speed case (see the assignment case)."""
 
 
-def _assignment(n: int, reg: float, pot_max_iter: int) -> OTProblem:
-    return OTProblem(random_assignment(n, seed=0), reg, pot_max_iter=pot_max_iter)
+class _Runs:
+    """A problem plus how often it has been run: the first run is the warm-up."""
+
+    def __init__(self, problem: OTProblem) -> None:
+        self.problem = problem
+        self.calls = 0
+
+    def warmup(self) -> bool:
+        self.calls += 1
+        return self.calls == 1
 
 
-def _mnist(
-    metric: str, size: int, reg: float, pot_max_iter: int = 20_000, **sns: Any
-) -> OTProblem:
-    return OTProblem(
-        mnist_like(0, 1, metric=metric, size=size),
-        reg,
-        pot_max_iter=pot_max_iter,
-        sns=sns,
-    )
+def _assignment(n: int, reg: float, sinkhorn_cap: int = GUARD) -> OTProblem:
+    return OTProblem(random_assignment(n, seed=0), reg, sinkhorn_cap=sinkhorn_cap)
+
+
+def _mnist(metric: str, size: int, reg: float, **sns: Any) -> OTProblem:
+    return OTProblem(mnist_like(0, 1, metric=metric, size=size), reg, sns=sns)
 
 
 def _per_iteration(n: int, steps: int) -> OTProblem:
-    return OTProblem(random_assignment(n, seed=1), 0.01, sinkhorn_steps=steps)
+    return OTProblem(
+        random_assignment(n, seed=1), 0.01, sinkhorn_steps=steps, pot_backend="numpy"
+    )
 
 
-def _mixture(n: int, dim: int, reg: float) -> OTProblem:
-    return OTProblem(gaussian_mixtures(n, dim=dim, power=2, seed=0), reg, tol=1e-9)
+def _mixture(n: int, dim: int, reg: float, tol: float = 1e-9) -> OTProblem:
+    return OTProblem(gaussian_mixtures(n, dim=dim, power=2, seed=0), reg, tol=tol)
 
 
 EMD_REGS = {"smoke": [0.05, 0.02], "quick": [0.05, 0.02, 0.01, 0.005]}
 EMD_REGS["full"] = [*EMD_REGS["quick"], 0.002]
 
+# (assignment n, assignment reg, image size L2, image size L1, mixture n, reg)
+SPEED_SIZES = {
+    "smoke": (60, 0.01, 8, 8, 8, 5e-2),
+    "quick": (500, 1 / 1200, 20, 16, 20, 1e-3),
+    "full": (500, 1 / 1200, 28, 28, 30, 1e-3),
+}
+SMALL_REGS = {"smoke": 2e-2, "quick": 1e-4, "full": 1e-4}
+
 
 def cases(scale: str) -> list[Case]:
-    out: list[Case] = []
-    if scale == "smoke":
-        out.append(
-            Case("assignment-60", partial(_assignment, 60, 0.01, 2000), {"n": 60})
+    n_lap, reg_lap, l2, l1, n_mix, reg = SPEED_SIZES[scale]
+    # One timed run of the cases whose converged POT runs take minutes (the
+    # ratios they are judged on are far from the line) and of the untimed
+    # small-reg cases.
+    once = 1 if scale == "quick" else None
+    # Our Sinkhorn is capped on the assignment case (5 000 of its ~26 000
+    # sweeps): a capped run's time is a lower bound on its time to converge,
+    # so min(POT, ours) over it is a lower bound too and the "within 1.5x of
+    # the best" claim only gets harder; POT itself runs to convergence.
+    lap_cap = 5_000 if scale != "smoke" else GUARD
+    speed = {"kind": SPEED}
+    out = [
+        Case(
+            f"assignment-{n_lap}",
+            partial(_assignment, n_lap, reg_lap, lap_cap),
+            {**speed, "n": n_lap, "reg": reg_lap, "sinkhorn_cap": lap_cap},
+            repeats=once,
+        ),
+        Case(
+            f"mnist-l2-{l2}",
+            partial(_mnist, "l2", l2, reg),
+            {**speed, "n": l2 * l2, "reg": reg},
+        ),
+        Case(
+            f"mnist-l1-{l1}",
+            partial(_mnist, "l1", l1, reg, n_sinkhorn=700),
+            {**speed, "n": l1 * l1, "reg": reg, "n_sinkhorn": 700},
+            repeats=once,
+        ),
+        Case(
+            f"gmm2d-{n_mix**2}-W2",
+            partial(_mixture, n_mix, 2, reg, TOL),
+            {**speed, "n": n_mix**2, "reg": reg},
+        ),
+    ]
+    small = SMALL_REGS[scale]
+    tiny = {"kind": SMALL, "reg": small}
+    out += [
+        Case(
+            f"mnist-l2-{l2}-reg{small:g}",
+            partial(_mnist, "l2", l2, small),
+            tiny,
+            repeats=once,
+        ),
+        Case(
+            f"mnist-l1-{l1}-reg{small:g}",
+            partial(_mnist, "l1", l1, small, n_sinkhorn=700),
+            tiny,
+            repeats=once,
+        ),
+        Case(
+            f"gmm2d-{n_mix**2}-W2-reg{small:g}",
+            partial(_mixture, n_mix, 2, small, TOL),
+            tiny,
+            repeats=once,
+        ),
+    ]
+    per_it = (100, 20) if scale == "smoke" else (1000, 50 if scale == "quick" else 200)
+    out.append(
+        Case(
+            f"per-iteration-{per_it[0]}",
+            partial(_per_iteration, *per_it),
+            {"kind": PER_ITERATION, "n": per_it[0], "reg": 0.01},
         )
-        out.append(Case("mnist-l2-12", partial(_mnist, "l2", 12, 1e-2), {"n": 144}))
-        out.append(Case("per-iteration-100", partial(_per_iteration, 100, 20)))
-        mix = (15, 2)
-    else:
-        # POT's iteration caps keep quick short (make bench runs every suite in
-        # under 20 minutes); a capped POT run that has not reached the tolerance
-        # gives a lower bound on its time, so a smaller cap only makes the
-        # speed-up claims harder for us.
-        cap = 1000 if scale == "quick" else 20_000
-        mnist_cap = 1000 if scale == "quick" else 20_000
+    )
+    n, dim = (15, 2) if scale == "smoke" else (20, 2)
+    for reg_gap in EMD_REGS[scale]:
         out.append(
             Case(
-                "assignment-500",
-                partial(_assignment, 500, 1 / 1200, cap),
-                {"n": 500, "reg": 1 / 1200, "pot_max_iter": cap},
-            )
-        )
-        out.append(
-            Case(
-                "mnist-l2-28",
-                partial(_mnist, "l2", 28, 1e-3, mnist_cap),
-                {"n": 784, "reg": 1e-3, "pot_max_iter": mnist_cap},
-            )
-        )
-        out.append(
-            Case(
-                "per-iteration-1000",
-                partial(_per_iteration, 1000, 50 if scale == "quick" else 200),
-                {"n": 1000, "reg": 0.01},
-            )
-        )
-        if scale == "full":
-            out.append(
-                Case(
-                    "mnist-l1-28",
-                    partial(_mnist, "l1", 28, 1e-3, n_sinkhorn=700, keep_per_row=40),
-                    {"n": 784, "reg": 1e-3},
-                )
-            )
-        mix = (20, 2)
-    n, dim = mix
-    for reg in EMD_REGS[scale]:
-        out.append(
-            Case(
-                f"gmm{dim}d-{n**dim}-W2-reg{reg:g}",
-                partial(_mixture, n, dim, reg),
-                {"n": n**dim, "reg": reg},
+                f"emd-gap-gmm{dim}d-{n**dim}-reg{reg_gap:g}",
+                partial(_mixture, n, dim, reg_gap),
+                {"kind": EMD_GAP, "n": n**dim, "reg": reg_gap},
             )
         )
     return out
@@ -136,33 +210,46 @@ def evaluate(problem: OTProblem, plan: Any) -> float:
     return float(np.abs(P.sum(1) - inst.a).sum() + np.abs(P.sum(0) - inst.b).sum())
 
 
-def _is_per_iteration(case: Case) -> bool:
-    return case.name.startswith("per-iteration")
-
-
-def _is_mixture(case: Case) -> bool:
-    return case.name.startswith("gmm")
+def _kind(case: Case) -> str:
+    return str(case.params.get("kind"))
 
 
 # -- ours ----------------------------------------------------------------------
 
 
+def _sns_method(problem: OTProblem) -> itot.SinkhornNewtonSparse:
+    # The same guard as the Sinkhorn runs: where Newton stalls (L1 plateaus)
+    # SNS's growing Sinkhorn phases need as many sweeps as Sinkhorn itself.
+    return itot.SinkhornNewtonSparse(
+        tol=problem.tol, **{"max_steps": GUARD, **problem.sns}
+    )
+
+
 def _sns_run(problem: OTProblem) -> RunOutput:
     inst = problem.instance
-    method = itot.SinkhornNewtonSparse(tol=problem.tol, **problem.sns)
+    method = _sns_method(problem)
     sol = itot.transport(inst.a, inst.b, inst.cost, method, reg=problem.reg)
     return RunOutput(
         sol.x,
         sol.num_steps,
         sol.status.name,
-        {k: sol.stats[k] for k in ("sinkhorn_steps", "newton_steps", "cg_steps")},
+        {
+            k: sol.stats[k]
+            for k in (
+                "sinkhorn_steps",
+                "newton_steps",
+                "cg_steps",
+                "fallbacks",
+                "keep_per_row",
+            )
+        },
         {"transport_cost": sol.extras["transport_cost"]},
     )
 
 
 def _sns_trace(problem: OTProblem) -> dict[str, list[float]]:
     inst = problem.instance
-    method = itot.SinkhornNewtonSparse(tol=problem.tol, **problem.sns)
+    method = _sns_method(problem)
     sol = itot.transport(
         inst.a, inst.b, inst.cost, method, reg=problem.reg, record=True
     )
@@ -174,17 +261,26 @@ def _sns_trace(problem: OTProblem) -> dict[str, list[float]]:
     }
 
 
-def _sinkhorn_run(problem: OTProblem) -> RunOutput:
+def _prepare_runs(problem: OTProblem) -> _Runs:
+    return _Runs(problem)
+
+
+def _sinkhorn_run(runs: _Runs) -> RunOutput:
+    problem = runs.problem
     inst = problem.instance
-    steps = problem.sinkhorn_steps
-    # A fixed number of sweeps: tol out of reach and no frozen-iterate check,
-    # MAX_STEPS expected.
-    method = itot.Sinkhorn(tol=1e-300, max_steps=steps, stall_window=0)
+    fixed = problem.sinkhorn_steps
+    if fixed is not None:
+        # A fixed number of sweeps: tol out of reach and no frozen-iterate
+        # check, MAX_STEPS expected.
+        method = itot.Sinkhorn(tol=1e-300, max_steps=fixed, stall_window=0)
+    else:
+        steps = WARMUP_SWEEPS if runs.warmup() else problem.sinkhorn_cap
+        method = itot.Sinkhorn(tol=problem.tol, max_steps=steps)
     try:
         sol = itot.transport(
             inst.a, inst.b, inst.cost, method, reg=problem.reg, throw=True
         )
-    except ConvergenceError as exc:  # MAX_STEPS is the expected outcome here
+    except ConvergenceError as exc:  # the fixed-sweep and warm-up outcome
         sol = exc.solution
     return RunOutput(sol.x, sol.num_steps, sol.status.name)
 
@@ -192,30 +288,36 @@ def _sinkhorn_run(problem: OTProblem) -> RunOutput:
 # -- POT -------------------------------------------------------------------------
 
 
-def _pot_run(problem: OTProblem) -> RunOutput:
+def _pot_run(runs: _Runs) -> RunOutput:
     import ot
 
+    problem = runs.problem
     inst = problem.instance
     fixed = problem.sinkhorn_steps
-    max_iter = fixed or problem.pot_max_iter
+    if fixed is not None:
+        max_iter, stop = fixed, 0.0
+    else:
+        max_iter = WARMUP_SWEEPS if runs.warmup() else GUARD
+        # ||e||_1 <= sqrt(m) ||e||_2: POT's L2 test at tol / sqrt(m) implies
+        # our L1 rule at tol.
+        stop = problem.tol / math.sqrt(inst.b.shape[0])
+    args: tuple[Any, ...] = (inst.a, inst.b, inst.cost)
+    if problem.pot_backend == "torch":
+        import torch
+
+        args = tuple(torch.from_numpy(t) for t in args)
     plan, log = ot.sinkhorn(
-        inst.a,
-        inst.b,
-        inst.cost,
+        *args,
         problem.reg,
         method="sinkhorn_log",
         numItermax=max_iter,
-        stopThr=0.0 if fixed else problem.tol,
+        stopThr=stop,
         log=True,
         warn=False,
     )
-    reached = bool(log["err"]) and float(log["err"][-1]) < problem.tol
-    status = "SUCCESS" if reached and not fixed else "MAX_STEPS"
-    return RunOutput(plan, int(log["niter"]) + 1, status)
-
-
-def _emd_prepare(problem: OTProblem) -> OTProblem:
-    return problem
+    plan = np.asarray(plan)
+    reached = fixed is None and evaluate(problem, plan) <= problem.tol
+    return RunOutput(plan, int(log["niter"]) + 1, "SUCCESS" if reached else "MAX_STEPS")
 
 
 def _emd_run(problem: OTProblem) -> RunOutput:
@@ -233,45 +335,141 @@ def _row(results: Results, case: str, method: str, column: str) -> float | None:
     return results.median(case, method, column)
 
 
-def _sns_iterations(case: str, tol: float, at_most: int):
+def _cases_of(results: Results, kind: str) -> list[str]:
+    names = (
+        r["dataset_name"]
+        for r in results.rows
+        if (r.get("params") or {}).get("kind") == kind
+    )
+    return list(dict.fromkeys(names))
+
+
+def _case_with_prefix(results: Results, prefix: str, kind: str = SPEED) -> str | None:
+    for case in _cases_of(results, kind):
+        if case.startswith(prefix):
+            return case
+    return None
+
+
+def _sns_iterations(prefix: str, at_most: int):
     def check(results: Results) -> ClaimOutcome:
+        case = _case_with_prefix(results, prefix)
+        if case is None:
+            return ClaimOutcome(None, None, f"no rows for {prefix}")
         steps = _row(results, case, "itersolve-sns", "num_steps")
         error = _row(results, case, "itersolve-sns", "objective_value")
         if steps is None or error is None:
             return ClaimOutcome(None, None, f"no rows for {case}")
-        ok = results.all_succeeded(case, "itersolve-sns") and error <= tol
+        ok = results.all_succeeded(case, "itersolve-sns") and error <= TOL
         seconds = _row(results, case, "itersolve-sns", "time")
         return ClaimOutcome(
             steps,
             ok and steps <= at_most,
-            f"final L1 error {error:.2e}, {seconds:.2f} s",
+            f"{case}: final L1 error {error:.2e}, {seconds:.2f} s",
         )
 
     return check
 
 
-def _pot_slowdown(case: str, at_least: float):
-    """POT time / SNS time; POT's time is a lower bound (see module docstring)."""
+def _pot_slowdown(prefix: str, at_least: float):
+    """POT time / SNS time, both converged to the same tolerance."""
 
     def check(results: Results) -> ClaimOutcome:
+        case = _case_with_prefix(results, prefix)
+        if case is None:
+            return ClaimOutcome(None, None, f"no rows for {prefix}")
         ratio = results.ratio(case, "pot-sinkhorn-log", "itersolve-sns")
         if ratio is None:
             return ClaimOutcome(None, None, f"no rows for {case}")
         pot_error = _row(results, case, "pot-sinkhorn-log", "objective_value")
         pot_steps = _row(results, case, "pot-sinkhorn-log", "num_steps")
-        reached = results.all_succeeded(case, "pot-sinkhorn-log")
+        pot_time = _row(results, case, "pot-sinkhorn-log", "time")
+        converged = results.all_succeeded(case, "pot-sinkhorn-log")
         sns_ok = results.all_succeeded(case, "itersolve-sns")
         detail = (
-            f"POT {'stopped by its L2 rule' if reached else 'hit its iteration cap'}"
-            f" after {pot_steps:.0f} iterations, final L1 error {pot_error:.2e}"
+            f"{case}: POT {'converged' if converged else 'did NOT converge'} in "
+            f"{pot_steps:.0f} iterations, {pot_time:.1f} s, final L1 error "
+            f"{pot_error:.2e}"
         )
-        return ClaimOutcome(ratio, sns_ok and ratio >= at_least, detail)
+        return ClaimOutcome(ratio, converged and sns_ok and ratio >= at_least, detail)
 
     return check
 
 
-def _per_iteration_ratio(case: str, at_most: float):
+def _sns_within_best(at_most: float):
+    """SNS time / min(POT time, our Sinkhorn time) on every speed case."""
+
     def check(results: Results) -> ClaimOutcome:
+        cases = _cases_of(results, SPEED)
+        if not cases:
+            return ClaimOutcome(None, None, "no speed cases ran")
+        worst, ok, parts = 0.0, True, []
+        for case in cases:
+            sns = _row(results, case, "itersolve-sns", "time")
+            error = _row(results, case, "itersolve-sns", "objective_value")
+            others = {
+                m: _row(results, case, m, "time")
+                for m in ("pot-sinkhorn-log", "itersolve-sinkhorn")
+            }
+            times = {m: t for m, t in others.items() if t is not None}
+            if sns is None or error is None or not times:
+                parts.append(f"{case}: no rows")
+                ok = False
+                continue
+            best = min(times, key=lambda m: times[m])
+            # A Sinkhorn run that did not converge took less time than it
+            # would need: min() over such times is still a lower bound.
+            unconverged = [m for m in times if not results.all_succeeded(case, m)]
+            ratio = sns / times[best]
+            converged = results.all_succeeded(case, "itersolve-sns") and error <= TOL
+            ok = ok and converged and ratio <= at_most
+            worst = max(worst, ratio)
+            parts.append(
+                f"{case}: SNS {sns:.2f} s (L1 {error:.1e}"
+                f"{'' if converged else ', NOT converged'}) / {best} "
+                f"{times[best]:.2f} s = {ratio:.2f}"
+                + (f" [{', '.join(unconverged)} not converged]" if unconverged else "")
+            )
+        return ClaimOutcome(worst, ok, "; ".join(parts))
+
+    return check
+
+
+def _small_reg_converges(results: Results) -> ClaimOutcome:
+    cases = _cases_of(results, SMALL)
+    if not cases:
+        return ClaimOutcome(None, None, "no small-reg cases ran")
+    done, parts = 0, []
+    for case in cases:
+        rows = results.select(case, "itersolve-sns")
+        if not rows:
+            parts.append(f"{case}: no rows")
+            continue
+        row = rows[-1]
+        error = float(row["objective_value"])
+        ok = row["status"] == "SUCCESS" and error <= TOL
+        done += ok
+        why = (
+            ""
+            if ok
+            else f" (Sinkhorn {row.get('sinkhorn_steps', 0):.0f} / Newton "
+            f"{row.get('newton_steps', 0):.0f} steps, "
+            f"{row.get('fallbacks', 0):.0f} fallbacks)"
+        )
+        parts.append(
+            f"{case}: {row['status']} at L1 {error:.1e} in {row['num_steps']} "
+            f"steps, keep_per_row {row.get('keep_per_row', float('nan')):g}"
+            f"{why}"
+        )
+    return ClaimOutcome(float(done), done == len(cases), "; ".join(parts))
+
+
+def _per_iteration_ratio(at_most: float):
+    def check(results: Results) -> ClaimOutcome:
+        names = _cases_of(results, PER_ITERATION)
+        if not names:
+            return ClaimOutcome(None, None, "no per-iteration case ran")
+        case = names[0]
         per_step = {}
         for method in ("itersolve-sinkhorn", "pot-sinkhorn-log"):
             time = results.median(case, method, "time")
@@ -281,16 +479,14 @@ def _per_iteration_ratio(case: str, at_most: float):
             per_step[method] = time / steps
         ratio = per_step["itersolve-sinkhorn"] / per_step["pot-sinkhorn-log"]
         detail = ", ".join(f"{k} {v * 1e3:.2f} ms/it" for k, v in per_step.items())
-        return ClaimOutcome(ratio, ratio <= at_most, detail)
+        return ClaimOutcome(ratio, ratio <= at_most, f"{case}: {detail}")
 
     return check
 
 
 def _emd_gap_decreasing(results: Results) -> ClaimOutcome:
     gaps: list[tuple[float, float]] = []
-    for case in dict.fromkeys(r["dataset_name"] for r in results.rows):
-        if not case.startswith("gmm"):
-            continue
+    for case in _cases_of(results, EMD_GAP):
         ours = results.median(case, "itersolve-sns", "transport_cost")
         exact = results.median(case, "pot-emd2", "transport_cost")
         if ours is None or exact is None:
@@ -309,14 +505,15 @@ SUITES = [
     Suite(
         name="ot-sinkhorn",
         # make bench: the random-assignment headline, per-iteration cost and the
-        # reg -> 0 sweep; the MNIST-like case runs in make bench-full.
-        headline="^(assignment|per-iteration|gmm)",
+        # reg -> 0 sweep.
+        headline="^(assignment|per-iteration|emd-gap)",
         description=(
-            "Entropic OT to L1 marginal error 1e-10: Sinkhorn-Newton-Sparse vs "
-            "POT sinkhorn_log (random assignment n=500 at reg=1/1200, MNIST-like "
-            "load_digits images upsampled to 28x28 with the squared-L2 pixel "
-            "cost); log-domain Sinkhorn per-iteration cost vs POT at n=1000; "
-            "entropic cost vs ot.emd2 as reg -> 0 (2-D Gaussian mixtures, W2)."
+            "Entropic OT to L1 marginal error 1e-10, every solver converged: "
+            "Sinkhorn-Newton-Sparse vs POT sinkhorn_log and our log-domain "
+            "Sinkhorn on random assignment (n=500, reg=1/1200), MNIST-like "
+            "load_digits images (L2 and L1 pixel costs) and 2-D Gaussian "
+            "mixtures; SNS alone at reg=1e-4; Sinkhorn per-iteration cost vs POT "
+            "at n=1000; entropic cost vs ot.emd2 as reg -> 0."
         ),
         objective_name="L1 marginal error",
         cases=cases,
@@ -325,28 +522,29 @@ SUITES = [
             Method(
                 "pot-sinkhorn-log",
                 _pot_run,
+                prepare=_prepare_runs,
                 requires=("ot",),
-                applies=lambda c: not _is_mixture(c),
+                applies=lambda c: _kind(c) in (SPEED, PER_ITERATION),
             ),
             Method(
                 "itersolve-sns",
                 _sns_run,
                 trace=_sns_trace,
                 anchor="pot-sinkhorn-log",
-                applies=lambda c: not _is_per_iteration(c),
+                applies=lambda c: _kind(c) != PER_ITERATION,
             ),
             Method(
                 "itersolve-sinkhorn",
                 _sinkhorn_run,
+                prepare=_prepare_runs,
                 anchor="pot-sinkhorn-log",
-                applies=_is_per_iteration,
+                applies=lambda c: _kind(c) in (SPEED, PER_ITERATION),
             ),
             Method(
                 "pot-emd2",
                 _emd_run,
-                prepare=_emd_prepare,
                 requires=("ot",),
-                applies=_is_mixture,
+                applies=lambda c: _kind(c) == EMD_GAP,
             ),
         ],
         claims=[
@@ -354,26 +552,38 @@ SUITES = [
                 "random assignment n=500, reg=1/1200: SNS total iterations to "
                 "L1 marginal error <= 1e-10",
                 "<= 60",
-                _sns_iterations("assignment-500", TOL, 60),
+                _sns_iterations("assignment-", 60),
             ),
             Claim(
-                "random assignment n=500, reg=1/1200: POT sinkhorn_log time / SNS "
-                "time (POT capped at 1000 iterations at quick scale, 20000 at full)",
+                "random assignment n=500, reg=1/1200: POT sinkhorn_log time to "
+                "1e-10 (converged, torch backend) / SNS time",
                 ">= 10",
-                _pot_slowdown("assignment-500", 10.0),
+                _pot_slowdown("assignment-", 10.0),
             ),
             Claim(
-                "MNIST-like L2 (28x28, reg=1e-3): POT sinkhorn_log time to 1e-10 / "
-                "SNS time (POT capped at 1000 iterations at quick scale, 20000 at "
-                "full)",
+                "MNIST-like L2 (20x20, reg=1e-3): POT sinkhorn_log time to 1e-10 "
+                "(converged, torch backend) / SNS time",
                 ">= 5",
-                _pot_slowdown("mnist-l2-28", 5.0),
+                _pot_slowdown("mnist-l2-", 5.0),
             ),
             Claim(
-                "log-domain Sinkhorn per-iteration time, ours / POT sinkhorn_log, "
-                "n=1000",
+                "SNS time to 1e-10 / min(POT sinkhorn_log, our Sinkhorn) on every "
+                "speed case (assignment, MNIST-like L2 and L1, Gaussian mixtures; "
+                "largest ratio)",
+                "<= 1.5",
+                _sns_within_best(1.5),
+            ),
+            Claim(
+                "SNS converges to 1e-10 at reg=1e-4 (MNIST-like L2 and L1, "
+                "Gaussian mixtures; cases converged)",
+                "all",
+                _small_reg_converges,
+            ),
+            Claim(
+                "log-domain Sinkhorn per-iteration time, ours / POT sinkhorn_log "
+                "(numpy backend), n=1000",
                 "<= 1.0",
-                _per_iteration_ratio("per-iteration-1000", 1.0),
+                _per_iteration_ratio(1.0),
             ),
             Claim(
                 "|<C,P> - emd2| decreases as reg -> 0 (largest ratio of consecutive "
@@ -382,9 +592,9 @@ SUITES = [
                 _emd_gap_decreasing,
             ),
         ],
-        # quick: 2 repeats (plus the warm-up) because the capped POT runs on the
-        # two headline cases take tens of seconds each.
-        repeats={"smoke": 1, "quick": 5, "full": 5},
-        estimate_seconds={"smoke": 10, "quick": 185, "full": 1500, "headline": 95},
+        # quick: 3 timed repeats; the assignment case 1 (its converged POT run
+        # takes minutes).
+        repeats={"smoke": 1, "quick": 3, "full": 5},
+        estimate_seconds={"smoke": 15, "quick": 420, "full": 1800, "headline": 300},
     )
 ]
