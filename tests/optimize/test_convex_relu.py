@@ -299,3 +299,68 @@ def test_bad_solver_input():
         recover_relu_network(sol)
     with pytest.raises(ValueError, match=r"bias must be given"):
         recover_relu_network(np.zeros((2, 3, 3)))
+
+
+@pytest.mark.parametrize(
+    "gated",
+    [
+        pytest.param(True, id="gated-rfista"),
+        # pyscnn's AL takes ~25 s on this tiny problem (loaded machine).
+        pytest.param(False, id="relu-al", marks=pytest.mark.slow),
+    ],
+)
+def test_pyscnn_reaches_the_same_optimum(gated):
+    """pyscnn (not in the anchors extra: its torchvision requirement pulls a CUDA
+    torch) on the same gates: its objective ``||.||^2 / (2n) + lam R`` with
+    ``lam = beta / n`` is ours divided by ``n``."""
+    pytest.importorskip("scnn.optimize")
+    from scnn.metrics import Metrics
+    from scnn.models import ConvexGatedReLU, ConvexReLU
+    from scnn.optimize import optimize_model
+    from scnn.regularizers import NeuronGL1
+    from scnn.solvers import AL, RFISTA
+
+    X, y = _data(n=30, seed=13)
+    n, beta = 30, 0.5
+    Xb = np.hstack([X, np.ones((n, 1))])
+    G = np.random.default_rng(13).standard_normal((3, 5))
+    D = (Xb @ G >= 0).astype(np.float64)
+    problem = ConvexReLUProblem(X, y, beta=beta, arrangements=D, gated=gated)
+    method = (
+        ConvexReLUFISTA(rtol=1e-10)
+        if gated
+        else ConvexReLUADMM(rho=1.0, rtol=1e-10, max_steps=20000)
+    )
+    ours = solve_convex_relu(problem, method)
+    assert ours.success
+    model = ConvexGatedReLU(G, c=1) if gated else ConvexReLU(G, c=1)
+    solver = (
+        RFISTA(model, tol=1e-10)
+        if gated
+        else AL(model, tol=1e-10, constraint_tol=1e-10)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted, _ = optimize_model(
+            model,
+            solver,
+            Metrics(),
+            Xb,
+            y,
+            regularizer=NeuronGL1(beta / n),
+            unitize_data=False,
+            dtype="float64",
+            return_convex=True,
+        )
+    # pyscnn may reorder its gates: score its model by its own forward pass.
+    residual = fitted(Xb).reshape(-1) - y
+    norms = sum(np.linalg.norm(p, axis=-1).sum() for p in fitted.parameters[:2])
+    theirs = 0.5 * residual @ residual + beta * norms
+    if gated:
+        assert theirs == pytest.approx(ours.extras["objective"], rel=1e-6)
+    else:
+        # pyscnn's AL stops on its own KKT test: 3.93911 against the optimum
+        # 3.93887 (cvxpy + Clarabel and ours agree to 1e-9 here).
+        p_star = cvxpy_optimum(problem)
+        assert ours.extras["objective"] == pytest.approx(p_star, rel=1e-6)
+        assert p_star * (1 - 1e-6) <= theirs <= p_star * (1 + 1e-4)
