@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from itersolve.bench.results import Results
@@ -92,3 +93,27 @@ def test_target_lies_between_the_start_and_the_exact_hyperobjective():
     start = exact_hypergradient(p, torch.zeros(p.dim_x, dtype=torch.float64)).value
     assert start < target < math.log(2.0)
     assert target == start + suite.TARGET_FRACTION * (math.log(2.0) - start)
+
+
+def test_compare_claim_covers_every_dataset_run():
+    rows = [
+        _row(case, name, median_final_loss=value, eta=1.0)
+        for case, values in (
+            (suite.COMPARE, (0.2, 0.21, 0.22)),
+            (suite.COMPARE_DIGITS, (0.3, 0.36, 0.35)),
+        )
+        for name, value in zip(("bsvrb-v1", "bsvrb-v2", "rsvrb"), values, strict=True)
+    ]
+    outcome = suite._compare_claim(Results(rows))
+    assert outcome.passed is False and outcome.measured == pytest.approx(0.01)
+    assert suite.COMPARE_DIGITS in outcome.detail
+
+
+def test_digits_comparison_runs_and_reports_its_curve():
+    case = suite.HOCase(suite._ho(3, "digits"), 0.25, (0,), False, (2,), 16)
+    out = suite._compare_compute("bsvrb-v2", case)
+    assert out.status == "SUCCESS" and out.x.shape == (case.problem.dim_x,)
+    losses = [float(v) for v in out.extras["curve_loss"].split(",")]
+    assert (
+        losses[0] == pytest.approx(math.log(2.0), abs=1e-4) and losses[-1] < losses[0]
+    )
