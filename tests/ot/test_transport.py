@@ -365,6 +365,54 @@ def test_sns_on_mnist_like_l2() -> None:
     assert sol.success and sol.extras["marginal_error"] <= 1e-10
 
 
+def test_auto_keep_grows_where_four_per_row_is_linear() -> None:
+    # MNIST-like L2, 20x20, reg 1e-3: 4 kept entries per row drop ~7e-3 of
+    # the plan's mass and Newton converges linearly (~0.93 per step).
+    inst = mnist_like(0, 1, metric="l2", size=20)
+    auto = ot.transport(inst.a, inst.b, inst.cost, ot.SinkhornNewtonSparse(),
+                        reg=1e-3, record=True)  # fmt: skip
+    fixed = ot.transport(inst.a, inst.b, inst.cost,
+                         ot.SinkhornNewtonSparse(keep_per_row=4), reg=1e-3)  # fmt: skip
+    assert auto.success and fixed.success
+    assert fixed.stats["keep_per_row"] == 4.0
+    assert auto.stats["keep_per_row"] > 4.0
+    assert 3 * auto.stats["newton_steps"] < fixed.stats["newton_steps"]
+    trace = auto.trace
+    assert trace is not None
+    newton = trace["stage"] == 1.0
+    dropped = trace["dropped"][newton]
+    assert np.isfinite(dropped).all() and (dropped >= 0).all()
+    # The last steps keep all but a sliver of the plan's mass.
+    assert dropped[-1] <= 1e-4
+
+
+@pytest.mark.parametrize(
+    "keep, error", [("dense", ValueError), (True, TypeError), (-1.0, ValueError)]
+)
+def test_bad_keep_per_row_raises(keep: Any, error: type) -> None:
+    with pytest.raises(error, match="keep_per_row must be"):
+        ot.SinkhornNewtonSparse(keep_per_row=keep)
+
+
+def test_tiny_epsilon_bins_keep_the_fused_sweep() -> None:
+    # Empty bins filled with 1e-16 (as POT's examples do) put most plan
+    # entries far below the underflow threshold; the exponent floor keeps
+    # every sweep on the fused sum-exp path (the logsumexp fallback and exp's
+    # slow subnormal path would make each sweep several times slower).
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images.reshape(-1, 64)
+    a, b = (im + 1e-16 * (im == 0) for im in (images[0], images[1]))
+    a, b = a / a.sum(), b / b.sum()
+    row, col = np.divmod(np.arange(64), 8)
+    cost = np.abs(row[:, None] - row) + np.abs(col[:, None] - col)
+    with pytest.warns(ConvergenceWarning):
+        sol = ot.transport(a, b, cost / cost.max(),
+                           ot.Sinkhorn(max_steps=300), reg=1e-3)  # fmt: skip
+    assert sol.stats["logsumexp_fallbacks"] == 0
+    assert np.isfinite(sol.x).all()
+
+
 def test_callback_stops_and_sees_log_scalings() -> None:
     case = CASES[0]
     seen = []
