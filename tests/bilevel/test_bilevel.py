@@ -202,6 +202,9 @@ def test_v2_uses_no_hessians_and_delay_counts():
     method = BSVRB(version="v2", blocks_per_iter=1, batch_size=4, tau=0.3, tau_v=0.3)
     sol = solve(q, torch.zeros(3, dtype=F64), method, max_steps=6, callback=watch)
     assert sol.stats["hessians"] == 0 and sol.stats["hvps"] > 0
+    # Upper gradients: every block at the start, then the sampled block at the
+    # new and the old iterate per step (each evaluated once).
+    assert sol.stats["upper_grads"] == q.m + 2 * 6
     for delay in seen:  # one block just sampled, the others count up
         assert int((delay == 0).sum()) == 1
     assert int(seen[-1].sum()) >= 3

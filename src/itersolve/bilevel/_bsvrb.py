@@ -237,10 +237,12 @@ class BSVRB(BilevelMethod):
         H_or_v: Tensor,
         lower: Tensor | None,
         upper: Tensor | None,
+        grads: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """``G = mean_i [grad_x f_i - grad^2_xy g_i w_i]``, ``w_i = H_i^-1
-        grad_y f_i`` (v1) or ``v_i`` (v2), at ``(x, y)`` on the given samples."""
-        gx, gy = problem.upper_grads(blocks, x, y, upper)
+        grad_y f_i`` (v1) or ``v_i`` (v2), at ``(x, y)`` on the given samples
+        (``grads``: the upper gradients there, when already evaluated)."""
+        gx, gy = problem.upper_grads(blocks, x, y, upper) if grads is None else grads
         w = solve_spd(H_or_v, gy) if self.version == "v1" else H_or_v
         return (gx - problem.lower_cross(blocks, x, y, w, lower)).mean(0)
 
@@ -271,7 +273,8 @@ class BSVRB(BilevelMethod):
             state.H = state.H_prev = self._project(raw, p, blocks)
             G = self._direction(p, blocks, x0, y, state.H, lower, upper)
         else:
-            _, gy = p.upper_grads(blocks, x0, y, upper)
+            grads = p.upper_grads(blocks, x0, y, upper)
+            gy = grads[1]
             v, status, matvecs = adjoint_cg(
                 p, self.linear_solver, blocks, x0, y, gy, lower
             )
@@ -282,7 +285,7 @@ class BSVRB(BilevelMethod):
                 return state
             state.v = state.v_prev = v
             state.u = p.lower_hvp(blocks, x0, y, state.v, lower) - gy
-            G = self._direction(p, blocks, x0, y, state.v, lower, upper)
+            G = self._direction(p, blocks, x0, y, state.v, lower, upper, grads)
         state.G = state.z = G
         return state
 
@@ -326,18 +329,18 @@ class BSVRB(BilevelMethod):
             assert state.v is not None and state.v_prev is not None
             assert state.u is not None
             v, vp = state.v[b], state.v_prev[b]
-            _, gy_new = p.upper_grads(b, x, yb, upper)
-            _, gy_old = p.upper_grads(b, xp, ypb, upper)
+            new = p.upper_grads(b, x, yb, upper)
+            old = p.upper_grads(b, xp, ypb, upper)
             u = state.u.clone()
             u[b] = msvr_update(
                 u[b],
-                p.lower_hvp(b, x, yb, v, lower) - gy_new,
-                p.lower_hvp(b, xp, ypb, vp, lower) - gy_old,
+                p.lower_hvp(b, x, yb, v, lower) - new[1],
+                p.lower_hvp(b, xp, ypb, vp, lower) - old[1],
                 self.alpha,
                 self.gamma,
             )
-            G_new = self._direction(p, b, x, yb, v, lower, upper)
-            G_old = self._direction(p, b, xp, ypb, vp, lower, upper)
+            G_new = self._direction(p, b, x, yb, v, lower, upper, new)
+            G_old = self._direction(p, b, xp, ypb, vp, lower, upper, old)
             # Each sampled block catches up on the steps it missed.
             dc = (state.delay[b] + 1).to(y.dtype)[:, None]
             y_next = y.clone()
