@@ -64,6 +64,13 @@ def check_step_size(value: Any, name: str, *, allow_zero: bool = False) -> None:
 class BilevelMethod(IterativeMethod):
     """Shared hyperparameters of the multi-block bilevel methods.
 
+    The stopping rule is the budget :func:`~itersolve.bilevel.solve` asks for
+    (``k == budget`` steps, ``SUCCESS``); ``max_steps`` is the driver's hard
+    limit (``MAX_STEPS`` when it is below the budget). One epoch is
+    ``ceil(m n_lower / (I B s))`` steps (every block sees as many lower-level
+    samples as it has, in expectation; ``s`` lower samples per block per
+    step, 1 except for inner-loop methods).
+
     Parameters
     ----------
     blocks_per_iter
@@ -73,13 +80,6 @@ class BilevelMethod(IterativeMethod):
         deterministic method).
     eta
         Upper-level step size.
-
-    The stopping rule is the budget :func:`~itersolve.bilevel.solve` asks for
-    (``k == budget`` steps, ``SUCCESS``); ``max_steps`` is the driver's hard
-    limit (``MAX_STEPS`` when it is below the budget). One epoch is
-    ``ceil(m n_lower / (I B s))`` steps (every block sees as many lower-level
-    samples as it has, in expectation; ``s`` lower samples per block per
-    step, 1 except for inner-loop methods).
 
     Examples
     --------
