@@ -56,8 +56,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -69,6 +67,9 @@ import torch
 from itersolve._core.errors import ConvergenceWarning
 from itersolve.bench.results import Results
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+
+# Many small tensor operations per step: one intra-op thread (as optimize-bcd).
+from itersolve.bench.suites.optimize_bcd import _one_thread
 from itersolve.optimize.convex_relu import (
     ConvexReLUADMM,
     ConvexReLUProblem,
@@ -84,16 +85,6 @@ ADAM_SEEDS = (0, 1, 2, 3, 4)
 TUNING_SEED = 100
 ADAM_LRS = (1e-3, 1e-2, 1e-1)
 ADAM_STEPS = {"smoke": 50, "quick": 1500, "full": 5000}
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass

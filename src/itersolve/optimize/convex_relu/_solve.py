@@ -53,12 +53,17 @@ def solve_convex_relu(
     >>> import numpy as np
     >>> from itersolve.optimize.convex_relu import (
     ...     ConvexReLUADMM, ConvexReLUProblem, solve_convex_relu)
+
+    A warm start from an earlier answer, with the per-step record:
+
     >>> rng = np.random.default_rng(0)
     >>> X, y = rng.standard_normal((20, 2)), rng.standard_normal(20)
     >>> problem = ConvexReLUProblem(X, y, beta=1.0, arrangements=3)
-    >>> sol = solve_convex_relu(problem, ConvexReLUADMM(rho=1.0))
-    >>> sol.success, sol.extras["constraint_violation"] < 1e-5
-    (True, True)
+    >>> first = solve_convex_relu(problem, ConvexReLUADMM(rho=1.0, rtol=1e-4))
+    >>> sol = solve_convex_relu(problem, ConvexReLUADMM(rho=1.0), x0=first.x,
+    ...                         record=True)
+    >>> sol.success, sorted(sol.trace.as_dict())
+    (True, ['dual_residual', 'objective', 'primal_residual', 'rho', 'step', 'time'])
     """
     if not isinstance(problem, ConvexReLUProblem):
         raise TypeError(
