@@ -32,6 +32,23 @@ rounding floor and no method could reach it. The relative target sits about
 ``4.5e5`` roundings above that floor; each claim prints ``f*`` and the absolute
 gap it stands for.
 
+Forest claims (spec 03: "< 50 iterations, red-black >= 2x as many"). Message
+passing on a forest block is an exact block solve, so cyclic forest updates are
+block Gauss–Seidel on the forest partition, whose rate is fixed by the
+spectral radius of one sweep's error propagator. Each label-propagation case
+computes that method independently (:func:`exact_block_gauss_seidel`: dense
+block solves) and the claims print its count beside ours. At quick (30 x 30
+lattice, 100 labels; 1000 two-moons nodes) it needs 110 block solves on the
+lattice's comb forests (radius 0.882 per sweep), 147 on the greedy forest
+partition and 479 on two moons (three forests, 0.943), and ours use exactly
+as many: the tree solves are exact and every iteration updates a whole
+forest. Forests re-grown every iteration in decreasing ``|g_i| / sqrt(L_i)``
+(``selection="forest"``, block size n, the paper's greedy) need 110 and 454.
+"< 50" is therefore out of reach of the method on these instances, not of
+the implementation; the claims keep the spec's number and FAIL with this
+evidence, while the ordering part (red-black >= 2x) holds: 222 vs 110 and
+1479 vs 479.
+
 Datasets B and C follow the official ``datasets.py`` recipe (the design of A;
 B: labels ``sign(A w)``, 10% flipped; C: ``argmax(A W + N(0, 1))``, dense ``W``,
 50 classes) with one change: the official losses assert ``L2 == 0``, and with
@@ -67,6 +84,11 @@ from itersolve.bench.results import Results
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
 from itersolve.optimize import minimize
 from itersolve.optimize.bcd import BlockCoordinateDescent, L1Penalty
+from itersolve.optimize.bcd._forest import (
+    forest_partition,
+    lattice_forest_partition,
+    red_black_partition,
+)
 from itersolve.problems import Logistic, Softmax
 from itersolve.problems.coordinate import (
     LabelPropagation,
@@ -160,7 +182,61 @@ def _label_propagation(graph: str, size: int, max_steps: int) -> BCDCase:
     else:
         p = two_moons_label_propagation(size, n_labelled=min(100, size // 9))
     f_star = _value(p, p.x_star.numpy())
-    return BCDCase("label-propagation", p, f_star, {"iterations": max_steps})
+    partitions = {
+        "bcd-red-black-exact": red_black_partition(p.Q),
+        "bcd-forest-message-passing": forest_partition(p.Q),
+    }
+    if graph == "lattice":
+        assert p.lattice_shape is not None
+        pos = np.full(p.lattice_shape[0] * p.lattice_shape[1], -1, dtype=np.int64)
+        pos[p.unlabelled] = np.arange(p.unlabelled.size)
+        comb = (pos[b] for b in lattice_forest_partition(*p.lattice_shape))
+        partitions["bcd-lattice-comb-message-passing"] = [b[b >= 0] for b in comb]
+    target = f_star + TARGET * abs(f_star)
+    reference = {
+        name: exact_block_gauss_seidel(p.Q, p.c, blocks, target, max_steps)
+        for name, blocks in partitions.items()
+    }
+    return BCDCase(
+        "label-propagation",
+        p,
+        f_star,
+        {"iterations": max_steps, "block_gauss_seidel": reference},
+    )
+
+
+def exact_block_gauss_seidel(
+    Q: sp.csr_array, c: np.ndarray, blocks: list[np.ndarray], target: float, cap: int
+) -> tuple[int, float]:
+    """What the exact method does on ``blocks``: block Gauss–Seidel with dense
+    block solves (``numpy.linalg.solve``), cyclic, from ``x = 0``, counting block
+    solves until ``1/2 x^T Q x - c^T x <= target``; and the spectral radius of
+    one sweep's error propagator ``I - M^-1 Q`` (``M`` the block lower
+    triangle), which fixes the asymptotic rate. Independent of itersolve's
+    tree solves: message passing must reproduce this count.
+
+    Examples
+    --------
+    >>> Q = sp.csr_array(np.array([[2.0, -1.0], [-1.0, 2.0]]))
+    >>> steps, rho = exact_block_gauss_seidel(
+    ...     Q, np.ones(2), [np.array([0]), np.array([1])], -1.0 + 1e-12, 100
+    ... )
+    >>> steps, round(rho, 6)
+    (21, 0.25)
+    """
+    dense = Q.toarray()
+    M = np.zeros_like(dense)
+    for i, bi in enumerate(blocks):
+        for bj in blocks[: i + 1]:
+            M[np.ix_(bi, bj)] = dense[np.ix_(bi, bj)]
+    propagator = np.eye(dense.shape[0]) - np.linalg.solve(M, dense)
+    rho = float(np.abs(np.linalg.eigvals(propagator)).max())
+    x, steps = np.zeros(dense.shape[0]), 0
+    while 0.5 * x @ dense @ x - c @ x > target and steps < cap:
+        b = blocks[steps % len(blocks)]
+        x[b] += np.linalg.solve(dense[np.ix_(b, b)], (c - dense @ x)[b])
+        steps += 1
+    return steps, rho
 
 
 def _nnls_l1(m: int, n: int) -> BCDCase:
@@ -382,6 +458,7 @@ def _bcd(kind: str, *, user_shaped: bool = False, **config: Any) -> Any:
         }
         if kind == "label-propagation":
             extras["f_star"] = case.f_star
+            extras["block_gauss_seidel"] = case.extra["block_gauss_seidel"]
         if supports:
             extras.update(_support_history(supports, case.extra["support"]))
         return RunOutput(sol.x, sol.num_steps, status, counters, extras)
@@ -829,11 +906,20 @@ def _forest_vs_red_black(prefix: str, forest: str) -> Any:
             if f_star is not None
             else ""
         )
+        table = results.first(case, forest, "block_gauss_seidel") or {}
+        f_ref, rb_ref = (table.get(name) for name in (forest, "bcd-red-black-exact"))
+        reference = ""
+        if f_ref is not None and rb_ref is not None:
+            reference = (
+                "; the exact method (block Gauss-Seidel with dense block solves, "
+                f"same partitions): forest {f_ref[0]} (spectral radius per sweep "
+                f"{f_ref[1]:.3f}), red-black {rb_ref[0]} ({rb_ref[1]:.3f})"
+            )
         return ClaimOutcome(
             f_steps if forest_ok else None,
             passed,
             f"forest {forest_text} iterations, red-black {rb_text} "
-            f"(to (f - f*)/|f*| <= {TARGET:g}{scale})",
+            f"(to (f - f*)/|f*| <= {TARGET:g}{scale}){reference}",
         )
 
     return check
