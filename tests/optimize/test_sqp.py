@@ -204,3 +204,38 @@ def test_adaptive_inner_accuracy_uses_fewer_rows_than_fixed_tight():
         assert sol.success
         runs[rtol] = sol.stats["kkt_row_ops"]
     assert runs[None] < runs[1e-6], runs
+
+
+def test_constraint_derivatives_closed_form_autograd_and_differences_agree():
+    def c_torch(x):
+        return torch.stack([x[0] ** 2 * x[1] - 1.0, torch.sin(x[2]) + x[0]])
+
+    def jac(x):
+        return torch.tensor(
+            [[2 * x[0] * x[1], x[0] ** 2, 0.0], [1.0, 0.0, math.cos(x[2])]], dtype=F64
+        )
+
+    def hess(x, lam):
+        H = torch.zeros(3, 3, dtype=F64)
+        H[0, 0], H[0, 1], H[1, 0] = (
+            2 * x[1] * lam[0],
+            2 * x[0] * lam[0],
+            2 * x[0] * lam[0],
+        )
+        H[2, 2] = -math.sin(x[2]) * lam[1]
+        return H
+
+    x = torch.tensor([0.7, -1.3, 0.4], dtype=F64)
+    lam = torch.tensor([1.5, -0.5], dtype=F64)
+    closed = EqualityConstraints(c_torch, jac=jac, hess=hess).bind(x)
+    auto = EqualityConstraints(c_torch).bind(x)
+    numeric = EqualityConstraints(lambda v: c_torch(torch.as_tensor(v)).numpy()).bind(x)
+    for other, tol in ((auto, 1e-12), (numeric, 1e-6)):
+        torch.testing.assert_close(
+            other.jacobian(x), closed.jacobian(x), atol=tol, rtol=0
+        )
+        torch.testing.assert_close(
+            other.hessian(x, lam), closed.hessian(x, lam), atol=100 * tol, rtol=0
+        )
+    assert numeric.numpy_mode and not auto.numpy_mode
+    assert closed.counts["constraint_jacobians"] == 2

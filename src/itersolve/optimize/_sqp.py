@@ -222,6 +222,22 @@ class AdaSketchSQP(NewtonTypeMethod):
         Seed of the inner sketching (an int: solve ``k`` uses ``seed + k``);
         ``None`` keeps the solver's own ``seed``.
 
+    Notes
+    -----
+    ``solution.stats`` (floats, at the returned point): ``kkt_residual`` and
+    ``constraint_violation`` (``||c||``) of the last fresh evaluation,
+    ``kkt_row_ops`` (row operations of the sketching solves; a Krylov solver's
+    products count ``n + m`` rows each), ``penalty_updates``, ``inner_solves``,
+    ``inner_failures`` (solves stopped at ``max_inner_rows``),
+    ``factorizations`` (``"direct"``), ``hessian_modifications``,
+    ``rank_deficient_steps``, ``line_search_evaluations`` and the constraint
+    counters ``constraint_values``, ``constraint_jacobians``,
+    ``constraint_hessians``. ``record=True`` traces ``kkt_residual``,
+    ``constraint_violation``, ``objective``, ``step_size``, ``eta1``, ``eta2``,
+    ``inner_rtol`` and ``inner_rows`` per step. The multipliers ``lam_k`` are
+    the state's ``lam``: a callback reads them as ``info.state.lam`` (the
+    driver has no slot for a method's vectors in ``Solution`` yet).
+
     References
     ----------
     Hong, Na, Mahoney & Kolar, "Constrained Optimization via Exact Augmented
@@ -240,6 +256,15 @@ class AdaSketchSQP(NewtonTypeMethod):
     (True, [1.0, 1.0, 1.0])
     >>> sol.stats["kkt_residual"] <= 1e-10
     True
+
+    The multipliers, read by a callback (here ``lam = -2`` for ``grad f = 2 x``):
+
+    >>> seen = []
+    >>> sol = minimize(lambda x: (x**2).sum(), torch.zeros(3, dtype=torch.float64),
+    ...                AdaSketchSQP(atol=1e-10), constraints=con,
+    ...                callback=lambda info: seen.append(info.state.lam))
+    >>> round(float(seen[-1][0]), 6)
+    -2.0
     """
 
     accepts_constraints: ClassVar[bool] = True
