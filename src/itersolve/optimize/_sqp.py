@@ -28,9 +28,9 @@ Tensor = torch.Tensor
 LICQ_TOL = 1e-10
 
 
-#: ``|slope| <= ROUNDING (1 + |merit|)``: a merit decrease Armijo cannot resolve
-#: (a few hundred ``eps`` of float64; the decrease is ``O(KKT^2)``).
-ROUNDING = 1e-13
+#: ``|slope| <= ROUNDING_ULPS eps (1 + |merit|)``: a merit decrease Armijo cannot
+#: resolve (the decrease is ``O(KKT^2)``; 1.1e-13 in float64, 6e-5 in float32).
+ROUNDING_ULPS = 500.0
 
 
 def _norm(v: Tensor) -> float:
@@ -152,7 +152,7 @@ class AdaSketchSQP(NewtonTypeMethod):
     4. Armijo backtracking on ``L_eta`` from ``alpha = 1`` (``c1 = beta``,
        halving), ``(x, lam) += alpha z``. Near a solution the predicted
        decrease ``|<grad L_eta, z>| = O(KKT^2)`` falls below the rounding of
-       ``L_eta`` (``<= 1e-13 (1 + |L_eta|)``); there the unit step is taken
+       ``L_eta`` (``<= 500 eps (1 + |L_eta|)``); there the unit step is taken
        when it reduces the KKT residual, instead of comparing noise.
 
     Adaptive inner accuracy: ``rtol_k = max(delta_k min(1, ||b_k||), 1e-13)``
@@ -498,7 +498,8 @@ class AdaSketchSQP(NewtonTypeMethod):
             return self._merit(q, state.eta1, state.eta2)
 
         result = None
-        if -slope <= ROUNDING * (1.0 + abs(merit0)):
+        eps = torch.finfo(p.g.dtype).eps
+        if -slope <= ROUNDING_ULPS * eps * (1.0 + abs(merit0)):
             # The predicted decrease is below the merit's rounding: Armijo
             # would compare noise. Take the unit step if it reduces the KKT
             # residual (the quantity the merit's decrease stands for).
