@@ -11,7 +11,7 @@ from torch import Tensor
 
 from itersolve._core.iterate import IterativeMethod
 from itersolve._core.solution import Status
-from itersolve.bilevel._problem import MultiBlockBilevelProblem
+from itersolve.bilevel._problem import MultiBlockBilevelProblem, check_positive_int
 
 
 @dataclass
@@ -38,13 +38,6 @@ class BilevelState:
     generator: torch.Generator
     k: int = 0
     status: Status | None = None
-
-
-def _positive_int(value: Any, name: str, *, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def check_step_size(value: Any, name: str, *, allow_zero: bool = False) -> None:
@@ -95,8 +88,8 @@ class BilevelMethod(IterativeMethod):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive_int(self.blocks_per_iter, "blocks_per_iter")
-        _positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.blocks_per_iter, "blocks_per_iter", allow_none=True)
+        check_positive_int(self.batch_size, "batch_size", allow_none=True)
         check_step_size(self.eta, "eta")
 
     # -- sizes ------------------------------------------------------------------

@@ -20,7 +20,7 @@ from itersolve.bilevel._base import (
     project_hessians,
     solve_spd,
 )
-from itersolve.bilevel._problem import MultiBlockBilevelProblem
+from itersolve.bilevel._problem import MultiBlockBilevelProblem, check_positive_int
 from itersolve.linear import CG, inner_solve
 
 #: Statuses of an inner CG solve that mean the lower level is not strongly
@@ -175,15 +175,7 @@ class BSVRB(BilevelMethod):
         super().__post_init__()
         if self.version not in ("v1", "v2"):
             raise ValueError(f"version must be 'v1' or 'v2', got {self.version!r}")
-        if self.upper_batch_size is not None and (
-            isinstance(self.upper_batch_size, bool)
-            or not isinstance(self.upper_batch_size, int)
-            or self.upper_batch_size < 1
-        ):
-            raise ValueError(
-                "upper_batch_size must be a positive int, got "
-                f"{self.upper_batch_size!r}"
-            )
+        check_positive_int(self.upper_batch_size, "upper_batch_size", allow_none=True)
         if self.tau is not None:
             check_step_size(self.tau, "tau")
         check_step_size(self.tau_v, "tau_v")

@@ -22,6 +22,14 @@ Term = Callable[[Tensor, Tensor, int, Tensor], Tensor]
 _COUNTERS = ("lower_grads", "upper_grads", "hessians", "hvps", "cross_products")
 
 
+def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> None:
+    """``value`` is an int >= 1 (or ``None`` with ``allow_none``)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
 class MultiBlockBilevelProblem:
     """Base of every multi-block bilevel problem: shapes, bounds, oracles.
 
@@ -198,8 +206,7 @@ class BilevelProblem(MultiBlockBilevelProblem):
             ("n_upper", n_upper),
             ("n_lower", n_lower),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(value, name)
         self.upper, self.lower = upper, lower
         self.m, self.dim_x, self.dim_y = m, dim_x, dim_y
         self.n_upper, self.n_lower = n_upper, n_lower

@@ -16,7 +16,7 @@ from itersolve._core.tensors import as_tensor
 from itersolve.bilevel._base import BilevelMethod, BilevelRun
 from itersolve.bilevel._bsvrb import BSVRB
 from itersolve.bilevel._exact import _check_problem
-from itersolve.bilevel._problem import MultiBlockBilevelProblem
+from itersolve.bilevel._problem import MultiBlockBilevelProblem, check_positive_int
 
 
 def _lower_start(problem: MultiBlockBilevelProblem, y0: Any) -> Tensor:
@@ -44,12 +44,7 @@ def _budget(
     if epochs is not None and max_steps is not None:
         raise ValueError("give epochs or max_steps, not both")
     if max_steps is not None:
-        if (
-            isinstance(max_steps, bool)
-            or not isinstance(max_steps, int)
-            or max_steps < 1
-        ):
-            raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+        check_positive_int(max_steps, "max_steps")
         return max_steps
     epochs = 10 if epochs is None else epochs
     if (

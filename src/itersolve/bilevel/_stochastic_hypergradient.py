@@ -13,11 +13,10 @@ from itersolve.bilevel._base import (
     BilevelMethod,
     BilevelRun,
     BilevelState,
-    _positive_int,
     check_step_size,
 )
 from itersolve.bilevel._bsvrb import FATAL_INNER, adjoint_cg
-from itersolve.bilevel._problem import MultiBlockBilevelProblem
+from itersolve.bilevel._problem import MultiBlockBilevelProblem, check_positive_int
 from itersolve.linear import CG
 
 
@@ -92,7 +91,7 @@ class StochasticHypergradient(BilevelMethod):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_step_size(self.tau, "tau")
-        _positive_int(self.inner_steps, "inner_steps", allow_none=False)
+        check_positive_int(self.inner_steps, "inner_steps")
         if self.linear_solver is None:
             object.__setattr__(self, "linear_solver", CG(rtol=1e-4, max_steps=20))
         elif not isinstance(self.linear_solver, CG):

@@ -17,7 +17,11 @@ import math
 import torch
 from torch import Tensor
 
-from itersolve.bilevel._problem import MultiBlockBilevelProblem, curvature_bounds
+from itersolve.bilevel._problem import (
+    MultiBlockBilevelProblem,
+    check_positive_int,
+    curvature_bounds,
+)
 from itersolve.problems.optimization import breast_cancer_data, digits_data
 
 
@@ -196,8 +200,7 @@ def quadratic_bilevel(
     (2, 4)
     """
     for name, value in (("m", m), ("dim_x", dim_x), ("dim_y", dim_y), ("n", n)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(value, name)
     if not mu > 0:
         raise ValueError(f"mu must be > 0 (strong convexity), got {mu!r}")
     if not rho >= 0:
@@ -414,8 +417,7 @@ def hyperparameter_learning(
         raise ValueError(
             f"dataset must be 'breast_cancer' or 'digits', got {dataset!r}"
         )
-    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-        raise ValueError(f"m must be a positive int, got {m!r}")
+    check_positive_int(m, "m")
     lo, hi = lambdas
     if not 0 < lo <= hi < math.inf:
         raise ValueError(f"lambdas must satisfy 0 < low <= high, got {lambdas!r}")
