@@ -363,3 +363,42 @@ def test_float32_run_keeps_dtype():
     assert sol.success and sol.x.dtype == torch.float32
     hg = exact_hypergradient(q, sol.x)
     assert hg.success and hg.grad.dtype == torch.float32
+
+
+def test_hessian_projections():
+    from itersolve.bilevel._base import project_hessians
+
+    gen = torch.Generator().manual_seed(4)
+    Q, _ = torch.linalg.qr(torch.randn(2, 3, 3, generator=gen, dtype=F64))
+    values = torch.tensor([[-1.0, 0.5, 9.0], [0.01, 0.02, 0.03]], dtype=F64)
+    H = Q @ torch.diag_embed(values) @ Q.transpose(1, 2)
+    mu, L = torch.tensor([0.1, 0.1], dtype=F64), torch.tensor([2.0, 2.0], dtype=F64)
+    eig = torch.linalg.eigvalsh(project_hessians(H, mu, L, "eig", 10.0))
+    expected = torch.tensor([[0.1, 0.5, 2.0], [0.1, 0.1, 0.1]], dtype=F64)
+    torch.testing.assert_close(eig, expected)
+    frob = project_hessians(H, mu, L, "frobenius", 1.0)
+    torch.testing.assert_close(frob[0], H[0])  # norm above the bound: kept
+    assert float(torch.linalg.matrix_norm(frob[1])) == pytest.approx(1.0)
+
+
+def test_frobenius_projection_and_v_ball_run():
+    q = _quad()
+    x0 = torch.zeros(3, dtype=F64)
+    frob = BSVRB(
+        blocks_per_iter=2, batch_size=8, tau=0.3, hessian_projection="frobenius"
+    )
+    assert solve(q, x0, frob, epochs=1).success
+    seen = []
+    small = BSVRB(
+        version="v2", blocks_per_iter=2, batch_size=8, tau=0.3, tau_v=0.3, v_bound=0.5
+    )
+
+    # The initial v is the exact CG solve; a block's v is projected when the
+    # block is sampled (delay count 0 after the step).
+    def keep(info):
+        seen.append((info.state.v.clone(), info.state.delay.clone()))
+
+    solve(q, x0, small, epochs=1, callback=keep)
+    moved = [float(v[delay == 0].norm(dim=1).max()) for v, delay in seen]
+    assert max(moved) <= 0.5 + 1e-12
+    assert max(float(v.norm(dim=1).max()) for v, _ in seen[:1]) > 0.5
