@@ -128,9 +128,10 @@ class DirectionalAttackSearch(CoveringDirectSearch):
     Iteration ``k`` (incumbent ``x_k``, attack radius ``a_k``, poll size
     ``Delta_k``):
 
-    0. speculative step (``speculative=True``, after an accepted step ``s``):
-       try ``x_k + s``; accepted on sufficient decrease ``f < f_k - tau ||s||_inf``,
-       which ends the iteration;
+    0. speculative line search (``speculative=True``, after an accepted step
+       ``s``): try ``x_k + s``; accepted on sufficient decrease
+       ``f < f_k - tau ||s||_inf``, which ends the iteration and doubles ``s``
+       for the next try;
     1. attack: ``d`` = :func:`directional_attack` at radius ``a_k``, trial
        ``t = x_k + a_k d``. Sufficient decrease ``f(t) < f_k - tau a_k``:
        accept, ``a <- min(grow a, max_attack_radius)``, skip step 2; simple
@@ -253,7 +254,9 @@ class DirectionalAttackSearch(CoveringDirectSearch):
                 problem, state, trial, state.f - self.tau * size
             ):
                 state.speculative_successes += 1
-                state.last_step = trial - x
+                # a line search along the direction: the next try goes twice
+                # as far (repeating the same step would crawl at its length)
+                state.last_step = 2.0 * (trial - x)
                 return state
             state.last_step = None
         if self._attack_step(problem, state, x):

@@ -172,7 +172,7 @@ def _build(kind: str, n_starts: int, budget: int, scale: str) -> Instance:
 
 def cases(scale: str) -> list[Case]:
     starts, budget = (2, 60) if scale == "smoke" else (20, MLP_BUDGET)
-    small = (2, 100) if scale == "smoke" else (5, VALLEY_BUDGET)
+    small = (2, 60) if scale == "smoke" else (5, VALLEY_BUDGET)
     return [
         Case(
             MLP,
