@@ -139,7 +139,8 @@ class AdaSketchSQP(NewtonTypeMethod):
     + G^T lam`` and ``H = Hess_x L``:
 
     1. ``B = H``, or ``B = H + (xi_B + ||H||_F) I`` when the reduced Hessian
-       ``Z^T H Z`` (``Z``: null space of ``G``) has an eigenvalue below 1e-6;
+       ``Z^T H Z`` (``Z``: null space of ``G``, from its SVD) has an eigenvalue
+       below 1e-6;
     2. the KKT system ``[[B, G^T], [G, 0]] z = b``, ``b = -(grad_x L, c)``, is
        solved by ``linear_solver`` to ``||K z - b|| <= rtol_k ||b||``, warm-started;
     3. descent test on the merit ``L_eta = f + lam^T c + eta1/2 ||c||^2 +
@@ -376,17 +377,19 @@ class AdaSketchSQP(NewtonTypeMethod):
         p = state.point
         n, m = p.g.numel(), p.c.numel()
         G = p.G
-        gram_min = float(torch.linalg.eigvalsh(G @ G.T)[0]) if m <= n else 0.0
-        scale = max(1.0, float(torch.linalg.matrix_norm(G, ord=2)) ** 2)
+        # one SVD gives the LICQ test, the rank and the null space of G
+        _, sigma, Vh = torch.linalg.svd(G)
+        top = float(sigma[0]) if sigma.numel() else 0.0
+        gram_min = float(sigma[-1]) ** 2 if m <= n else 0.0
+        state.rank_deficient = gram_min < LICQ_TOL * max(1.0, top**2)
         rank = m
-        state.rank_deficient = gram_min < LICQ_TOL * scale
         if state.rank_deficient:
             state.rank_deficient_steps += 1
-            rank = int(torch.linalg.matrix_rank(G))
+            cutoff = max(m, n) * torch.finfo(G.dtype).eps * top
+            rank = int((sigma > cutoff).sum())
         B = H
         if rank < n:
-            Q, _ = torch.linalg.qr(G.T, mode="complete")
-            Z = Q[:, rank:]
+            Z = Vh[rank:].T
             if float(torch.linalg.eigvalsh(Z.T @ H @ Z)[0]) < 1e-6:
                 shift = self.xi_B + float(torch.linalg.matrix_norm(H))
                 B = H + shift * torch.eye(n, dtype=H.dtype, device=H.device)
