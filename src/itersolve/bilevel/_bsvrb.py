@@ -95,7 +95,8 @@ class BSVRB(BilevelMethod):
 
     Initialisation: one minibatch on every block gives ``s``, ``H`` (v1) and
     ``v`` (v2: a CG solve, :func:`itersolve.linear.inner_solve`, whose
-    ``NOT_POSITIVE_DEFINITE`` ends the run), and ``z = G_0`` over all blocks:
+    ``NOT_POSITIVE_DEFINITE`` ends the run; not projected, the ball bounds the
+    later updates), and ``z = G_0`` over all blocks:
     with full batches at ``y0 = y*(x0)`` it is the exact hypergradient. A v1
     initial Hessian that is not positive definite ends the run with
     ``NOT_POSITIVE_DEFINITE`` (the projection would hide it later).
@@ -119,7 +120,11 @@ class BSVRB(BilevelMethod):
     upper_batch_size
         Upper-level samples per sampled block (``None``: ``batch_size``).
     tau
-        Lower step size (``None``: 0.5 for v1, 1.0 for v2, the paper's).
+        Lower step size (``None``: 0.5 for v1, 1.0 for v2, the paper's). With
+        ``alpha = 0.9``, ``gamma = 1`` the recursion of ``y`` (and of ``v``
+        with ``tau_v``) is stable for ``tau L`` up to about 0.7 on a
+        quadratic with curvature ``L``: take a smaller ``tau`` for stiff
+        lower levels.
     tau_v
         v2's step size for ``v``.
     alpha, gamma
