@@ -122,9 +122,10 @@ class BSVRB(BilevelMethod):
     tau
         Lower step size (``None``: 0.5 for v1, 1.0 for v2, the paper's). With
         ``alpha = 0.9``, ``gamma = 1`` the recursion of ``y`` (and of ``v``
-        with ``tau_v``) is stable for ``tau L`` up to about 0.7 on a
-        quadratic with curvature ``L``: take a smaller ``tau`` for stiff
-        lower levels.
+        with ``tau_v``) is stable on a quadratic with curvature ``L`` for
+        ``tau L < 22/29`` (about 0.76; the deterministic recursion's spectral
+        radius reaches 1 there): take a smaller ``tau`` for stiff lower
+        levels.
     tau_v
         v2's step size for ``v``.
     alpha, gamma
