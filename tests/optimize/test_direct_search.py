@@ -272,3 +272,14 @@ def test_seeded_runs_reproducible(cls):
         "time": one.stats["time"],
     }
     assert not torch.equal(one.x, other.x)
+
+
+def test_speculative_line_search_does_not_crawl_along_the_valley():
+    # Repeating a tiny accepted step crawled here for thousands of steps; the
+    # line search doubles it after each success.
+    p = nonsmooth_valley(2)
+    x0 = p.starts(5, seed=1)[2]
+    method = DirectionalAttackSearch(surrogate=p.network, outer=p.outer, max_steps=500)
+    sol = minimize(p, x0, method, constraints=Box(p.lo, p.hi))
+    assert sol.success and sol.num_steps < 200
+    assert sol.stats["speculative_successes"] < 50
