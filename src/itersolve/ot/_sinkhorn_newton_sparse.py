@@ -28,6 +28,10 @@ _NEWTON_SOLVER = CG(rtol=1e-2, M="jacobi")
 # keep_per_row="auto": start, cap and target of the adaptive keep count.
 AUTO_START, AUTO_MAX = 4.0, 64.0
 AUTO_DROPPED = 1e-4
+# Accepted Newton steps without halving the phase's best error that count as a
+# stall (an error that oscillates instead of falling; slower than 0.966 per
+# step, about Sinkhorn's pace on the hard cases).
+NEWTON_STALL = 20
 
 
 @dataclass
@@ -45,6 +49,10 @@ class SinkhornNewtonSparseState:
     dual: float = float("nan")
     stage: float = SINKHORN
     no_progress: int = 0
+    newton_best: float = float("inf")
+    cg_cap: int = 0
+    last_cg_capped: bool = False
+    newton_stalled: int = 0
     fallback_sweeps: int = 0
     fallback_error: float = float("inf")
     status: Status | None = None
@@ -81,18 +89,19 @@ class SinkhornNewtonSparse(IterativeMethod):
     null direction ``(1, -1)`` of ``H``, along which ``D`` is constant, is
     projected out of the right-hand side and of ``d``.
     A backtracking line search on ``alpha in {1, 1/2, ...}`` accepts when ``D``
-    increases by the Armijo amount **or** the marginal error decreases; the
-    second test keeps the iteration moving where differences of ``D`` are below
-    float64 resolution (the paper's line search stalls there). When no step
-    size is accepted, or three accepted steps in a row fail to reduce the error,
-    ``fallback="sinkhorn"`` runs ``n_sinkhorn`` more Sinkhorn sweeps and then
-    resumes Newton (``fallback=None`` stops with ``STAGNATION``). A fallback
-    reached without the error having halved since the previous one doubles the
-    next Sinkhorn phase: on dual plateaus (L1 costs at small ``reg``, where the
-    Hessian has near-null directions besides ``(1, -1)`` and even exact Newton
-    steps shrink to ``alpha ~ 1e-10``) the futile Newton attempts then take a
-    vanishing share of the steps, the run progresses like Sinkhorn until the
-    plateau is left, and Newton takes over again from there.
+    increases by the Armijo amount **or** the marginal error decreases; the second
+    test keeps the iteration moving where differences of ``D`` are below float64
+    resolution (the paper's line search stalls there). When no step size is
+    accepted, three accepted steps in a row fail to reduce the error, or 20 accepted
+    steps fail to halve the best error of the Newton phase (an error that oscillates
+    instead of falling), ``fallback="sinkhorn"`` runs ``n_sinkhorn`` more Sinkhorn
+    sweeps and then resumes Newton (``fallback=None`` stops with ``STAGNATION``). A
+    fallback reached without the error having halved since the previous one doubles
+    the next Sinkhorn phase: on dual plateaus (L1 costs at small ``reg``, where the
+    Hessian has near-null directions besides ``(1, -1)`` and even exact Newton steps
+    shrink to ``alpha ~ 1e-10``) the futile Newton attempts then take a vanishing
+    share of the steps, the run progresses like Sinkhorn until the plateau is left,
+    and Newton takes over again from there.
 
     Every sweep and every Newton step is one step of the driver, so
     ``num_steps = sinkhorn_steps + newton_steps``.
@@ -142,7 +151,15 @@ class SinkhornNewtonSparse(IterativeMethod):
         The solver of the Newton system ``H_sparse d = grad D``, run through
         :func:`itersolve.linear.inner_solve` on the explicit sparse matrix
         (default ``CG(rtol=1e-2, M="jacobi")``: stop at ``||r|| <= 0.01
-        ||grad D||``). Its ``max_steps`` defaults to ``min(n + m, 500)``. Any
+        ||grad D||``). Its ``max_steps`` defaults to ``min(n + m, 500)``,
+        raised 4x (up to ``10 (n + m)``) after each full step that came from
+        a truncated solve and did not halve the error: near-permutation plans
+        give Hessians with many near-null directions on which CG in floating
+        point needs several times ``n + m`` steps (random assignment n = 100,
+        reg = 1/1200: with the fixed cap every direction was truncated and SNS
+        oscillated near 1e-6 until MAX_STEPS). The cap is not simply larger
+        from the start: on L1 dual plateaus the truncated directions are the
+        ones that make progress (the exact Newton steps collapse). Any
         iterate of CG started from 0 is an ascent direction, so a solve stopped
         early (``MAX_STEPS``, or ``NOT_POSITIVE_DEFINITE`` from rounding) still
         gives a usable direction; one that is not an ascent direction triggers
@@ -326,6 +343,7 @@ class SinkhornNewtonSparse(IterativeMethod):
             return
         state.fallbacks += 1
         state.no_progress = 0
+        state.newton_best, state.newton_stalled = float("inf"), 0
         # A failed Newton phase may be the sparsification's fault: try the
         # next one with twice the kept entries.
         self._grow_keep(state)
@@ -381,9 +399,13 @@ class SinkhornNewtonSparse(IterativeMethod):
         significant = values > floor
         if not bool(significant.all()):
             values, index = values[significant], index[significant]
+        if state.cg_cap == 0:
+            state.cg_cap = min(n + m, 500)
+        limit = None if self.linear_solver.max_steps else state.cg_cap
         direction, cg_steps = self._direction(
-            state.rows, state.cols, values, index, grad
+            state.rows, state.cols, values, index, grad, limit
         )
+        state.last_cg_capped = limit is not None and cg_steps >= limit
         state.newton_steps += 1
         state.cg_steps += cg_steps
         state.last_cg_steps = cg_steps
@@ -430,6 +452,7 @@ class SinkhornNewtonSparse(IterativeMethod):
         values: torch.Tensor,
         index: torch.Tensor,
         rhs: torch.Tensor,
+        limit: int | None,
     ) -> tuple[torch.Tensor, int]:
         """Solve ``[[diag(rows), P_s], [P_s^T, diag(cols)]] d = rhs``.
 
@@ -454,7 +477,6 @@ class SinkhornNewtonSparse(IterativeMethod):
             dense=matrix.to_dense,
             matrix=matrix,
         )
-        limit = None if self.linear_solver.max_steps else min(size, 500)
         solution = inner_solve(self.linear_solver, op, rhs, max_steps=limit)
         return solution.x, solution.num_steps
 
@@ -493,7 +515,15 @@ class SinkhornNewtonSparse(IterativeMethod):
                     # regime set by the dropped part of the Hessian.
                     if alpha == 1.0 and error > 0.5 * old_error:
                         self._grow_keep(state)
-                    if state.no_progress >= 3:
+                        # ... or by a truncated CG direction.
+                        if state.last_cg_capped:
+                            size = problem.n + problem.m
+                            state.cg_cap = min(4 * state.cg_cap, 10 * size)
+                    if error <= 0.5 * state.newton_best:
+                        state.newton_best, state.newton_stalled = error, 0
+                    else:
+                        state.newton_stalled += 1
+                    if state.no_progress >= 3 or state.newton_stalled >= NEWTON_STALL:
                         self._start_fallback(problem, state)
                     return True
             alpha *= 0.5
