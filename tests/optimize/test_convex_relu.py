@@ -364,3 +364,22 @@ def test_pyscnn_reaches_the_same_optimum(gated):
         p_star = cvxpy_optimum(problem)
         assert ours.extras["objective"] == pytest.approx(p_star, rel=1e-6)
         assert p_star * (1 - 1e-6) <= theirs <= p_star * (1 + 1e-4)
+
+
+@pytest.mark.gpu
+def test_cuda_tensors_stay_on_the_device():
+    X, y = _data(seed=14)
+    Xc = torch.tensor(X, device="cuda")
+    yc = torch.tensor(y, device="cuda")
+    problem = ConvexReLUProblem(Xc, yc, beta=1.0, arrangements=3)
+    sol = solve_convex_relu(problem, ConvexReLUADMM(rho=1.0, rtol=1e-8))
+    assert sol.success and sol.x.device.type == "cuda"
+    net = recover_relu_network(sol)
+    assert next(net.parameters()).device.type == "cuda"
+    loss = network_objective(net, Xc, yc, beta=1.0).item()
+    assert loss == pytest.approx(sol.extras["objective"], rel=1e-6)
+    cpu = solve_convex_relu(
+        ConvexReLUProblem(X, y, beta=1.0, arrangements=3),
+        ConvexReLUADMM(rho=1.0, rtol=1e-8),
+    )
+    np.testing.assert_allclose(sol.x.cpu().numpy(), cpu.x, atol=1e-6)

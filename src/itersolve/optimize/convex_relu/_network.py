@@ -36,8 +36,8 @@ def recover_relu_network(solution: Solution | Any, *, bias: bool | None = None) 
     -------
     torch.nn.Sequential
         ``Linear(d_in, m) -> ReLU -> Linear(m, 1, bias=False)`` in ``x``'s
-        floating dtype (at least one unit; an all-zero ``x`` gives one unit with
-        zero weights).
+        floating dtype and on its device (at least one unit; an all-zero ``x``
+        gives one unit with zero weights).
 
     Examples
     --------
@@ -74,9 +74,8 @@ def recover_relu_network(solution: Solution | Any, *, bias: bool | None = None) 
             f"got {tuple(x.shape)}"
         )
     blocks = x.reshape(-1, x.shape[-1])
-    signs = torch.cat(
-        [torch.ones(x.shape[1], dtype=x.dtype), -torch.ones(x.shape[1], dtype=x.dtype)]
-    )
+    ones = torch.ones(x.shape[1], dtype=x.dtype, device=x.device)
+    signs = torch.cat([ones, -ones])
     norms = torch.linalg.vector_norm(blocks, dim=1)
     keep = norms > 0
     if not bool(keep.any()):
@@ -85,8 +84,9 @@ def recover_relu_network(solution: Solution | Any, *, bias: bool | None = None) 
     first = blocks[keep] / torch.where(root > 0, root, 1.0)[:, None]
     alpha = signs[keep] * root
     d_in = x.shape[-1] - (1 if bias else 0)
-    hidden = nn.Linear(d_in, first.shape[0], bias=bias, dtype=x.dtype)
-    out = nn.Linear(first.shape[0], 1, bias=False, dtype=x.dtype)
+    kind = {"dtype": x.dtype, "device": x.device}
+    hidden = nn.Linear(d_in, first.shape[0], bias=bias, **kind)
+    out = nn.Linear(first.shape[0], 1, bias=False, **kind)
     with torch.no_grad():
         hidden.weight.copy_(first[:, :d_in])
         if bias:
@@ -113,9 +113,9 @@ def network_objective(network: nn.Module, X: Any, y: Any, beta: float) -> torch.
     >>> network_objective(net, torch.ones(4, 2), torch.ones(4), beta=1.0).item()
     2.0
     """
-    dtype = next(network.parameters()).dtype
-    Xt, _ = as_tensor(X, "X", dtype=dtype)
-    yt, _ = as_tensor(y, "y", dtype=dtype)
+    param = next(network.parameters())
+    Xt, _ = as_tensor(X, "X", dtype=param.dtype, device=param.device)
+    yt, _ = as_tensor(y, "y", dtype=param.dtype, device=param.device)
     if Xt.ndim != 2 or yt.ndim != 1 or yt.shape[0] != Xt.shape[0]:
         raise ValueError(
             f"X must be (n, d) and y (n,), got {tuple(Xt.shape)} and {tuple(yt.shape)}"

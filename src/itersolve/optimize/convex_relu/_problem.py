@@ -28,7 +28,9 @@ from itersolve._core.tensors import ArrayInfo, as_tensor
 def _with_bias(X: torch.Tensor, bias: bool) -> torch.Tensor:
     if not bias:
         return X
-    return torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype)], dim=1)
+    return torch.cat(
+        [X, torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)], dim=1
+    )
 
 
 def sample_arrangements(
