@@ -203,10 +203,12 @@ class ConvexReLUProblem:
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """``(K, P, d)``: ``K = 2`` stacks (``v``, ``w``), 1 when gated."""
         return (len(self.signs), self.P, self.d)
 
     @property
     def dtype(self) -> torch.dtype:
+        """The floating dtype of the data and of every iterate."""
         return self.X.dtype
 
     def _x(self, x: Any) -> torch.Tensor:
@@ -239,6 +241,7 @@ class ConvexReLUProblem:
     # -- evaluation ----------------------------------------------------------
 
     def group_norms(self, x: torch.Tensor) -> torch.Tensor:
+        """``||x_{k,i}||`` of every block, shape ``(K, P)``."""
         return torch.linalg.vector_norm(x, dim=-1)
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
