@@ -29,6 +29,7 @@ import torch
 
 from itersolve.optimize._constraints import EqualityConstraints
 from itersolve.optimize._problem import SmoothProblem
+from itersolve.problems.optimization import Logistic, breast_cancer_data
 
 __all__ = [
     "PAPER_PROBLEMS",
@@ -311,8 +312,6 @@ def constrained_logistic(
     >>> con.bind(f.x0() + 0.1).m
     2
     """
-    from itersolve.problems.optimization import Logistic, breast_cancer_data
-
     if isinstance(equalities, bool) or not isinstance(equalities, int):
         raise TypeError(f"equalities must be an int, got {equalities!r}")
     if not 0 <= equalities < 30:
