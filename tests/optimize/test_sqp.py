@@ -42,6 +42,10 @@ def test_min_norm_point_on_affine_set_matches_closed_form(config):
     # KKT on a fresh evaluation: 2 x + A^T lam = 0 has a solution, A x = b
     lam = np.linalg.lstsq(A.T, -2 * sol.x, rcond=None)[0]
     assert np.linalg.norm(2 * sol.x + A.T @ lam) <= 1e-9
+    # the returned multipliers are these, in the array kind of x0
+    multipliers = sol.extras["multipliers"]
+    assert isinstance(multipliers, np.ndarray) and multipliers.shape == b.shape
+    np.testing.assert_allclose(multipliers, lam, atol=1e-8)
     assert np.linalg.norm(A @ sol.x - b) <= 1e-10
     assert sol.stats["kkt_residual"] <= 1e-10
     assert sol.stats["constraint_violation"] <= 1e-10

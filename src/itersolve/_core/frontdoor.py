@@ -120,10 +120,12 @@ def solve(
     ``counters`` reads the problem's oracle counters (matvecs, grads, ...); the
     difference over the run goes into ``solution.stats``. ``to_x`` maps the
     final iterate to the answer's layout before it is converted to ``output``'s
-    array kind (e.g. a batch solved as columns back to rows).
+    array kind (e.g. a batch solved as columns back to rows). The method's
+    :meth:`~itersolve.IterativeMethod.outputs` of the final state go into
+    ``solution.extras`` in the same array kind.
     """
     before = dict(counters()) if counters is not None else {}
-    _, solution = iterate(
+    state, solution = iterate(
         method,
         problem,
         x0,
@@ -134,6 +136,9 @@ def solve(
     if counters is not None:
         for key, count in counters().items():
             solution.stats[key] = count - before.get(key, 0)
+    if state is not None:
+        for key, value in method.outputs(problem, state).items():
+            solution.extras[key] = to_output(value, output)
     x = solution.x if to_x is None else to_x(solution.x)
     solution.x = to_output(x, output)
     return finish(solution, throw=throw, stacklevel=4)

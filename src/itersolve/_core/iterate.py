@@ -160,6 +160,12 @@ class IterativeMethod:
     def metrics(self, problem: Any, state: Any) -> dict[str, float]:
         return {}
 
+    def outputs(self, problem: Any, state: Any) -> dict[str, torch.Tensor]:
+        """Arrays of the final state a user needs beside ``x`` (e.g. Lagrange
+        multipliers); the front door puts them into ``Solution.extras`` in the
+        array kind of the input. Called once, after the run."""
+        return {}
+
     def is_finite(self, problem: Any, state: Any) -> bool:
         """Whether the new iterate is finite (the driver's ``NONFINITE`` check).
 

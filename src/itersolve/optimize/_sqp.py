@@ -235,9 +235,9 @@ class AdaSketchSQP(NewtonTypeMethod):
     counters ``constraint_values``, ``constraint_jacobians``,
     ``constraint_hessians``. ``record=True`` traces ``kkt_residual``,
     ``constraint_violation``, ``objective``, ``step_size``, ``eta1``, ``eta2``,
-    ``inner_rtol`` and ``inner_rows`` per step. The multipliers ``lam_k`` are
-    the state's ``lam``: a callback reads them as ``info.state.lam`` (the
-    driver has no slot for a method's vectors in ``Solution`` yet).
+    ``inner_rtol`` and ``inner_rows`` per step. The final multipliers are
+    ``sol.extras["multipliers"]`` (one per constraint, in the array kind of
+    ``x0``); during the run a callback reads ``info.state.lam``.
 
     References
     ----------
@@ -258,14 +258,10 @@ class AdaSketchSQP(NewtonTypeMethod):
     >>> sol.stats["kkt_residual"] <= 1e-10
     True
 
-    The multipliers, read by a callback (here ``lam = -2`` for ``grad f = 2 x``):
+    The multiplier (``lam = -2``: ``grad f + lam grad c = 2 x + lam = 0``):
 
-    >>> seen = []
-    >>> sol = minimize(lambda x: (x**2).sum(), torch.zeros(3, dtype=torch.float64),
-    ...                AdaSketchSQP(atol=1e-10), constraints=con,
-    ...                callback=lambda info: seen.append(info.state.lam))
-    >>> round(float(seen[-1][0]), 6)
-    -2.0
+    >>> [round(v, 6) for v in sol.extras["multipliers"].tolist()]
+    [-2.0]
     """
 
     accepts_constraints: ClassVar[bool] = True
@@ -555,6 +551,11 @@ class AdaSketchSQP(NewtonTypeMethod):
 
     def diagnose(self, problem: Any, state: SQPState, status: Status) -> str | None:
         return state.finding
+
+    def outputs(
+        self, problem: OptimizationProblem, state: SQPState
+    ) -> dict[str, Tensor]:
+        return {"multipliers": state.point.lam}
 
     def metrics(
         self, problem: OptimizationProblem, state: SQPState
