@@ -11,6 +11,12 @@ from itersolve.optimize._directional_attack import (
 from itersolve.optimize._first_order import GradientMethod
 from itersolve.optimize._gradient_descent import GradientDescent
 from itersolve.optimize._heavy_ball import HeavyBall, heavy_ball_parameters
+from itersolve.optimize._least_squares import LeastSquaresProblem, least_squares
+from itersolve.optimize._levenberg_marquardt import (
+    GaussNewton,
+    LeastSquaresMethod,
+    LevenbergMarquardt,
+)
 from itersolve.optimize._minimize import default_method, minimize
 from itersolve.optimize._nesterov import Nesterov, torch_momentum_parameters
 from itersolve.optimize._newton import Newton
@@ -37,9 +43,13 @@ __all__ = [
     "DiagonalPlusRankOne",
     "DirectionalAttackSearch",
     "EqualityConstraints",
+    "GaussNewton",
     "GradientDescent",
     "GradientMethod",
     "HeavyBall",
+    "LeastSquaresMethod",
+    "LeastSquaresProblem",
+    "LevenbergMarquardt",
     "Nesterov",
     "Newton",
     "OptimizationProblem",
@@ -52,6 +62,7 @@ __all__ = [
     "directional_attack",
     "fisher_rank_one",
     "heavy_ball_parameters",
+    "least_squares",
     "minimize",
     "torch_momentum_parameters",
     "triple_momentum_parameters",

@@ -282,28 +282,46 @@ def _plain_function(fun: Callable[..., Any], x0: Tensor) -> Objective:
     or NumPy number) it is a NumPy function when, called on ``x0`` as a NumPy
     array, it returns a real scalar. Neither: the torch call's error is raised.
     """
+    expected = (
+        "the objective must return a torch scalar (or, as a NumPy function, a "
+        "real number)"
+    )
+    if is_torch_function(fun, x0, _is_numpy_scalar, expected):
+        objective = Objective(fun)
+        objective.check_at(x0)
+        return objective
+    return NumpyObjective(fun)
+
+
+def is_torch_function(
+    fun: Callable[..., Any],
+    x0: Tensor,
+    numpy_result: Callable[[Any], bool],
+    expected: str,
+) -> bool:
+    """The rule of :func:`_plain_function` for any kind of result (shared with
+    ``least_squares``): ``True`` when ``fun`` returns a torch tensor for ``x0``
+    as a torch tensor, ``False`` when it is a NumPy function (its result for
+    ``x0`` as a NumPy array passes ``numpy_result``); otherwise the torch
+    call's error, or a ``TypeError`` starting with ``expected``.
+    """
     try:
         value = probe(fun, x0)
     except Exception as exc:
         torch_error: Exception | None = exc
     else:
         if isinstance(value, Tensor):
-            objective = Objective(fun)
-            objective.check_at(x0)
-            return objective
+            return True
         torch_error = None
     try:
         as_numpy = fun(x0.detach().cpu().numpy().copy())
     except Exception as exc:
         raise _evaluation_error(x0, torch_error or exc) from (torch_error or exc)
-    if not _is_numpy_scalar(as_numpy):
+    if not numpy_result(as_numpy):
         if torch_error is not None:
             raise _evaluation_error(x0, torch_error) from torch_error
-        raise TypeError(
-            "the objective must return a torch scalar (or, as a NumPy function, a "
-            f"real number), got {type(as_numpy).__name__}"
-        )
-    return NumpyObjective(fun)
+        raise TypeError(f"{expected}, got {type(as_numpy).__name__}")
+    return False
 
 
 def _objective(objective: Any, x0: Tensor, jac: Any, *, probe: bool) -> Objective:
