@@ -16,18 +16,35 @@ bounds the error only up to the preconditioned operator's condition number, so
 its default ``GMRES(rtol=1e-10)`` keeps two digits for that factor.
 """
 
-from itersolve.pde import transport
+from itersolve.pde import pinn, transport
 from itersolve.pde._factories import (
     log_gradient_energy,
     manufactured_solution,
     semilinear_tanh,
 )
 from itersolve.pde._grid import Grid, LaplacianInverse, dst1
+from itersolve.pde._hard_constraint import (
+    HardConstraintInfo,
+    HardConstraintLayer,
+    partition_domain,
+)
 from itersolve.pde._newton_krylov import NewtonKrylov
 from itersolve.pde._picard import PicardIteration
 from itersolve.pde._problem import VariationalProblem
 from itersolve.pde._sobolev import L2GradientDescent, SobolevGradientDescent
 from itersolve.pde._solve import solve_variational
+from itersolve.pde.pinn import (
+    PINN,
+    AdamThenLBFGS,
+    ConvectionDiffusionProblem,
+    ConvectionProblem,
+    LagrangianPINN,
+    PINNModel,
+    convection_diffusion_fft,
+    convection_exact,
+    relative_l2,
+    train_pinn,
+)
 from itersolve.pde.transport import (
     SlabProblem,
     SourceIteration,
@@ -38,23 +55,37 @@ from itersolve.pde.transport import (
 )
 
 __all__ = [
+    "PINN",
+    "AdamThenLBFGS",
+    "ConvectionDiffusionProblem",
+    "ConvectionProblem",
     "Grid",
+    "HardConstraintInfo",
+    "HardConstraintLayer",
     "L2GradientDescent",
+    "LagrangianPINN",
     "LaplacianInverse",
     "NewtonKrylov",
+    "PINNModel",
     "PicardIteration",
     "SlabProblem",
     "SobolevGradientDescent",
     "SourceIteration",
     "TransportGMRES",
     "VariationalProblem",
+    "convection_diffusion_fft",
+    "convection_exact",
     "direct_transport_solve",
     "dst1",
     "log_gradient_energy",
     "manufactured_solution",
+    "partition_domain",
+    "pinn",
+    "relative_l2",
     "semilinear_tanh",
     "solve_variational",
     "spectral_radius",
+    "train_pinn",
     "transport",
     "transport_solve",
 ]

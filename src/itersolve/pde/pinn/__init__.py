@@ -1,0 +1,31 @@
+"""Physics-informed networks for periodic 1-D convection(-diffusion).
+
+* :func:`train_pinn` with :class:`AdamThenLBFGS` — the training loop, run by
+  the shared driver (trace of every loss term, the relative L2 error vs the
+  reference and the time of each step).
+* :class:`PINN` — the Eulerian baseline, which fails for ``c >= 30``;
+  :class:`LagrangianPINN` — the characteristic (Lagrangian) PINN of Mojgani,
+  Balajewicz & Hassanzadeh, with the displacement form
+  ``X = xi + c N_X(xi, t)``.
+* :class:`ConvectionProblem` (exact reference ``u0(x - c t)``) and
+  :class:`ConvectionDiffusionProblem` (FFT reference).
+"""
+
+from itersolve.pde.pinn._models import PINN, LagrangianPINN, PINNModel
+from itersolve.pde.pinn._problem import ConvectionDiffusionProblem, ConvectionProblem
+from itersolve.pde.pinn._reference import convection_diffusion_fft, convection_exact
+from itersolve.pde.pinn._train import AdamThenLBFGS, PINNRun, relative_l2, train_pinn
+
+__all__ = [
+    "PINN",
+    "AdamThenLBFGS",
+    "ConvectionDiffusionProblem",
+    "ConvectionProblem",
+    "LagrangianPINN",
+    "PINNModel",
+    "PINNRun",
+    "convection_diffusion_fft",
+    "convection_exact",
+    "relative_l2",
+    "train_pinn",
+]
