@@ -61,6 +61,12 @@ from itersolve.problems.optimization import (
     synthetic_classification,
     synthetic_logistic,
 )
+from itersolve.problems.phantoms import (
+    EllipsePhantom,
+    ellipse_phantoms,
+    shepp_logan,
+    simulate,
+)
 from itersolve.problems.poisson import poisson
 from itersolve.problems.sequences import (
     HeatEquation2D,
@@ -86,6 +92,7 @@ __all__ = [
     "PAPER_PROBLEMS",
     "ContractiveTanh",
     "CutestProblem",
+    "EllipsePhantom",
     "HeatEquation2D",
     "HyperparameterLearning",
     "LabelPropagation",
@@ -115,6 +122,7 @@ __all__ = [
     "digit_image",
     "digits_data",
     "digits_softmax",
+    "ellipse_phantoms",
     "gaussian_mixture_density",
     "gaussian_mixtures",
     "hyperparameter_learning",
@@ -131,7 +139,9 @@ __all__ = [
     "random_assignment",
     "random_mdp",
     "random_spd",
+    "shepp_logan",
     "shifted_laplacian_sequence",
+    "simulate",
     "sparse_classification_data",
     "sparse_multiclass_data",
     "sparse_regression_data",
