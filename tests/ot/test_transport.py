@@ -546,6 +546,8 @@ def test_sns_recovers_from_newton_stalls_on_the_l1_digits_plateau(
     assert sol.status is Status.SUCCESS
     assert sol.extras["marginal_error"] <= 1e-9
     assert sol.stats["fallbacks"] >= 1 and sol.stats["newton_steps"] >= 1
+    stats = sol.stats
+    assert sol.num_steps == stats["sinkhorn_steps"] + stats["newton_steps"]
     assert np.abs(sol.x - ref).sum() <= 1e-7
 
 

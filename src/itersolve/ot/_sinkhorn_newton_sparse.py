@@ -361,9 +361,11 @@ class SinkhornNewtonSparse(IterativeMethod):
             state.fallback_sweeps = max(self.n_sinkhorn, 1)
         state.fallback_error = error
         state.sweeps_left = state.fallback_sweeps
+        # The sweeps start with the next step, so that this step counts as the
+        # Newton step it was and num_steps = sinkhorn_steps + newton_steps.
         u, v = problem.split(state.x)
         state.log_rowsum, _ = log_marginal(problem, u, v, -1, state.plan)
-        self._sweep(problem, state)
+        state.rows = state.cols = None
 
     def _prepare_newton(
         self, problem: TransportProblem, state: SinkhornNewtonSparseState
