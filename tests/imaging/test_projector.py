@@ -156,9 +156,9 @@ def test_image_of_the_wrong_size_raises_naming_it():
         K.forward(torch.zeros(7, 8, dtype=torch.float64))
     with pytest.raises(ValueError, match="sinogram must have shape"):
         K.adjoint(torch.zeros(8, 8, dtype=torch.float64))
-    with pytest.raises(ValueError, match="image must be torch.float64"):
+    with pytest.raises(ValueError, match=r"image must be torch\.float64"):
         K.forward(torch.zeros(8, 8, dtype=torch.float32))
-    with pytest.raises(TypeError, match="image must be a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"image must be a torch\.Tensor"):
         K.forward(np.zeros((8, 8)))
 
 

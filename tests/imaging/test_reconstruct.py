@@ -69,7 +69,7 @@ def test_discrepancy_stop_beats_running_on(phantom, projector, method):
     """5% noise: stopping at ``||K x - y|| <= 1.01 delta`` keeps the error
     well below that of 150 steps, which fit the noise."""
     y = simulate(phantom, ANGLES, 0.05, seed=0)
-    early, errors = _errors(y, projector, method, phantom.image, noise_level=0.05)
+    early, _ = _errors(y, projector, method, phantom.image, noise_level=0.05)
     assert early.success and early.stats["discrepancy_stop"] == 1.0
     assert early.num_steps < 40
     late, _ = _errors(
