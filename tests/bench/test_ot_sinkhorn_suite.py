@@ -117,3 +117,21 @@ def test_small_reg_claim_counts_converged_cases_and_says_why_not():
     out = ots._small_reg_converges(Results(rows))
     assert out.measured == 1 and out.passed is False
     assert "Sinkhorn 900 / Newton 12 steps, 3 fallbacks" in out.detail
+
+
+def test_continuation_run_reaches_the_tolerance_at_the_target_reg(lap):
+    out = ots._sns_continuation_run(lap)
+    assert out.status == "SUCCESS" and out.counters["stages"] == 5
+    assert ots.evaluate(lap, out.x) <= lap.tol
+
+
+def test_small_reg_detail_shows_the_continuation_run_unjudged():
+    rows = [
+        _row("a-reg0.0001", "itersolve-sns", 9.0, ots.SMALL, status="MAX_STEPS"),
+        _row("a-reg0.0001", "itersolve-sns-continuation", 1.0, ots.SMALL),
+    ]
+    rows[0]["objective_value"] = 2e-2
+    out = ots._small_reg_converges(Results(rows))
+    assert out.passed is False and out.measured == 0
+    assert "not judged: SNS down a reg ladder" in out.detail
+    assert "1.00 s vs 9.00 s" in out.detail
