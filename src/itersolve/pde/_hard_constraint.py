@@ -28,12 +28,18 @@ from torch.autograd.function import once_differentiable
 from itersolve._core.errors import ConvergenceWarning
 from itersolve._core.solution import Solution, Status
 from itersolve.optimize import LeastSquaresMethod, LevenbergMarquardt, least_squares
+from itersolve.optimize._least_squares import jacobian_products
 
 Tensor = torch.Tensor
 Block = tuple[slice, ...]
 ResidualFn = Callable[[Tensor, Block], Tensor]
 
 _BACKWARDS = ("implicit", "zero")
+
+#: Outcomes at which ``w*`` is stationary to working precision, so the implicit
+#: function theorem applies: the gradient rule held, or the step reached the
+#: rounding level of ``w`` (no representable step decreases ``1/2 ||F||^2``).
+_STATIONARY = (Status.SUCCESS.name, Status.STAGNATION.name)
 
 
 def partition_domain(grid: Sequence[int], experts: int | Sequence[int]) -> list[Block]:
@@ -85,10 +91,10 @@ class HardConstraintInfo:
 
     ``solutions[k]`` is expert ``k``'s least-squares Solution (a batch over
     the samples); ``status[k][b]`` the status name of sample ``b`` in expert
-    ``k``; ``converged`` a ``(experts, batch)`` bool tensor; ``fallback`` the
-    samples and experts whose backward gave a zero gradient for ``w*``
-    (a solve that did not converge, or a singular Hessian), filled in by the
-    backward pass.
+    ``k``; ``converged`` a ``(experts, batch)`` bool tensor (``SUCCESS``);
+    ``fallback`` the samples and experts whose backward gave a zero gradient
+    for ``w*`` (a solve that ended neither ``SUCCESS`` nor ``STAGNATION``, or a
+    Hessian that is not positive definite), filled in by the backward pass.
 
     Examples
     --------
@@ -124,17 +130,39 @@ def _combine(psi: Tensor, w: Tensor) -> Tensor:
 
 
 def _residual_rows(cfg: _Config, psi: Tensor, w: Tensor) -> Tensor:
-    out = cfg.residual_fn(_combine(psi, w), cfg.block)
+    return _constraint(cfg, _combine(psi, w))
+
+
+def _constraint(cfg: _Config, u: Tensor) -> Tensor:
+    """``F(u)`` on the expert's block as rows ``(B, m)``."""
+    out = cfg.residual_fn(u, cfg.block)
     if not isinstance(out, Tensor):
         raise TypeError(
             f"residual_fn must return a torch tensor, got {type(out).__name__}"
         )
-    if out.ndim == 0 or out.shape[0] != psi.shape[0]:
+    if out.ndim == 0 or out.shape[0] != u.shape[0]:
         raise ValueError(
             "residual_fn must return the batch dimension first: psi has "
-            f"{psi.shape[0]} samples, the residual has shape {tuple(out.shape)}"
+            f"{u.shape[0]} samples, the residual has shape {tuple(out.shape)}"
         )
-    return out.reshape(psi.shape[0], -1)
+    return out.reshape(u.shape[0], -1)
+
+
+def _jacobian(cfg: _Config, psi: Tensor) -> Callable[[Tensor], Tensor]:
+    """``w -> dF/dw = (dF/du) psi`` per sample: the products of ``F``'s
+    Jacobian in ``u`` with the basis functions (cheaper than differentiating
+    through ``u = psi w``)."""
+    directions = psi.movedim(-1, 0)
+
+    def jac(w: Tensor) -> Tensor:
+        with torch.enable_grad():
+            u = _combine(psi, w).detach().requires_grad_()
+            r = _constraint(cfg, u)
+            if not r.requires_grad:
+                return r.new_zeros((*r.shape, psi.shape[-1]))
+            return jacobian_products(r, u, directions).permute(1, 2, 0)
+
+    return jac
 
 
 class _ImplicitLeastSquares(torch.autograd.Function):
@@ -147,6 +175,7 @@ class _ImplicitLeastSquares(torch.autograd.Function):
             lambda w: _residual_rows(cfg, psi_d, w),
             w0,
             cfg.method,
+            jac=_jacobian(cfg, psi_d),
             batch_dim=0,
             throw=cfg.throw,
         )
@@ -156,7 +185,7 @@ class _ImplicitLeastSquares(torch.autograd.Function):
         names: list[str] = list(stats["sample_status"])
         info.status.append(names)
         ctx.cfg = cfg
-        ctx.converged = torch.tensor([n == Status.SUCCESS.name for n in names])
+        ctx.stationary = torch.tensor([n in _STATIONARY for n in names])
         ctx.save_for_backward(sol.x, psi, *params)
         return sol.x
 
@@ -189,7 +218,7 @@ class _ImplicitLeastSquares(torch.autograd.Function):
             0.5 * (H + H.transpose(1, 2)) + cfg.ridge * eye
         )
         v = torch.cholesky_solve(grad_w.detach().to(H.dtype)[..., None], L)[..., 0]
-        usable = (fail == 0) & ctx.converged.to(fail.device)
+        usable = (fail == 0) & ctx.stationary.to(fail.device)
         usable &= torch.isfinite(v).all(dim=1)
         v = torch.where(usable[:, None], v, torch.zeros_like(v))
         _record_fallback(cfg, ~usable)
@@ -234,7 +263,10 @@ class HardConstraintLayer(torch.nn.Module):
     every sample and expert, and the backward pass gives that sample and
     expert a zero gradient through ``w*`` (the IFT needs a stationary point),
     flagged in ``info.fallback``; ``u`` still carries the gradient of
-    ``psi`` at fixed ``w*``.
+    ``psi`` at fixed ``w*``. ``STAGNATION`` (the step reached the rounding
+    level of ``w`` before the gradient rule held, common with an
+    ill-conditioned basis) is stationary to working precision: it warns but
+    keeps the implicit gradient.
 
     Parameters
     ----------
