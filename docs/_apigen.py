@@ -30,6 +30,7 @@ SECTIONS = [
     ("control", "itersolve.control", "Optimal control"),
     ("rl", "itersolve.rl", "Policy search"),
     ("bilevel", "itersolve.bilevel", "Bilevel optimisation"),
+    ("imaging", "itersolve.imaging", "Tomographic reconstruction"),
     ("problems", "itersolve.problems", "Test problems"),
     ("core", "itersolve", "Core types"),
 ]
@@ -45,6 +46,7 @@ FAMILIES = [
     "fixed_point",
     "rl",
     "bilevel",
+    "imaging",
     "core",
 ]
 # Suite-name prefixes that differ from the family's module name.

@@ -29,13 +29,32 @@ def divergence(pr: Tensor, pc: Tensor) -> Tensor:
 
 
 def tv_isotropic(x: Tensor) -> Tensor:
-    """``sum_ij |(grad x)_ij|`` (Euclidean norm of the two differences)."""
+    """``sum_ij |(grad x)_ij|`` (Euclidean norm of the two forward differences,
+    zero across the last row and column).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.imaging import tv_isotropic
+    >>> step = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    >>> float(tv_isotropic(step))  # a unit jump along two rows
+    2.0
+    """
     dr, dc = gradient(x)
     return torch.sqrt(dr * dr + dc * dc).sum()
 
 
 def tv_smoothed(x: Tensor, beta: float) -> Tensor:
-    """``TV_beta(x) = sum_ij sqrt(|(grad x)_ij|^2 + beta^2)``."""
+    """``TV_beta(x) = sum_ij sqrt(|(grad x)_ij|^2 + beta^2)``, the smoothed TV
+    that :class:`~itersolve.imaging.SGP` minimises (differentiable everywhere).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.imaging import tv_smoothed
+    >>> float(tv_smoothed(torch.zeros(2, 2), beta=0.5))  # 4 pixels of beta
+    2.0
+    """
     dr, dc = gradient(x)
     return torch.sqrt(dr * dr + dc * dc + beta * beta).sum()
 

@@ -108,8 +108,11 @@ class EllipsePhantom:
 def shepp_logan(n: int) -> EllipsePhantom:
     """The modified Shepp-Logan head phantom at ``n x n``.
 
-    >>> shepp_logan(16).n
-    16
+    Examples
+    --------
+    >>> from itersolve.problems import shepp_logan
+    >>> shepp_logan(16).n, len(shepp_logan(16).ellipses)
+    (16, 10)
     """
     return EllipsePhantom(_positive_int(n, "n"), SHEPP_LOGAN)
 
