@@ -35,12 +35,14 @@ LEAST_SQUARES_RTOL = 1e-8
 @dataclass(kw_only=True)
 class LeastSquaresState:
     """Rows ``(B, n)``: the iterate ``x``, ``r = r(x)`` ``(B, m)``, ``J``
-    ``(B, m, n)``, ``f = 1/2 ||r||^2``, ``g = J^T r`` and its norm, the row's
-    threshold, whether it still iterates, its outcome code and step count."""
+    ``(B, m, n)``, ``A = J^T J``, ``f = 1/2 ||r||^2``, ``g = J^T r`` and its
+    norm, the row's threshold, whether it still iterates, its outcome code and
+    step count."""
 
     x: Tensor
     r: Tensor
     J: Tensor
+    A: Tensor
     f: Tensor
     g: Tensor
     gnorm: Tensor
@@ -130,6 +132,7 @@ class LeastSquaresMethod(IterativeMethod):
             x=x,
             r=r,
             J=J,
+            A=A,
             f=0.5 * (r * r).sum(dim=1),
             g=g,
             gnorm=gnorm,
@@ -169,7 +172,8 @@ class LeastSquaresMethod(IterativeMethod):
         state.r = torch.where(mask, r_new, state.r)
         J = problem.jacobian(state.x, state.r)
         state.J = torch.where(accepted[:, None, None], J, state.J)
-        _, g = _normal_equations(state.J, state.r)
+        A, g = _normal_equations(state.J, state.r)
+        state.A = torch.where(accepted[:, None, None], A, state.A)
         state.g = torch.where(mask, g, state.g)
         state.f = 0.5 * (state.r * state.r).sum(dim=1)
         state.gnorm = torch.linalg.vector_norm(state.g, dim=1)
@@ -300,8 +304,7 @@ class LevenbergMarquardt(LeastSquaresMethod):
         self, problem: LeastSquaresProblem, state: LeastSquaresState
     ) -> LeastSquaresState:
         active = state.active
-        A, _ = _normal_equations(state.J, state.r)
-        mu, g = state.damping, state.g
+        A, mu, g = state.A, state.damping, state.g
         h, solved = _shifted_solve(A, g, mu)
         trying = active & solved
         x_new = torch.where(trying[:, None], state.x + h, state.x)
@@ -396,7 +399,7 @@ class GaussNewton(LeastSquaresMethod):
             raise ValueError(f"max_backtracks must be an int >= 1, got {n!r}")
 
     def _direction(self, state: LeastSquaresState) -> Tensor:
-        A, _ = _normal_equations(state.J, state.r)
+        A = state.A
         shift = torch.zeros(A.shape[0], dtype=A.dtype, device=A.device)
         h, solved = _shifted_solve(A, state.g, shift)
         if bool(solved.all()):
