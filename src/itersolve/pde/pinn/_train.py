@@ -42,6 +42,10 @@ class PINNState:
     status: Status | None = None
 
 
+class _NonFinite(Exception):
+    """A non-finite loss inside an L-BFGS step (the step is undone)."""
+
+
 def _check_count(value: Any, name: str, least: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
@@ -53,9 +57,10 @@ class AdamThenLBFGS(IterativeMethod):
 
     A training loop like the :mod:`itersolve.optim` family's: the steps are
     ``torch.optim.Adam`` (``lr``) and ``torch.optim.LBFGS`` (unit step,
-    strong-Wolfe line search, ``history_size``; one driver step is one L-BFGS
-    iteration, i.e. ``LBFGS(max_iter=1).step``, whose history persists
-    between steps). Equivalent to the Lagrangian PINN reference code's
+    strong-Wolfe line search of at most 24 trial points, ``history_size``;
+    one driver step is one L-BFGS iteration, i.e.
+    ``LBFGS(max_iter=1, max_eval=25).step``, whose history persists between
+    steps). Equivalent to the Lagrangian PINN reference code's
     Adam-then-L-BFGS loop. Stopping rule: the budget::
 
         stop when  steps == adam_steps + lbfgs_steps   (SUCCESS)
@@ -121,6 +126,9 @@ class AdamThenLBFGS(IterativeMethod):
             params,
             lr=1.0,
             max_iter=1,
+            # torch's default max_eval = 5 max_iter // 4 = 1 leaves the line
+            # search no evaluation at all (the step would never move)
+            max_eval=25,
             history_size=self.history_size,
             line_search_fn="strong_wolfe",
             tolerance_grad=0.0,
@@ -157,22 +165,25 @@ class AdamThenLBFGS(IterativeMethod):
             state.adam.step()
         else:
             first = state.evaluations
-            finite = [True]
 
             def closure() -> torch.Tensor:
                 # The trace keeps the loss at the step's starting point (as for
                 # Adam), not at a rejected line-search trial point.
                 state.lbfgs.zero_grad()
                 loss = self._evaluate(problem, state, keep=state.evaluations == first)
-                if torch.isfinite(loss):
-                    loss.backward()
-                else:
-                    finite[0] = False
+                if not torch.isfinite(loss):
+                    # torch's strong-Wolfe search fails on a NaN trial value
+                    raise _NonFinite
+                loss.backward()
                 return loss
 
-            state.lbfgs.step(closure)
-            moved = parameters_to_vector(model.parameters()).detach()
-            if not finite[0] or not bool(torch.isfinite(moved).all()):
+            try:
+                state.lbfgs.step(closure)
+                moved = parameters_to_vector(model.parameters()).detach()
+                finite = bool(torch.isfinite(moved).all())
+            except _NonFinite:
+                finite = False
+            if not finite:
                 vector_to_parameters(state.x, model.parameters())
                 state.status = Status.NONFINITE
                 return state
