@@ -236,6 +236,8 @@ def test_batched_rows_solve_independently(method: Any) -> None:
         steps.append(single.stats["sample_steps"][0])
     # each row stopped on its own rule: its step count is that of its own run
     assert sol.stats["sample_steps"] == steps
+    objective = 0.5 * (batch(sol.x) ** 2).sum(dim=1)
+    np.testing.assert_allclose(sol.stats["sample_objective"], objective.numpy())
     assert len(set(steps)) > 1
     torch.testing.assert_close(sol.x[:, 1], a)
 
@@ -411,3 +413,19 @@ def test_bad_arguments_raise() -> None:
 def test_bad_hyperparameters(make: Callable[[], Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.gpu
+def test_cuda_batched_run_stays_on_the_device() -> None:
+    t = torch.linspace(0.0, 1.0, 20, dtype=F64, device="cuda")
+    a = torch.tensor([[1.0], [2.0]], dtype=F64, device="cuda")
+
+    def batch(P: torch.Tensor) -> torch.Tensor:
+        return P[:, :1] * torch.exp(-P[:, 1:] * t) - torch.exp(-a * t)
+
+    for method in (LevenbergMarquardt(), GaussNewton()):
+        sol = least_squares(
+            batch, torch.ones(2, 2, dtype=F64, device="cuda"), method, batch_dim=0
+        )
+        assert sol.success and sol.x.is_cuda
+        torch.testing.assert_close(sol.x[:, 1].cpu(), a[:, 0].cpu())

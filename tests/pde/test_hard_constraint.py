@@ -37,7 +37,7 @@ def _nonlinear(theta: torch.Tensor):
     the basis cannot satisfy it exactly (nonzero residual at w*)."""
 
     def residual(u: torch.Tensor, block: tuple[slice, ...]) -> torch.Tensor:
-        s = torch.sin(math.pi * X)[1:-1]
+        s = torch.sin(math.pi * X.to(u.device))[1:-1]
         pde = (u[:, 2:] - 2 * u[:, 1:-1] + u[:, :-2]) / H**2 - 0.5 * u[:, 1:-1] ** 3
         pde = 0.05 * (pde + theta * s)
         return torch.cat([pde, u[:, :1] - 0.2, u[:, -1:] + 0.1], dim=1)
@@ -216,3 +216,17 @@ def test_bad_input() -> None:
     drop = HardConstraintLayer(lambda u, b: u.sum(), 2)
     with pytest.raises(ValueError, match="batch dimension first"):
         drop(torch.ones(2, 5, 2, dtype=F64))
+
+
+@pytest.mark.gpu
+def test_cuda_layer_and_implicit_gradient() -> None:
+    psi = _basis(2, 4, seed=1).cuda().requires_grad_()
+    theta = torch.tensor(3.0, dtype=F64)
+    residual = _nonlinear(theta)
+    layer = HardConstraintLayer(residual, 4, method=TIGHT)
+    u = layer(psi)
+    u.sum().backward()
+    assert u.is_cuda and psi.grad is not None and psi.grad.is_cuda
+    cpu = _basis(2, 4, seed=1).requires_grad_()
+    HardConstraintLayer(residual, 4, method=TIGHT)(cpu).sum().backward()
+    torch.testing.assert_close(psi.grad.cpu(), cpu.grad, rtol=1e-6, atol=1e-9)

@@ -281,8 +281,10 @@ def least_squares(
         iterate (the objective never increases, so it is the best seen).
         ``stats``: ``fevals`` and ``jevals`` (calls of the residual and of
         ``jac`` / autograd Jacobians), ``sample_status`` (each row's status
-        name; rows still running when the run ended take the run's status) and
-        the method's counters. The stopping rule, per row, on the gradient of
+        name; rows still running when the run ended take the run's status),
+        ``sample_steps`` (accepted steps per row), ``sample_objective``
+        (``1/2 ||r||^2`` per row at the returned ``x``) and the method's
+        counters. The stopping rule, per row, on the gradient of
         ``1/2 ||r||^2`` freshly evaluated at the accepted iterate::
 
             ||J(x_k)^T r(x_k)||_2 <= max(rtol ||J(x_0)^T r(x_0)||_2, atol)

@@ -221,6 +221,7 @@ class LeastSquaresMethod(IterativeMethod):
                 _OUTCOMES[c].name if c else None for c in state.outcome.tolist()
             ],
             "sample_steps": [int(s) for s in state.steps],
+            "sample_objective": [float(f) for f in state.f],
         }
 
 
