@@ -230,3 +230,19 @@ def test_cuda_layer_and_implicit_gradient() -> None:
     cpu = _basis(2, 4, seed=1).requires_grad_()
     HardConstraintLayer(residual, 4, method=TIGHT)(cpu).sum().backward()
     torch.testing.assert_close(psi.grad.cpu(), cpu.grad, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("grid", "experts"),
+    [((7,), 3), ((5, 9), (2, 4)), ((4, 6), 1), ((3, 3, 5), (1, 3, 2))],
+)
+def test_partition_domain_tiles_the_grid(
+    grid: tuple[int, ...], experts: object
+) -> None:
+    count = torch.zeros(grid, dtype=torch.int64)
+    blocks = partition_domain(grid, experts)  # type: ignore[arg-type]
+    for block in blocks:
+        count[block] += 1
+    assert bool((count == 1).all())
+    k = experts if isinstance(experts, int) else math.prod(experts)  # type: ignore[arg-type]
+    assert len(blocks) == k
