@@ -27,6 +27,7 @@ SECTIONS = [
     ("ot", "itersolve.ot", "Optimal transport"),
     ("pde", "itersolve.pde", "PDE solvers"),
     ("pde.transport", "itersolve.pde.transport", "Slab S_N transport"),
+    ("pde.pinn", "itersolve.pde.pinn", "Physics-informed networks"),
     ("control", "itersolve.control", "Optimal control"),
     ("rl", "itersolve.rl", "Policy search"),
     ("bilevel", "itersolve.bilevel", "Bilevel optimisation"),

@@ -231,3 +231,24 @@ def test_nan_collocation_is_nonfinite_input():
     with pytest.warns(ConvergenceWarning, match="NONFINITE_INPUT"):
         sol = train_pinn(_tiny(), ConvectionProblem(1.0), collocation=(x, np.ones(2)))
     assert sol.status is Status.NONFINITE_INPUT and sol.num_steps == 0
+
+
+def test_soft_initial_condition_form_has_the_ic_x_term():
+    problem = ConvectionProblem(50.0, n_x=8, n_t=3)
+    torch.manual_seed(0)
+    soft = LagrangianPINN(width=4, depth_u=1, depth_x=1, hard_ic=False).double()
+    terms = soft.losses(problem, *_grid(problem))
+    assert set(terms) == {"rx", "ru", "ic_x", "ic_u", "loss"}
+    assert float(terms["ic_x"].detach()) > 0
+    hard = LagrangianPINN(width=4, depth_u=1, depth_x=1).double()
+    xi = torch.ones(3, dtype=F64)
+    X0, _ = hard.characteristics(problem, xi, torch.zeros(3, dtype=F64))
+    torch.testing.assert_close(X0.detach(), xi, rtol=0, atol=0)
+
+
+def test_throw_raises_on_nonfinite():
+    from itersolve import ConvergenceError
+
+    problem = ConvectionProblem(5.0, n_x=8, n_t=3, u0=_poisoned_after(0))
+    with pytest.raises(ConvergenceError, match="NONFINITE"):
+        train_pinn(_tiny(), problem, AdamThenLBFGS(adam_steps=3), throw=True)

@@ -245,7 +245,7 @@ class LagrangianPINN(PINNModel):
     >>> model = LagrangianPINN(width=8, depth_u=2, depth_x=1).double()
     >>> problem = ConvectionProblem(50.0, n_x=4, n_t=3)
     >>> sorted(model.losses(problem, *problem.collocation()))
-    ['ic_u', 'loss', 'rx', 'ru']
+    ['ic_u', 'loss', 'ru', 'rx']
     """
 
     TERMS: ClassVar[tuple[str, ...]] = ("rx", "ru", "ic_x", "ic_u")
