@@ -53,6 +53,12 @@ def entries(registry: Any) -> list[Any]:
             (*_ERRORS, ({"bb_memory": 0}, r"bb_memory must be a positive int")),
         ),
         family(
+            "imaging-sgp-kl",
+            SGP,
+            (*_ERRORS, ({"data_term": "l2"}, r"data_term must be one of")),
+            extra={"data_term": "kullback_leibler"},
+        ),
+        family(
             "imaging-fista-tv",
             FISTATV,
             (*_ERRORS, ({"prox_steps": 0}, r"prox_steps must be a positive int")),

@@ -12,6 +12,7 @@ steps.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -24,7 +25,20 @@ from itersolve.problems import ellipse_phantoms, simulate
 
 N = 33
 ANGLES = np.linspace(0, np.pi, 30, endpoint=False)
-METHODS = [SGP(lam=0.01), FISTATV(lam=0.01)]
+METHODS = [
+    SGP(lam=0.01),
+    SGP(lam=0.01, data_term="kullback_leibler"),
+    FISTATV(lam=0.01),
+]
+
+
+#: The methods whose data term suits Gaussian noise (the sinogram may go
+#: negative, which the Kullback-Leibler term rejects).
+GAUSSIAN = [m for m in METHODS if getattr(m, "data_term", "") != "kullback_leibler"]
+
+
+def _name(method):
+    return f"{type(method).__name__}-{getattr(method, 'data_term', '')}"
 
 
 @pytest.fixture(scope="module")
@@ -53,29 +67,25 @@ def _errors(y, K, method, truth, **kw):
     return sol, errors
 
 
-@pytest.mark.parametrize("method", METHODS, ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("method", METHODS, ids=_name)
 def test_noiseless_error_falls_and_reaches_0_12(phantom, projector, method):
     y = simulate(phantom, ANGLES, 0.0, seed=0)
-    sol, errors = _errors(
-        y, projector, method.__class__(lam=0.01, max_steps=20), phantom.image
-    )
+    sol, errors = _errors(y, projector, replace(method, max_steps=20), phantom.image)
     assert sol.status is Status.MAX_STEPS and len(errors) == 20
     checkpoints = [errors[k] for k in (0, 4, 9, 19)]
     assert checkpoints == sorted(checkpoints, reverse=True), checkpoints
     assert errors[-1] < 0.12, errors[-1]
 
 
-@pytest.mark.parametrize("method", METHODS, ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("method", GAUSSIAN, ids=_name)
 def test_discrepancy_stop_beats_running_on(phantom, projector, method):
-    """5% noise: stopping at ``||K x - y|| <= 1.01 delta`` keeps the error
+    """5% Gaussian noise: stopping at ``||K x - y|| <= 1.01 delta`` keeps the error
     well below that of 150 steps, which fit the noise."""
     y = simulate(phantom, ANGLES, 0.05, seed=0)
     early, _ = _errors(y, projector, method, phantom.image, noise_level=0.05)
     assert early.success and early.stats["discrepancy_stop"] == 1.0
     assert early.num_steps < 40
-    late, _ = _errors(
-        y, projector, method.__class__(lam=0.01, max_steps=150), phantom.image
-    )
+    late, _ = _errors(y, projector, replace(method, max_steps=150), phantom.image)
     e_early = _relative_error(early.x, phantom.image)
     e_late = _relative_error(late.x, phantom.image)
     assert e_early < 0.7 * e_late, (e_early, e_late)
@@ -122,7 +132,7 @@ def test_float32_and_torch_in_kept(phantom, projector):
 
 def test_nonnegative_iterates(phantom, projector):
     y = simulate(phantom, ANGLES, 0.05, seed=1)
-    for method in METHODS:
+    for method in GAUSSIAN:
         sol = reconstruct(y, projector, method, noise_level=0.05)
         assert sol.x.min() >= 0
 
@@ -139,6 +149,10 @@ def test_bad_input_raises_naming_it(phantom, projector):
         reconstruct(y, np.eye(3))
     with pytest.raises(TypeError, match=r"method must be a method such as SGP\(\)"):
         reconstruct(y, projector, "sgp")
+    noisy = simulate(phantom, ANGLES, 0.3, seed=0)
+    assert noisy.min() < 0
+    with pytest.raises(ValueError, match="y must be nonnegative for data_term="):
+        reconstruct(noisy, projector, SGP(data_term="kullback_leibler"))
 
 
 @pytest.mark.parametrize(
@@ -151,6 +165,13 @@ def test_bad_input_raises_naming_it(phantom, projector):
         (SGP, {"bb_memory": 0}, "bb_memory must be"),
         (SGP, {"armijo_c": 1.0}, "armijo_c must be"),
         (SGP, {"shrink": 0.0}, "shrink must be"),
+        (SGP, {"data_term": "l1"}, "data_term must be one of"),
+        (SGP, {"background": 0.0}, "background must be"),
+        (
+            SGP,
+            {"data_term": "kullback_leibler", "nonnegative": False},
+            "needs nonnegative=True",
+        ),
         (FISTATV, {"prox_steps": 0}, "prox_steps must be"),
         (FISTATV, {"norm_steps": 1.5}, "norm_steps must be"),
     ],
@@ -158,3 +179,30 @@ def test_bad_input_raises_naming_it(phantom, projector):
 def test_bad_hyperparameters(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls(**kwargs)
+
+
+@pytest.mark.parametrize("data_term", ["least_squares", "kullback_leibler"])
+def test_line_search_change_is_the_objective_difference(phantom, projector, data_term):
+    """SGP's Armijo test uses ``f(x + t d) - f(x)`` in closed form; it equals
+    the difference of the two objective values (checked where that difference
+    is far above rounding)."""
+    from itersolve.imaging._problem import TomographyProblem
+    from itersolve.imaging._tv import tv_smoothed
+
+    method = SGP(lam=0.3, beta=0.01, data_term=data_term)
+    y = torch.from_numpy(simulate(phantom, ANGLES, 0.0, seed=0))
+    problem = TomographyProblem(projector, y, None)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(N, N, generator=g, dtype=torch.float64)
+    d = torch.rand(N, N, generator=g, dtype=torch.float64) - x
+    state = method.init(problem, x)
+    change = method._change(problem, state, d, projector.forward(d))
+
+    def f(v):
+        return method._data(problem, projector.forward(v)) + 0.3 * float(
+            tv_smoothed(v, 0.01)
+        )
+
+    for t in (1.0, 0.3, 1e-3):
+        direct = f(x + t * d) - f(x)
+        assert change(t) == pytest.approx(direct, rel=1e-9)

@@ -30,12 +30,20 @@ class TomographyProblem:
     y: Tensor
     delta: float | None
     _Kty: Tensor | None = None
+    _Kt1: Tensor | None = None
 
     @property
     def Kty(self) -> Tensor:
         if self._Kty is None:
             self._Kty = self.projector.adjoint(self.y)
         return self._Kty
+
+    @property
+    def Kt1(self) -> Tensor:
+        """``K^T 1``, the column sums (the Kullback-Leibler gradient's ``V``)."""
+        if self._Kt1 is None:
+            self._Kt1 = self.projector.adjoint(torch.ones_like(self.y))
+        return self._Kt1
 
     def counts(self) -> dict[str, int]:
         return {
