@@ -6,11 +6,12 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from skimage.transform import radon
 
 from itersolve.imaging import ParallelBeamProjector
-from itersolve.imaging._projector import detector_offsets
+from itersolve.imaging._projector import detector_offsets, siddon_matrix
 from itersolve.problems import EllipsePhantom
 
 GEOMETRIES = [
@@ -172,3 +173,20 @@ def test_dot_product_test_on_cuda():
     assert abs(lhs - rhs) <= 1e-12 * abs(lhs)
     cpu = K.to("cpu")
     torch.testing.assert_close(K.forward(x).cpu(), cpu.forward(x.cpu()))
+
+
+def test_blocks_of_angles_give_the_same_matrix():
+    """The constructor builds the matrix in blocks of angles (memory); here 3
+    blocks (190, 190, 20 angles) against one call over all 400."""
+    angles = np.linspace(0, np.pi, 400, endpoint=False)
+    K = ParallelBeamProjector(60, angles)
+    rays, pixels, lengths = siddon_matrix(
+        60, angles, detector_offsets(K.n_detectors, 1.0)
+    )
+    whole = sp.csr_array((lengths, (rays, pixels)), shape=K.matrix.shape)
+    A = K.matrix
+    built = sp.csr_array(
+        (A.values().numpy(), A.col_indices().numpy(), A.crow_indices().numpy()),
+        shape=A.shape,
+    )
+    assert abs(built - whole).max() == 0.0

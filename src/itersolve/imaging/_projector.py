@@ -194,7 +194,18 @@ class ParallelBeamProjector:
         self.n_detectors = int(n_detectors)
         self.detector_spacing = float(detector_spacing)
         offsets = detector_offsets(self.n_detectors, self.detector_spacing)
-        rays, pixels, lengths = siddon_matrix(n, theta, offsets)
+        # Blocks of angles keep the (rays x 2(n + 1)) breakpoint arrays near
+        # 2e6 entries: 256^2 with 60 angles would otherwise hold ~1 GB at once.
+        per_block = max(1, 2_000_000 // (offsets.size * 2 * (n + 1)))
+        parts = [
+            siddon_matrix(n, theta[i : i + per_block], offsets)
+            for i in range(0, theta.size, per_block)
+        ]
+        rays = np.concatenate(
+            [p[0] + i * per_block * offsets.size for i, p in enumerate(parts)]
+        )
+        pixels = np.concatenate([p[1] for p in parts])
+        lengths = np.concatenate([p[2] for p in parts])
         m = theta.size * self.n_detectors
         dev = torch.device(device) if device is not None else torch.device("cpu")
         self.matrix = _csr(rays, pixels, lengths, (m, n * n), dtype, dev)
