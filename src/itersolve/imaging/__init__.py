@@ -6,6 +6,7 @@ and early-stopped regularised solvers.
 * :func:`reconstruct` — the front door, ``reconstruct(y, projector, method)``.
 * :class:`SGP` — scaled gradient projection on least squares + smoothed TV.
 * :class:`FISTATV` — FISTA on least squares + isotropic TV.
+* :func:`relative_error`, :func:`psnr`, :func:`ssim` — image-quality metrics.
 
 Phantoms and simulated sinograms: :func:`itersolve.problems.ellipse_phantoms`,
 :func:`itersolve.problems.shepp_logan`, :func:`itersolve.problems.simulate`.
@@ -20,6 +21,7 @@ torch.Size([3, 24])
 """
 
 from itersolve.imaging._fista_tv import FISTATV
+from itersolve.imaging._metrics import psnr, relative_error, ssim
 from itersolve.imaging._projector import ParallelBeamProjector
 from itersolve.imaging._reconstruct import reconstruct
 from itersolve.imaging._sgp import SGP
@@ -29,7 +31,10 @@ __all__ = [
     "FISTATV",
     "SGP",
     "ParallelBeamProjector",
+    "psnr",
     "reconstruct",
+    "relative_error",
+    "ssim",
     "tv_isotropic",
     "tv_smoothed",
 ]
