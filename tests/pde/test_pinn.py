@@ -62,8 +62,8 @@ def test_exact_solutions_have_zero_residuals(model_cls, c, nu):
 
 def test_lagrangian_second_derivative_uses_the_chain_rule():
     # t-independent map X = xi + a sin(xi) carrying U = sin(X): at c = 0 the
-    # Eulerian u_xx = -sin(X), so R_u = -nu u_xx = nu sin(X); the raw
-    # xi-derivative U_xixi would differ.
+    # Eulerian u_xx = -sin(X), so R_u = -nu u_xx = nu sin(X) (times X_xi^3 in
+    # the loss); the raw xi-derivative U_xixi would differ.
     a, nu = 0.3, 0.1
 
     class Curved(LagrangianPINN):
@@ -75,7 +75,8 @@ def test_lagrangian_second_derivative_uses_the_chain_rule():
     xi, t = _grid(problem)
     ru = Curved(width=2, depth_u=1, depth_x=1).residuals(problem, xi, t)["ru"]
     _, xx = torch.meshgrid(t, xi, indexing="ij")
-    expected = nu * torch.sin(xx + a * torch.sin(xx)).reshape(-1)
+    x_xi = 1 + a * torch.cos(xx)  # the loss takes X_xi^3 R_u
+    expected = (x_xi**3 * nu * torch.sin(xx + a * torch.sin(xx))).reshape(-1)
     torch.testing.assert_close(ru, expected, rtol=0, atol=1e-13)
 
 

@@ -35,8 +35,12 @@ def _embed(x: torch.Tensor, t: torch.Tensor, length: float) -> torch.Tensor:
 
 
 def _grad(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
-    return g
+    """``dy/dx`` pointwise; zero where ``y`` does not depend on ``x`` (an
+    exact branch linear in ``x`` has a constant first derivative)."""
+    if not y.requires_grad:
+        return torch.zeros_like(x)
+    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True, allow_unused=True)
+    return torch.zeros_like(x) if g is None else g
 
 
 def _product(x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,8 +219,12 @@ class LagrangianPINN(PINNModel):
     Hassanzadeh 2023)::
 
         R_x = X_t - c              R_u = U_t - nu U_xx,
-        U_xx = (1 / X_xi) d/dxi (U_xi / X_xi)      (chain rule through X)
+        U_xx = (U_xixi X_xi - U_xi X_xixi) / X_xi^3   (chain rule through X)
         IC:  X(xi, 0) - xi,  U(xi, 0) - u0(xi)
+
+    For ``nu > 0`` the loss takes ``X_xi^3 R_u``, which has no division by
+    ``X_xi`` (near zero where an untrained branch lets characteristics
+    cross) and equals ``R_u`` on the exact characteristics (``X_xi = 1``).
 
     and loss ``w_rx ||R_x|| + w_ru ||R_u|| + w_ic (||IC_x|| + ||IC_u||)``,
     norms not squared by default as in the paper. :meth:`predict` scatters
@@ -299,9 +307,15 @@ class LagrangianPINN(PINNModel):
         rx = _grad(X, tt) - problem.c
         ru = _grad(U, tt)
         if problem.nu > 0:
+            # X_xi^3 R_u with U_xx by the chain rule, free of the division by
+            # X_xi: an untrained X branch has X_xi ~ 0 (crossing
+            # characteristics), where R_u itself blows up and its gradient
+            # wrecks the X branch (measured: relative L2 1.08 at c = 50,
+            # nu = 0.01, against 6e-3 in this form).
             x_xi = _grad(X, xi)
-            u_x = _grad(U, xi) / x_xi
-            ru = ru - problem.nu * _grad(u_x, xi) / x_xi
+            u_xi = _grad(U, xi)
+            u_xixi = _grad(u_xi, xi)
+            ru = x_xi**3 * ru - problem.nu * (u_xixi * x_xi - u_xi * _grad(x_xi, xi))
         X0, U0 = self.characteristics(problem, x, torch.zeros_like(x))
         out = {"rx": rx, "ru": ru, "ic_x": X0 - x, "ic_u": U0 - problem.u0(x)}
         if self.hard_ic:
