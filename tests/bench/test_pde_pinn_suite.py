@@ -77,3 +77,10 @@ def test_warmup_is_short_and_the_timed_run_trains_the_full_budget():
     assert np.isfinite(full.extras["relative_l2_after_adam"])
     value = pde_pinn.evaluate(runs.inst, full.x)
     assert np.isfinite(value) and value > 0
+
+
+def test_deepxde_anchor_runs_on_c50_outside_quick():
+    deepxde = next(m for m in pde_pinn.METHODS if m.name == "deepxde-pinn")
+    for scale in ("smoke", "quick", "full"):
+        ran = {c.name for c in pde_pinn.cases(scale) if deepxde.applies(c)}
+        assert ran == (set() if scale == "quick" else {pde_pinn.C50})

@@ -11,6 +11,11 @@ relative L2 vs the exact ``u0(x - c t)`` (FFT for the convection-diffusion
 case) on a 256 x 100 grid, recomputed by :func:`evaluate` from the Eulerian
 field each run returns.
 
+Anchor: DeepXDE's Eulerian PINN (``DDE_BACKEND=pytorch``) on the c = 50
+convection case with the same grid, embedding, width and budget, at
+``smoke`` and ``full`` scale only (at quick it would take the suite past its
+5-minute budget; no claim rests on it).
+
 Sizes. ``quick``: N = 64 x M = 25 collocation points, width 32 (the issue's
 measurement setting), 1500 Adam steps then 300 L-BFGS iterations, one run per
 (case, model), seed 0. The spec's CPU-small reproduction (N = 128, M = 50,
@@ -30,7 +35,10 @@ Claims (thresholds from the spec and issue 19; none is a timing claim):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
@@ -101,7 +109,11 @@ CASES = ((30.0, 0.0), (50.0, 0.0), (50.0, 0.01))
 
 def cases(scale: str) -> list[Case]:
     return [
-        Case(_name(c, nu), partial(_build, scale, c, nu), {"c": c, "nu": nu})
+        Case(
+            _name(c, nu),
+            partial(_build, scale, c, nu),
+            {"c": c, "nu": nu, "scale": scale},
+        )
         for c, nu in CASES
     ]
 
@@ -152,12 +164,91 @@ def _prepare(inst: Instance) -> Runs:
     return Runs(inst)
 
 
+def _deepxde(runs: Runs) -> RunOutput:
+    """DeepXDE's Eulerian PINN (PyTorch backend) on the same problem: the same
+    collocation grid (as anchors) and initial points, 4 x ``width`` tanh
+    layers behind the same periodic embedding (``apply_feature_transform``),
+    Adam at ``lr = 1e-3`` then ``torch.optim.LBFGS`` with the same budgets
+    (DeepXDE's mean-square loss terms, weights 1)."""
+    os.environ.setdefault("DDE_BACKEND", "pytorch")
+    import deepxde as dde
+    from deepxde.optimizers import config as lbfgs_config
+
+    inst = runs.inst
+    warmup = runs.calls[0] == 0
+    runs.calls[0] += 1
+    adam = WARMUP_STEPS if warmup else inst.adam_steps
+    lbfgs = 0 if warmup else inst.lbfgs_steps
+    problem, c = inst.problem, inst.problem.c
+    geometry = dde.geometry.GeometryXTime(
+        dde.geometry.Interval(0.0, problem.length),
+        dde.geometry.TimeDomain(0.0, problem.t_final),
+    )
+
+    def pde(z: Any, u: Any) -> Any:
+        return dde.grad.jacobian(u, z, i=0, j=1) + c * dde.grad.jacobian(u, z, i=0, j=0)
+
+    x, t = problem.collocation(SEED, torch.float64)
+    tt, xx = torch.meshgrid(t, x, indexing="ij")
+    points = torch.stack((xx.reshape(-1), tt.reshape(-1)), 1).numpy()
+    initial = torch.stack((x, torch.zeros_like(x)), 1).numpy()
+    ic = dde.icbc.PointSetBC(initial, problem.u0(x).numpy()[:, None])
+    data = dde.data.TimePDE(
+        geometry, pde, [ic], num_domain=0, num_boundary=0, anchors=points
+    )
+    scale = 2 * math.pi / problem.length
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        net = dde.nn.FNN([3] + [inst.width] * 4 + [1], "tanh", "Glorot normal")
+    net.apply_feature_transform(
+        lambda z: torch.cat(
+            (torch.cos(scale * z[:, :1]), torch.sin(scale * z[:, :1]), z[:, 1:]), 1
+        )
+    )
+    model = dde.Model(data, net)
+    saved = dict(lbfgs_config.LBFGS_options)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.compile("adam", lr=LR)
+            model.train(iterations=adam, display_every=max(adam, 1), verbose=0)
+            if lbfgs:
+                dde.optimizers.set_LBFGS_options(
+                    maxcor=50, ftol=0, gtol=0, maxiter=lbfgs, maxfun=25 * lbfgs
+                )
+                lbfgs_config.LBFGS_options["iter_per_step"] = lbfgs
+                lbfgs_config.LBFGS_options["fun_per_step"] = 25 * lbfgs
+                model.compile("L-BFGS")
+                model.train(display_every=lbfgs, verbose=0)
+    finally:
+        lbfgs_config.LBFGS_options.clear()
+        lbfgs_config.LBFGS_options.update(saved)
+    ex, et = problem.eval_grid(torch.float64)
+    te, xe = torch.meshgrid(et, ex, indexing="ij")
+    grid = torch.stack((xe.reshape(-1), te.reshape(-1)), 1).numpy()
+    u = np.asarray(model.predict(grid)).reshape(te.shape)
+    status = "SUCCESS" if np.isfinite(u).all() else "NONFINITE"
+    return RunOutput(u, adam + lbfgs, status)
+
+
 METHODS = [
     Method(
         "pinn",
         _train(lambda width: PINN(width=width, depth=4)),
         prepare=_prepare,
         applies=lambda case: case.params["nu"] == 0,
+    ),
+    Method(
+        "deepxde-pinn",
+        _deepxde,
+        prepare=_prepare,
+        requires=("deepxde",),
+        # the c = 50 convection case only, and not at quick: DeepXDE's
+        # training adds about a minute there, past the 5-minute budget
+        applies=lambda case: (
+            case.params["nu"] == 0
+            and case.params["c"] == 50.0
+            and case.params["scale"] != "quick"
+        ),
     ),
     Method(
         "lpinn",
