@@ -14,7 +14,7 @@
 from itersolve.pde.pinn._models import PINN, LagrangianPINN, PINNModel
 from itersolve.pde.pinn._problem import ConvectionDiffusionProblem, ConvectionProblem
 from itersolve.pde.pinn._reference import convection_diffusion_fft, convection_exact
-from itersolve.pde.pinn._train import AdamThenLBFGS, PINNRun, relative_l2, train_pinn
+from itersolve.pde.pinn._train import AdamThenLBFGS, relative_l2, train_pinn
 
 __all__ = [
     "PINN",
@@ -23,7 +23,6 @@ __all__ = [
     "ConvectionProblem",
     "LagrangianPINN",
     "PINNModel",
-    "PINNRun",
     "convection_diffusion_fft",
     "convection_exact",
     "relative_l2",
