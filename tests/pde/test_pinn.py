@@ -134,6 +134,8 @@ def test_seeded_training_is_reproducible_and_lowers_the_loss(model_cls):
     assert one.trace["phase"][0] == 0 and one.trace["phase"][-1] == 1
     assert all(s > 0 for s in one.trace["step_time"])
     assert np.isfinite(one.trace["relative_l2"]).all()
+    if model_cls is LagrangianPINN:
+        assert np.isfinite(one.trace["min_spacing"]).all()
     assert one.extras["relative_l2"] == pytest.approx(one.trace["relative_l2"][-1])
     for p, q in zip(model.parameters(), before, strict=True):
         assert p.dtype == torch.float32 and torch.equal(p, q)  # input untouched

@@ -114,6 +114,12 @@ class PINNModel(nn.Module):
         """The Eulerian field ``u(x_j, t_i)``, shape ``(len(t), len(x))``."""
         raise NotImplementedError
 
+    def diagnostics(
+        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+    ) -> dict[str, float]:
+        """Model-specific monitors for the trace (none by default)."""
+        return {}
+
     def losses(
         self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
     ) -> dict[str, torch.Tensor]:
@@ -338,6 +344,12 @@ class LagrangianPINN(PINNModel):
             for i in range(Xn.shape[0])
         ]
         return torch.as_tensor(np.stack(rows), dtype=x.dtype, device=x.device)
+
+    def diagnostics(
+        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+    ) -> dict[str, float]:
+        """``min_spacing`` on the collocation grid (:meth:`min_spacing`)."""
+        return {"min_spacing": self.min_spacing(problem, x, t)}
 
     def min_spacing(
         self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor

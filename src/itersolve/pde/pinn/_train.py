@@ -197,6 +197,7 @@ class AdamThenLBFGS(IterativeMethod):
         out["phase"] = 0.0 if state.steps <= self.adam_steps else 1.0
         out["step_time"] = state.step_time
         out["relative_l2"] = relative_l2(problem.model, problem.problem)
+        out.update(problem.model.diagnostics(problem.problem, problem.x, problem.t))
         return out
 
     def stats(self, problem: PINNRun, state: PINNState) -> dict[str, float]:
@@ -267,8 +268,10 @@ def train_pinn(
         As in every front door. Trace columns: ``loss`` and every weighted
         term ``loss_<name>`` at the point where the step's gradient was taken,
         ``relative_l2`` vs the reference at the new parameters, ``phase`` (0
-        Adam, 1 L-BFGS), ``step_time`` (seconds of this step) and the
-        driver's cumulative ``time``.
+        Adam, 1 L-BFGS), ``step_time`` (seconds of this step), the driver's
+        cumulative ``time`` and the model's monitors (``min_spacing`` of
+        :class:`LagrangianPINN`: ``min diff(X)`` over the labels, <= 0 once
+        characteristics cross).
 
     Returns
     -------
