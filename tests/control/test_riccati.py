@@ -430,3 +430,19 @@ def test_correction_falls_back_to_the_sign_solve_for_defective_closed_loops(
     assert bool((torch.linalg.matrix_norm(check) <= CORRECTION_ACCURACY * size).all())
     # the stabilising certificate cannot vouch for the defective system
     assert float(step.stats["eig_condition"][0]) > 1e6
+
+
+def test_stabilising_certificate_is_bauer_fike_and_says_no_when_unsure():
+    from itersolve.control._riccati import _correction, _stable_after
+
+    closed = torch.diag(torch.tensor([-1.0, -1e-12], dtype=torch.float64))[None]
+    residual = torch.eye(2, dtype=torch.float64)[None]
+    step = _correction(closed, residual, 1e-13)
+    tiny = 1e-10 * torch.eye(2, dtype=torch.float64)[None]
+    # an eigenvalue 1e-12 from the axis: a 1e-10 change could cross it
+    assert not _stable_after(step, tiny)
+    far = torch.diag(torch.tensor([-1.0, -0.5], dtype=torch.float64))[None]
+    step = _correction(far, residual, 1e-13)
+    assert _stable_after(step, tiny)
+    # a change as large as the margin is not certified either
+    assert not _stable_after(step, 0.6 * torch.eye(2, dtype=torch.float64)[None])

@@ -383,10 +383,13 @@ def care(
 def _stable_after(step: Solution, change: torch.Tensor) -> bool:
     """Whether ``closed - change`` is Hurwitz for every system, from the
     eigendecomposition of ``closed`` that :func:`_correction` made (Bauer–Fike:
-    each eigenvalue moves by at most ``cond(V) ||change||_2``, with
+    each eigenvalue moves by at most ``cond(V) (||change||_2 + ||E||)``, ``E``
+    the backward error of ``eig`` (taken as ``10 n u ||closed||_F``), with
     ``cond(V) <= ||V||_F ||V^-1||_F``); False when that bound cannot tell."""
     norm = torch.linalg.matrix_norm
-    spread = step.stats["eig_condition"] * norm(change)
+    # the computed V, lam are exact for closed + E with ||E|| about the
+    # backward error of eig (eig_backward), so that moves them too
+    spread = step.stats["eig_condition"] * (norm(change) + step.stats["eig_backward"])
     return bool((step.stats["eig_abscissa"] + spread < 0).all())
 
 
@@ -427,7 +430,12 @@ def _correction(closed: torch.Tensor, residual: torch.Tensor, tol: float) -> Sol
         if not again.success:
             return again
         D[bad] = again.x
-    stats = {"eig_abscissa": lam.real.amax(-1), "eig_condition": norm(V) * norm(Vinv)}
+    n = closed.shape[-1]
+    stats = {
+        "eig_abscissa": lam.real.amax(-1),
+        "eig_condition": norm(V) * norm(Vinv),
+        "eig_backward": 10 * n * torch.finfo(closed.dtype).eps * norm(closed),
+    }
     return Solution(D, Status.SUCCESS, 0, stats)
 
 
