@@ -17,6 +17,13 @@ its default ``GMRES(rtol=1e-10)`` keeps two digits for that factor.
 """
 
 from itersolve.pde import pinn, transport
+from itersolve.pde._enkf import (
+    EnKFResult,
+    enkf_update,
+    flatten_ensemble,
+    load_ensemble,
+    model_observer,
+)
 from itersolve.pde._factories import (
     log_gradient_energy,
     manufactured_solution,
@@ -59,6 +66,7 @@ __all__ = [
     "AdamThenLBFGS",
     "ConvectionDiffusionProblem",
     "ConvectionProblem",
+    "EnKFResult",
     "Grid",
     "HardConstraintInfo",
     "HardConstraintLayer",
@@ -77,8 +85,12 @@ __all__ = [
     "convection_exact",
     "direct_transport_solve",
     "dst1",
+    "enkf_update",
+    "flatten_ensemble",
+    "load_ensemble",
     "log_gradient_energy",
     "manufactured_solution",
+    "model_observer",
     "partition_domain",
     "pinn",
     "relative_l2",
