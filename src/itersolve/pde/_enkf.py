@@ -42,6 +42,15 @@ class EnKFResult:
     spread_after : float
         The same for the analysis ensemble; a ratio ``spread_after / spread_before``
         near zero warns of ensemble collapse.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.pde import enkf_update
+    >>> x = torch.randn(10, 2, generator=torch.Generator().manual_seed(0))
+    >>> res = enkf_update(x, torch.zeros(2), lambda e: e, 0.1, seed=0)
+    >>> res.ensemble.shape, res.gain.shape
+    (torch.Size([10, 2]), torch.Size([2, 2]))
     """
 
     ensemble: torch.Tensor
