@@ -9,11 +9,18 @@
   ``X = xi + c N_X(xi, t)``.
 * :class:`ConvectionProblem` (exact reference ``u0(x - c t)``) and
   :class:`ConvectionDiffusionProblem` (FFT reference).
+* :func:`burgers_cole_hopf` (Burgers by Cole--Hopf) and
+  :func:`poisson_reference` (Poisson by a scikit-fem direct solve).
 """
 
 from itersolve.pde.pinn._models import PINN, LagrangianPINN, PINNModel
 from itersolve.pde.pinn._problem import ConvectionDiffusionProblem, ConvectionProblem
 from itersolve.pde.pinn._reference import convection_diffusion_fft, convection_exact
+from itersolve.pde.pinn._references import (
+    PoissonReference,
+    burgers_cole_hopf,
+    poisson_reference,
+)
 from itersolve.pde.pinn._train import AdamThenLBFGS, relative_l2, train_pinn
 
 __all__ = [
@@ -23,8 +30,11 @@ __all__ = [
     "ConvectionProblem",
     "LagrangianPINN",
     "PINNModel",
+    "PoissonReference",
+    "burgers_cole_hopf",
     "convection_diffusion_fft",
     "convection_exact",
+    "poisson_reference",
     "relative_l2",
     "train_pinn",
 ]
