@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from itersolve import Objective
-from itersolve._core.linesearch import armijo, strong_wolfe
+from itersolve._core.linesearch import armijo, armijo_rows, strong_wolfe
 from itersolve._core.objective import as_objective
 
 Q = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
@@ -133,3 +133,29 @@ def test_numpy_objective_derivatives_match_scipy_closed_forms():
     assert float(x[0]) == 0.3
     with pytest.raises(ValueError, match="must return a scalar"):
         NumpyObjective(lambda z: z).value(x)
+
+
+def test_armijo_rows_matches_scalar_armijo_row_by_row():
+    # phi_b(t) = (1 - a_b t)^2: rows needing different numbers of halvings, a
+    # row whose trial points are non-finite until t < 0.3, and an ascent row
+    a = torch.tensor([1.0, 0.25, 8.0, 40.0, 1.0])
+    f0 = torch.ones(5)
+    slope = torch.tensor([-2.0, -0.5, -16.0, -80.0, 2.0])
+
+    def trial(t, rows):
+        values = (1 - a * t) ** 2
+        return torch.where(
+            (a == 1.0) & (t > 0.3) & (torch.arange(5) == 0), torch.nan, values
+        ), (t.clone(),)
+
+    t, ok, (seen,) = armijo_rows(
+        trial, f0, slope, torch.ones(5, dtype=torch.bool), (torch.zeros(5),)
+    )
+    for b in range(4):
+
+        def phi(s, b=b):
+            return float("nan") if b == 0 and s > 0.3 else (1 - float(a[b]) * s) ** 2
+
+        ref = armijo(phi, 1.0, float(slope[b]))
+        assert bool(ok[b]) and float(t[b]) == ref.step and float(seen[b]) == ref.step
+    assert not bool(ok[4]) and float(seen[4]) == 0.0  # ascent: never accepted

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
 
 @dataclass(frozen=True)
 class LineSearchResult:
@@ -54,6 +56,55 @@ def armijo(
             best = LineSearchResult(t, value, k, False)
         t *= shrink
     return LineSearchResult(best.step, best.value, max_evaluations, False)
+
+
+def armijo_rows(
+    trial: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, tuple]],
+    f0: torch.Tensor,
+    slope: torch.Tensor,
+    pending: torch.Tensor,
+    initial: tuple,
+    *,
+    c1: float = 1e-4,
+    shrink: float = 0.5,
+    max_evaluations: int = 41,
+) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """:func:`armijo` for a batch of independent searches, one call per trial.
+
+    ``trial(t, rows)`` evaluates every row at its own step ``t`` (shape ``(B,)``;
+    rows outside the mask ``rows`` may be evaluated at their old point) and
+    returns ``(values, payload)``: ``phi_b(t_b)`` (non-finite where the trial
+    point is) and a tuple of batch-first tensors. A row whose ``pending`` flag
+    is set backtracks until ``phi_b(t_b) <= f0_b + c1 t_b slope_b``; rows with a
+    non-negative slope are never accepted. Returns the steps, the accepted
+    mask and, per row, the payload of its accepting trial (``initial``'s row
+    otherwise).
+
+    >>> f0, slope = torch.ones(2), torch.tensor([-2.0, -2.0])
+    >>> t, ok, _ = armijo_rows(
+    ...     lambda t, rows: ((1 - t * torch.tensor([1.0, 0.25])) ** 2, ()),
+    ...     f0, slope, torch.tensor([True, True]), (),
+    ... )
+    >>> t.tolist(), ok.tolist()
+    ([1.0, 1.0], [True, True])
+    """
+    pending = pending & (slope < 0)
+    t = torch.ones_like(slope)
+    accepted = torch.zeros_like(pending)
+    payload = initial
+    for _ in range(max_evaluations):
+        values, trial_payload = trial(t, pending)
+        ok = pending & torch.isfinite(values) & (values <= f0 + c1 * t * slope)
+        payload = tuple(
+            torch.where(ok.reshape(-1, *([1] * (new.dim() - 1))), new, old)
+            for new, old in zip(trial_payload, payload, strict=True)
+        )
+        accepted |= ok
+        pending = pending & ~ok
+        if not bool(pending.any()):
+            break
+        t = torch.where(pending, shrink * t, t)
+    return t, accepted, payload
 
 
 def strong_wolfe(

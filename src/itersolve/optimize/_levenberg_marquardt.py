@@ -16,6 +16,7 @@ import torch
 
 from itersolve._core.frontdoor import check_tolerances, resolve_rtol, tolerance_field
 from itersolve._core.iterate import IterativeMethod
+from itersolve._core.linesearch import armijo_rows
 from itersolve._core.solution import Status
 
 if TYPE_CHECKING:
@@ -421,23 +422,23 @@ class GaussNewton(LeastSquaresMethod):
     ) -> LeastSquaresState:
         h = self._direction(state)
         slope = (state.g * h).sum(dim=1)
-        pending = state.active & (slope < 0)
-        t = torch.ones_like(slope)
-        x_new, r_new = state.x, state.r
-        accepted = torch.zeros_like(pending)
-        for _ in range(self.max_backtracks + 1):
-            x_try = torch.where(pending[:, None], state.x + t[:, None] * h, state.x)
+
+        def trial(t: Tensor, rows: Tensor) -> tuple[Tensor, tuple]:
+            x_try = torch.where(rows[:, None], state.x + t[:, None] * h, state.x)
             r_try = problem.residual(x_try)
             f_try = 0.5 * (r_try * r_try).sum(dim=1)
-            ok = pending & _rows_finite(r_try)
-            ok = ok & (f_try <= state.f + self.c1 * t * slope)
-            x_new = torch.where(ok[:, None], x_try, x_new)
-            r_new = torch.where(ok[:, None], r_try, r_new)
-            accepted |= ok
-            pending &= ~ok
-            if not bool(pending.any()):
-                break
-            t = torch.where(pending, 0.5 * t, t)
+            f_try = torch.where(_rows_finite(r_try), f_try, torch.inf)
+            return f_try, (x_try, r_try)
+
+        t, accepted, (x_new, r_new) = armijo_rows(
+            trial,
+            state.f,
+            slope,
+            state.active,
+            (state.x, state.r),
+            c1=self.c1,
+            max_evaluations=self.max_backtracks + 1,
+        )
         state.step_size = torch.where(accepted, t, state.step_size)
         self.accept(problem, state, accepted, x_new, r_new)
         self.stagnate(state, h, t)
