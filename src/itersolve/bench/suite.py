@@ -117,3 +117,29 @@ class Suite:
             if m.name == name:
                 return m
         raise KeyError(f"suite {self.name!r} has no method {name!r}")
+
+
+@dataclass
+class Memo:
+    """A case's prepared problem plus what methods computed on it, by key.
+
+    For suites whose methods run every seed inside one ``run`` call: the
+    runner's warm-up call does the work (:func:`memoised`) and the timed calls
+    return it, so no claim of such a suite may rest on the row's time.
+    """
+
+    case: Any
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def memoised(
+    compute: Callable[[Any], RunOutput], key: str
+) -> Callable[[Memo], RunOutput]:
+    """A ``Method.run`` that computes ``compute(memo.case)`` once per case and key."""
+
+    def run(memo: Memo) -> RunOutput:
+        if key not in memo.results:
+            memo.results[key] = compute(memo.case)
+        return memo.results[key]
+
+    return run

@@ -71,7 +71,7 @@ import math
 import statistics
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -79,7 +79,16 @@ import torch
 
 from itersolve import ConvergenceWarning
 from itersolve.bench.results import Results
-from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.bench.suite import (
+    Case,
+    Claim,
+    ClaimOutcome,
+    Memo,
+    Method,
+    RunOutput,
+    Suite,
+    memoised,
+)
 from itersolve.bilevel import (
     BSVRB,
     RSVRB,
@@ -111,14 +120,6 @@ FACTORIES: dict[str, Callable[..., BilevelMethod]] = {
     "rsvrb": RSVRB,
     "stochastic-cg": StochasticHypergradient,
 }
-
-
-@dataclass
-class Memo:
-    """A case's problem plus the results computed for it (per method)."""
-
-    case: Any
-    results: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -389,18 +390,9 @@ def _torchopt_compute(case: ExactCase) -> RunOutput:
 # -- methods -----------------------------------------------------------------------
 
 
-def _memo(compute: Callable[[Any], RunOutput], key: str) -> Callable[[Memo], RunOutput]:
-    def run(memo: Memo) -> RunOutput:
-        if key not in memo.results:
-            memo.results[key] = compute(memo.case)
-        return memo.results[key]
-
-    return run
-
-
 def _compare_curve(name: str) -> Callable[[Memo], dict[str, list[float]]]:
     """The median validation-loss curve over the evaluation seeds, by epoch."""
-    run = _memo(functools.partial(_compare_compute, name), name)
+    run = memoised(functools.partial(_compare_compute, name), name)
 
     def curve(memo: Memo) -> dict[str, list[float]]:
         out = run(memo).extras
@@ -435,7 +427,7 @@ def _blocks_method(name: str) -> Method:
 
     return Method(
         name,
-        _memo(compute, name),
+        memoised(compute, name),
         prepare=_prepare,
         anchor=None if name.endswith("I2") else name.replace("I10", "I2"),
         applies=_is(BLOCKS),
@@ -446,7 +438,7 @@ METHODS = [
     *[
         Method(
             name,
-            _memo(functools.partial(_compare_compute, name), name),
+            memoised(functools.partial(_compare_compute, name), name),
             prepare=_prepare,
             trace=_compare_curve(name),
             anchor=None if name == "rsvrb" else "rsvrb",
@@ -458,7 +450,7 @@ METHODS = [
     *[
         Method(
             f"{version}-estimate",
-            _memo(functools.partial(_estimate_errors, version), version),
+            memoised(functools.partial(_estimate_errors, version), version),
             prepare=_prepare,
             applies=_is(EXACT),
         )
@@ -466,7 +458,7 @@ METHODS = [
     ],
     Method(
         "torchopt-implicit",
-        _memo(_torchopt_compute, "torchopt"),
+        memoised(_torchopt_compute, "torchopt"),
         prepare=_prepare,
         requires=("torchopt",),
         applies=_is(EXACT),

@@ -62,11 +62,12 @@ runner's warm-up call does the work and the timed call returns it.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,16 @@ import torch
 
 from itersolve import ConvergenceWarning
 from itersolve.bench.results import Results
-from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.bench.suite import (
+    Case,
+    Claim,
+    ClaimOutcome,
+    Memo,
+    Method,
+    RunOutput,
+    Suite,
+    memoised,
+)
 from itersolve.rl import (
     HARPG,
     REINFORCE,
@@ -121,14 +131,6 @@ FACTORIES: dict[str, Callable[..., PolicyGradientMethod]] = {
     "n-harpg": NormalizedHARPG,
     "n-harpg-causal": lambda **kw: NormalizedHARPG(causal_hvp=True, **kw),
 }
-
-
-@dataclass
-class Memo:
-    """A case's problem plus the results computed for it (per method)."""
-
-    case: Any
-    results: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -255,12 +257,7 @@ def _tune(
 
 
 def _gap_run(name: str) -> Callable[[Memo], RunOutput]:
-    def run(memo: Memo) -> RunOutput:
-        if name not in memo.results:
-            memo.results[name] = _gap_compute(name, memo.case)
-        return memo.results[name]
-
-    return run
+    return memoised(functools.partial(_gap_compute, name), name)
 
 
 def _gap_compute(name: str, case: GapCase) -> RunOutput:
@@ -424,12 +421,7 @@ def _steps_to_threshold(returns: list[float], lengths: list[float]) -> float:
 
 
 def _cartpole_run(name: str) -> Callable[[Memo], RunOutput]:
-    def run(memo: Memo) -> RunOutput:
-        if name not in memo.results:
-            memo.results[name] = _cartpole_compute(name, memo.case)
-        return memo.results[name]
-
-    return run
+    return memoised(functools.partial(_cartpole_compute, name), name)
 
 
 def _cartpole_compute(name: str, case: CartPoleCase) -> RunOutput:
@@ -484,12 +476,7 @@ def _cartpole_compute(name: str, case: CartPoleCase) -> RunOutput:
 
 
 def _sb3_run(algo: str) -> Callable[[Memo], RunOutput]:
-    def run(memo: Memo) -> RunOutput:
-        if algo not in memo.results:
-            memo.results[algo] = _sb3_compute(algo, memo.case)
-        return memo.results[algo]
-
-    return run
+    return memoised(functools.partial(_sb3_compute, algo), algo)
 
 
 def _sb3_settings(algo: str, budget: int) -> tuple[Any, dict[str, Any]]:
