@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import torch
 
 SCALES = ("smoke", "quick", "full")
 
@@ -143,3 +146,20 @@ def memoised(
         return memo.results[key]
 
     return run
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block with one torch intra-op thread, then restore the count.
+
+    For methods made of many tiny tensor operations (coordinate updates,
+    small factorizations): the thread pool's synchronization on every
+    operation costs more than it saves, and the anchors they are compared
+    with (scikit-learn's coordinate descent, Clarabel) are single-threaded.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

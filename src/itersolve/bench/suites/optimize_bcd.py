@@ -68,8 +68,6 @@ threshold of 1; the measured ratios are printed.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -82,7 +80,15 @@ import torch
 
 from itersolve._core.errors import ConvergenceWarning
 from itersolve.bench.results import Results
-from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.bench.suite import (
+    Case,
+    Claim,
+    ClaimOutcome,
+    Method,
+    RunOutput,
+    Suite,
+    one_thread,
+)
 from itersolve.optimize import minimize
 from itersolve.optimize.bcd import BlockCoordinateDescent, L1Penalty
 from itersolve.optimize.bcd._forest import (
@@ -107,19 +113,6 @@ ITERATIONS = 300
 TARGET = 1e-10  # relative suboptimality (f - f*)/|f*| for label propagation
 IDENTIFIED_BY = 0.5  # NNLS + L1: the support must be final by this share of the run
 LASSO_TOL = 1e-6  # scikit-learn's `tol`: duality gap <= tol ||y||^2 / m, both sides
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """BCD steps are many tiny tensor operations: one intra-op thread avoids
-    thread-pool synchronization on every step (scikit-learn's coordinate
-    descent is single-threaded as well)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass
@@ -439,7 +432,7 @@ def _bcd(kind: str, *, user_shaped: bool = False, **config: Any) -> Any:
         if "iterations" in case.extra:
             settings["max_steps"] = case.extra["iterations"]
         method = BlockCoordinateDescent(rtol=0.0, atol=0.0, **settings)
-        with warnings.catch_warnings(), _one_thread():
+        with warnings.catch_warnings(), one_thread():
             warnings.simplefilter("ignore", ConvergenceWarning)
             sol = minimize(problem, np.zeros(problem.shape), method, callback=callback)
         status = sol.status.name
@@ -492,7 +485,7 @@ def _bcd_trace(**config: Any) -> Any:
         if "iterations" in case.extra:
             settings["max_steps"] = case.extra["iterations"]
         method = BlockCoordinateDescent(rtol=0.0, atol=0.0, **settings)
-        with warnings.catch_warnings(), _one_thread():
+        with warnings.catch_warnings(), one_thread():
             warnings.simplefilter("ignore", ConvergenceWarning)
             sol = minimize(
                 case.problem, np.zeros(case.problem.shape), method, record=True

@@ -81,10 +81,17 @@ import torch
 
 from itersolve._core.errors import ConvergenceWarning
 from itersolve.bench.results import Results
-from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.bench.suite import (
+    Case,
+    Claim,
+    ClaimOutcome,
+    Method,
+    RunOutput,
+    Suite,
+    one_thread,
+)
 
 # Many small tensor operations per step: one intra-op thread (as optimize-bcd).
-from itersolve.bench.suites.optimize_bcd import _one_thread
 from itersolve.optimize.convex_relu import (
     ConvexReLUADMM,
     ConvexReLUProblem,
@@ -182,7 +189,7 @@ def _admm_method() -> ConvexReLUADMM:
 
 
 def _admm(inst: Instance) -> RunOutput:
-    with _one_thread(), warnings.catch_warnings():
+    with one_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sol = solve_convex_relu(inst.problem, _admm_method())
     counters = {
@@ -195,7 +202,7 @@ def _admm(inst: Instance) -> RunOutput:
 
 
 def _admm_trace(inst: Instance) -> dict[str, list[float]]:
-    with _one_thread(), warnings.catch_warnings():
+    with one_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sol = solve_convex_relu(inst.problem, _admm_method(), record=True)
     assert sol.trace is not None
@@ -323,7 +330,7 @@ def train_adam(inst: Instance, seed: int, lr: float) -> torch.nn.Sequential:
     X = torch.from_numpy(inst.X)
     y = torch.from_numpy(inst.y)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    with _one_thread():
+    with one_thread():
         for _ in range(inst.adam_steps):
             optimizer.zero_grad()
             loss = network_objective(net, X, y, inst.problem.beta)
