@@ -31,6 +31,7 @@ from itersolve.linear._gauss_seidel import GaussSeidel
 from itersolve.linear._gmres import GMRES
 from itersolve.linear._jacobi import Jacobi
 from itersolve.linear._kaczmarz import RandomizedKaczmarz
+from itersolve.linear._learned import LearnedPreconditioner
 from itersolve.linear._minres import MINRES
 from itersolve.linear._newton_schulz import (
     NewtonSchulz,
@@ -59,6 +60,7 @@ __all__ = [
     "FlexibleCG",
     "GaussSeidel",
     "Jacobi",
+    "LearnedPreconditioner",
     "LinearProblem",
     "LinearSetup",
     "NewtonSchulz",

@@ -44,6 +44,7 @@ from itersolve.problems.linear import (
     symmetric_indefinite,
 )
 from itersolve.problems.mdp import RandomMDP, random_mdp
+from itersolve.problems.obstacles import ObstaclePoisson, obstacle_poisson
 from itersolve.problems.optimization import (
     LeastSquares,
     LessardCounterexample,
@@ -102,6 +103,7 @@ __all__ = [
     "LogSumExp",
     "Logistic",
     "NonNegativeLeastSquaresL1",
+    "ObstaclePoisson",
     "Quadratic",
     "QuadraticBilevel",
     "RandomMDP",
@@ -131,6 +133,7 @@ __all__ = [
     "mlp_surrogate",
     "mnist_like",
     "nonsmooth_valley",
+    "obstacle_poisson",
     "point_clouds",
     "poisson",
     "poisson_eigenvalues",
