@@ -9,6 +9,15 @@ import numpy as np
 import torch
 
 
+def rms(columns: torch.Tensor) -> torch.Tensor:
+    """Root-mean-square of each row of ``(k, n)`` columns, shape ``(k, 1)``:
+    the input scale the networks are trained on (unit norm times ``sqrt(n)``,
+    the same per-cell magnitude at every grid resolution)."""
+    return (
+        torch.linalg.vector_norm(columns, dim=1, keepdim=True) / columns.shape[1] ** 0.5
+    )
+
+
 def _grid_shape(grid_shape: Any) -> tuple[int, ...] | None:
     if grid_shape is None:
         return None
@@ -26,8 +35,8 @@ def _grid_shape(grid_shape: Any) -> tuple[int, ...] | None:
 
 
 class LearnedPreconditioner:
-    """``r -> ||r|| f(r / ||r||)``: a trained network ``f ~ A^{-1}`` (up to a
-    scalar) as the ``M`` of :class:`~itersolve.linear.FlexibleCG`.
+    """A trained network ``f ~ A^{-1}`` (up to a scalar) as the ``M`` of
+    :class:`~itersolve.linear.FlexibleCG`: ``r -> s f(r / s)``, ``s = ||r|| / sqrt(n)``.
 
     With ``FlexibleCG(truncation=2, M=LearnedPreconditioner(net))`` the shared
     Krylov engine runs the deep conjugate direction method (DCDM) of Kaneda et
@@ -53,9 +62,11 @@ class LearnedPreconditioner:
         one value per grid cell and column (an extra channel axis of size 1 is
         accepted).
     normalize
-        Apply ``f`` to ``r / ||r||`` (per column) and scale the output by
-        ``||r||``: the network is nonlinear, so the scale of its input matters;
-        it was trained on unit vectors. ``False`` calls ``f(r)``.
+        Apply ``f`` to ``r / s`` (per column, ``s = ||r|| / sqrt(n)``: unit
+        root-mean-square, the paper's unit norm times ``sqrt(n)`` so that a
+        network trained at one resolution sees inputs of the same per-cell size
+        at another) and scale the output by ``s``: the network is nonlinear, so
+        the scale of its input matters. ``False`` calls ``f(r)``.
     grid_shape
         Shape of the grid the unknowns live on (``None``: the network takes
         the vectors as they are). Required with ``mask``.
@@ -134,8 +145,14 @@ class LearnedPreconditioner:
             return next(self.net.parameters(), None)
         return None
 
-    def __call__(self, r: torch.Tensor) -> torch.Tensor:
-        columns = r.T if r.ndim == 2 else r[None]  # (k, n)
+    def network(self, columns: torch.Tensor) -> torch.Tensor:
+        """The network's image of residual columns ``(k, n)``, as ``(k, n)``.
+
+        No normalisation, no casting, no mode change, gradients as the caller
+        has them: the map that :func:`itersolve.nn.train_dcdm` trains and
+        ``__call__`` applies. ``columns`` must have the network's dtype and
+        device.
+        """
         k, n = columns.shape
         size = self.size
         if size is not None and n != size:
@@ -143,49 +160,52 @@ class LearnedPreconditioner:
                 f"residual has {n} unknowns, but the preconditioner expects {size} "
                 f"(grid_shape={self.grid_shape})"
             )
+        mask = None if self.mask is None else self.mask.to(columns.device)
+        inputs = columns
+        if mask is not None:
+            grid = columns.new_zeros((k, *mask.shape))
+            grid[:, mask] = columns
+            inputs = torch.stack([grid, mask.to(grid.dtype).expand_as(grid)], dim=1)
+        elif self.grid_shape is not None:
+            inputs = columns.reshape(k, *self.grid_shape)
+        out = self.net(inputs)
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"net must return a tensor, got {type(out).__name__}")
+        if self.grid_shape is None:
+            expected: tuple[int, ...] = (k, n)
+            ok = tuple(out.shape) in (expected, (k, 1, n))
+        else:
+            expected = (k, *self.grid_shape)
+            ok = tuple(out.shape) in (expected, (k, 1, *self.grid_shape))
+        if not ok:
+            raise ValueError(
+                f"net output has shape {tuple(out.shape)}, expected {expected} to "
+                f"match the residual ({k} column(s) of {n} unknowns)"
+            )
+        if mask is None:
+            return out.reshape(k, n)
+        return out.reshape(k, *mask.shape)[:, mask]
+
+    def __call__(self, r: torch.Tensor) -> torch.Tensor:
+        columns = r.T if r.ndim == 2 else r[None]  # (k, n)
         scale = None
         if self.normalize:
-            scale = torch.linalg.vector_norm(columns, dim=1, keepdim=True)
+            scale = rms(columns)
             columns = columns / torch.where(scale > 0, scale, 1.0)
         param = self._param()
-        dtype = param.dtype if param is not None else columns.dtype
-        device = param.device if param is not None else columns.device
-        inputs = columns.to(dtype=dtype, device=device)
-        mask = None if self.mask is None else self.mask.to(device)
-        if mask is not None:
-            grid = torch.zeros((k, *mask.shape), dtype=dtype, device=device)
-            grid[:, mask] = inputs
-            inputs = torch.stack([grid, mask.to(dtype).expand_as(grid)], dim=1)
-        elif self.grid_shape is not None:
-            inputs = inputs.reshape(k, *self.grid_shape)
-        training = getattr(self.net, "training", None)
+        inputs = columns
+        if param is not None:
+            inputs = columns.to(dtype=param.dtype, device=param.device)
+        training = getattr(self.net, "training", False)
         if training:
             self.net.eval()
         try:
             with torch.no_grad():
-                out = self.net(inputs)
+                out = self.network(inputs)
         finally:
             if training:
                 self.net.train()
         self.calls += 1
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(f"net must return a tensor, got {type(out).__name__}")
-        expected = (k, n) if mask is None and self.grid_shape is None else None
-        grid_shape = (k, *self.grid_shape) if self.grid_shape is not None else None
-        if expected is not None:
-            ok = tuple(out.shape) in (expected, (k, 1, n))
-        else:
-            assert grid_shape is not None
-            ok = tuple(out.shape) in (grid_shape, (k, 1, *grid_shape[1:]))
-        if not ok:
-            raise ValueError(
-                f"net output has shape {tuple(out.shape)}, expected "
-                f"{expected or grid_shape} to match the residual (k={k} columns of "
-                f"{n} unknowns)"
-            )
-        out = out.reshape(k, -1) if mask is None else out.reshape(k, *mask.shape)
-        if mask is not None:
-            out = out[:, mask]
         z = out.to(dtype=r.dtype, device=r.device)
         if scale is not None:
             z = z * scale

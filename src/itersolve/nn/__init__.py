@@ -12,17 +12,39 @@
 * :class:`ContractiveGraphFixedPoint` (alias ``CGS``) — the contractive linear
   fixed point of a convergent graph solver, sparse message passing, implicit
   backward.
+* :class:`ChebConv` — Chebyshev spectral graph convolution on the scaled
+  normalised Laplacian of :func:`chebyshev_laplacian`, plain torch.
+* :class:`DCDMNet`, :func:`train_dcdm` — the deep conjugate direction method's
+  CNN (``f ~ A^{-1}`` up to a scalar), trained unsupervised on Ritz-vector
+  right-hand sides; used through :class:`itersolve.linear.LearnedPreconditioner`.
 """
 
+from itersolve.nn._chebconv import ChebConv, chebyshev_laplacian
+from itersolve.nn._dcdm import (
+    DCDMNet,
+    DCDMTraining,
+    dcdm_loss,
+    lanczos_ritz,
+    ritz_rhs_dataset,
+    train_dcdm,
+)
 from itersolve.nn._deq import DEQLayer, VariationalDropout
 from itersolve.nn._graph import CGS, ContractiveGraphFixedPoint
 from itersolve.nn._homoode import HomoODE, SharedStart
 
 __all__ = [
     "CGS",
+    "ChebConv",
     "ContractiveGraphFixedPoint",
+    "DCDMNet",
+    "DCDMTraining",
     "DEQLayer",
     "HomoODE",
     "SharedStart",
     "VariationalDropout",
+    "chebyshev_laplacian",
+    "dcdm_loss",
+    "lanczos_ritz",
+    "ritz_rhs_dataset",
+    "train_dcdm",
 ]
