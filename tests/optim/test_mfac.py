@@ -270,3 +270,80 @@ def test_prune_sparsity_and_errors() -> None:
         obs_prune(w, grads, 1.5)
     with pytest.raises(ValueError, match="grads has 300 columns but weights has 299"):
         obs_prune(w[:-1], grads, 0.5)
+
+
+# -- paged window -------------------------------------------------------------------
+
+
+def _train_mfac(opt: MFAC, model: nn.Module, x, y, steps: int) -> None:
+    for step in range(steps):
+        opt.zero_grad()
+        idx = slice(4 * step % 40, 4 * step % 40 + 8)
+        nn.functional.mse_loss(model(x[idx]), y[idx]).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize(
+    ("page_size", "offload"),
+    [(7, None), (7, "cpu"), (7, "file"), (1, "file"), (100, "file"), (4, "cpu")],
+)
+def test_paged_window_equals_dense_window(page_size, offload, tmp_path) -> None:
+    model, x, y = _linear_problem()  # d = 47: page 7 leaves a short last page
+    paged_model = copy.deepcopy(model)
+    kwargs = dict(lr=1e-2, damping=1e-3, ngrads=4, momentum=0.3)
+    dense = MFAC(model.parameters(), **kwargs)
+    paged = MFAC(
+        paged_model.parameters(),
+        **kwargs,
+        page_size=page_size,
+        offload=offload,
+        offload_dir=tmp_path if offload == "file" else None,
+    )
+    _train_mfac(dense, model, x, y, 11)  # wraps around the window twice
+    _train_mfac(paged, paged_model, x, y, 11)
+    torch.testing.assert_close(_flat(paged_model), _flat(model), rtol=0, atol=1e-10)
+    saved = paged.state_dict()["state"]["mfac"]
+    torch.testing.assert_close(
+        saved["grad_buffer"], dense.state["mfac"]["grad_buffer"], rtol=0, atol=1e-12
+    )
+    assert "grad_pages" not in saved
+    assert "grad_buffer" not in paged.state["mfac"]
+    if offload == "file":
+        assert list(tmp_path.iterdir()) == []  # anonymous file: nothing left behind
+
+
+def test_paged_and_dense_checkpoints_load_into_each_other() -> None:
+    model, x, y = _linear_problem()
+    kwargs = dict(lr=1e-2, damping=1e-3, ngrads=3)
+    dense = MFAC(model.parameters(), **kwargs)
+    _train_mfac(dense, model, x, y, 5)
+    saved = copy.deepcopy(dense.state_dict())
+    paged_model = copy.deepcopy(model)
+    paged = MFAC(paged_model.parameters(), **kwargs, page_size=10, offload="file")
+    paged.load_state_dict(saved)
+    _train_mfac(dense, model, x, y, 4)
+    _train_mfac(paged, paged_model, x, y, 4)
+    torch.testing.assert_close(_flat(paged_model), _flat(model), rtol=0, atol=1e-10)
+    # and back: the paged checkpoint restores a dense optimizer
+    back_model = copy.deepcopy(paged_model)
+    back = MFAC(back_model.parameters(), **kwargs)
+    back.load_state_dict(copy.deepcopy(paged.state_dict()))
+    _train_mfac(back, back_model, x, y, 2)
+    _train_mfac(paged, paged_model, x, y, 2)
+    torch.testing.assert_close(
+        _flat(back_model), _flat(paged_model), rtol=0, atol=1e-10
+    )
+
+
+def test_paging_arguments_checked() -> None:
+    params = [nn.Parameter(torch.zeros(3))]
+    with pytest.raises(ValueError, match="page_size"):
+        MFAC(params, page_size=0)
+    with pytest.raises(TypeError, match="page_size"):
+        MFAC(params, page_size=2.0)
+    with pytest.raises(ValueError, match="offload"):
+        MFAC(params, page_size=2, offload="disk")
+    with pytest.raises(ValueError, match="needs a page_size"):
+        MFAC(params, offload="cpu")
+    with pytest.raises(ValueError, match="offload_dir"):
+        MFAC(params, page_size=2, offload="cpu", offload_dir="/tmp")

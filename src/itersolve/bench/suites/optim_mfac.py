@@ -18,14 +18,42 @@ as the spec's sweep is, placed at the scale of ``(1/m) ||g||^2`` of this MLP
 evaluation seeds 0-4. A tuning run whose loss is not finite scores ``inf``; an
 evaluation seed that diverges counts as a failure (loss ``inf`` in the mean, and
 the number diverged is shown).
+
+Paged window (memory claims). ``MFAC(page_size=b, offload="file")`` keeps the
+``m x d`` window in a temporary file and reads one ``m x b`` page at a time.
+What a step must hold in memory, whatever the window's storage: the
+flattened gradient and the update (two ``d``-vectors), one page (``m b``
+entries), the Gram matrix and its factor (``2 m^2`` float64) and ``O(m)``
+vectors. So the peak grows with ``d`` at ``2 s`` bytes per parameter
+(``s`` = bytes per entry) and with ``b`` at ``m s`` bytes per coordinate;
+the unpaged window adds ``m s`` bytes per parameter. Thresholds, set from this
+count before any measurement: slope of the peak vs ``d`` at fixed ``b`` at
+most ``4 s`` (two vectors, plus as much again for allocator slack and
+transient copies; independent of ``m``, a sixteenth of the unpaged window's
+``m s = 256`` bytes at ``m = 64``, float32); slope vs ``b`` at fixed ``d``
+within ``[0.5, 2] m s`` with ``R^2 >= 0.95`` (linear, one page). That a slope
+near zero is not a blind instrument is checked on the unpaged window in the
+same process: its slope vs ``d`` must be at least ``0.9 m s``. Measured as
+the peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs``)
+minus the resident set before the optimizer is built (parameter and gradient
+already allocated), in one subprocess that runs every configuration after a
+warm-up (torch's first Cholesky and matmul allocate once per process), with
+``MALLOC_MMAP_THRESHOLD_`` fixed so that freed buffers go back to the system
+between configurations. Two steps each (the first allocates everything, the
+second is the steady state). Linux only; elsewhere the rows are errors and
+the claims print no rows.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
@@ -36,6 +64,7 @@ from torch import nn
 
 from itersolve.bench.results import Results
 from itersolve.bench.suite import Case, Claim, ClaimOutcome, Method, RunOutput, Suite
+from itersolve.bench.suites._mfac_memory import STEPS
 from itersolve.bench.suites.optim_common import (
     Digits,
     F,
@@ -71,6 +100,8 @@ SECOND: dict[str, tuple[str, tuple[float, ...]]] = {
 BATCH = 64
 INF = math.inf
 PRUNE_GRADS, PRUNE_BATCH, PRUNE_BLOCK, PRUNE_DAMPING = 64, 32, 128, 1e-5
+#: Paged-window memory: bytes per float32 entry.
+MEMORY_ITEMSIZE = 4
 
 
 # -- problems --------------------------------------------------------------
@@ -106,7 +137,15 @@ class PruneProblem:
     sparsity: float
 
 
-Problem = IhvpProblem | TrainProblem | StepTimeProblem | PruneProblem
+@dataclass(frozen=True)
+class MemoryProblem:
+    d: int
+    page_size: int | None  # None: the unpaged window
+    ngrads: int
+    configs: tuple[tuple[int, int | None], ...]  # every (d, b) of this scale
+
+
+Problem = IhvpProblem | TrainProblem | StepTimeProblem | PruneProblem | MemoryProblem
 
 
 def _ihvp(d: int, m: int) -> IhvpProblem:
@@ -162,6 +201,50 @@ def _prune_problem(seed: int, epochs: int, sparsity: float) -> PruneProblem:
     return PruneProblem(digits(), model, grads, sparsity)
 
 
+@functools.lru_cache(maxsize=4)
+def _memory_table(
+    configs: tuple[tuple[int, int | None], ...], ngrads: int
+) -> dict[tuple[int, int | None], int]:
+    """Peak bytes per ``(d, b)``, all measured in one fresh subprocess."""
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        # a fixed threshold: glibc's adaptive one would keep freed buffers
+        "MALLOC_MMAP_THRESHOLD_": "65536",
+    }
+    code = "from itersolve.bench.suites._mfac_memory import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps({"ngrads": ngrads, "configs": configs}),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory probe failed: {proc.stderr[-2000:]}")
+    return dict(zip(configs, json.loads(proc.stdout), strict=True))
+
+
+def _memory_configs(scale: str) -> tuple[int, tuple[tuple[int, int | None], ...]]:
+    """``(m, configs)``: a sweep of ``d`` at fixed page size, a sweep of the page
+    size at fixed ``d`` and the unpaged window at the smaller ``d``."""
+    if scale == "smoke":
+        m, ds, pages = 16, [32768, 65536, 131072], [2048, 4096, 8192]
+        dense = [32768, 65536]
+    else:
+        m = 64
+        ds = [131072, 262144, 524288, 1048576]
+        pages = [4096, 8192, 16384, 32768, 65536]
+        dense = [131072, 262144, 524288]
+    fixed_b, fixed_d = pages[1], ds[2]
+    configs: list[tuple[int, int | None]] = [(d, fixed_b) for d in ds]
+    configs += [(fixed_d, b) for b in pages if b != fixed_b]
+    configs += [(d, None) for d in dense]
+    return m, tuple(configs)
+
+
 SEEDS = {"smoke": 1, "quick": 5, "full": 5}
 TUNE_SEEDS = {"smoke": (100,), "quick": (100, 101), "full": (100, 101, 102)}
 EPOCHS = {"smoke": 1, "quick": 40, "full": 40}
@@ -211,12 +294,22 @@ def cases(scale: str) -> list[Case]:
         for sp in SPARSITIES[scale]
         for s in range(PRUNE_SEEDS[scale])
     ]
+    m, configs = _memory_configs(scale)
+    out += [
+        Case(
+            f"memory-d{d}-" + ("unpaged" if b is None else f"b{b}"),
+            partial(MemoryProblem, d, b, m, configs),
+            {"d": d, "page_size": b, "ngrads": m, "itemsize": MEMORY_ITEMSIZE},
+        )
+        for d, b in configs
+    ]
     return out
 
 
 def evaluate(problem: Problem, x: Any) -> float:
     """Relative error vs a dense float64 solve (IHVP), final full training loss
-    (training), seconds per step (step time), test accuracy (pruning)."""
+    (training), seconds per step (step time), test accuracy (pruning), peak
+    bytes (memory)."""
     if isinstance(problem, IhvpProblem):
         g = problem.grads
         dense = problem.damping * torch.eye(g.shape[1], dtype=torch.float64)
@@ -229,7 +322,7 @@ def evaluate(problem: Problem, x: Any) -> float:
             return math.nan  # diverged: kept as a failed seed
         model = load_flat(mlp(0).double(), torch.as_tensor(x))
         return full_loss(model, problem.data.x_train.double(), problem.data.y_train)
-    if isinstance(problem, StepTimeProblem):
+    if isinstance(problem, StepTimeProblem | MemoryProblem):
         return float(x)
     model = copy.deepcopy(problem.model).double()
     first, second = _weight_params(model)
@@ -338,6 +431,15 @@ def _step_time_run(p: StepTimeProblem) -> RunOutput:
     return RunOutput(per_step, len(p.grads), "SUCCESS", {"grads": len(p.grads)})
 
 
+def _memory_prepare(p: MemoryProblem) -> int:
+    # untimed: the whole table is measured once, in one subprocess
+    return _memory_table(p.configs, p.ngrads)[p.d, p.page_size]
+
+
+def _memory_run(peak: int) -> RunOutput:
+    return RunOutput(float(peak), STEPS, "SUCCESS", {}, {"peak_bytes": peak})
+
+
 def _weights(model: nn.Sequential) -> torch.Tensor:
     return torch.cat([w.detach().reshape(-1) for w in _weight_params(model)])
 
@@ -398,6 +500,12 @@ METHODS = [
         applies=_kind("digits-mlp"),
     ),
     Method("itersolve-mfac-step", _step_time_run, applies=_kind("step-time")),
+    Method(
+        "itersolve-mfac-memory",
+        _memory_run,
+        prepare=_memory_prepare,
+        applies=_kind("memory"),
+    ),
     Method("torch-prune-magnitude", _magnitude_prune, applies=_kind("prune")),
     Method(
         "itersolve-obs-prune",
@@ -495,6 +603,88 @@ def _pruning(results: Results) -> ClaimOutcome:
     )
 
 
+def _memory_points(results: Results) -> list[tuple[int, int | None, float]]:
+    points = []
+    for case in sorted({r["dataset_name"] for r in results.rows}):
+        if not case.startswith("memory-"):
+            continue
+        for r in results.select(case, "itersolve-mfac-memory"):
+            if r.get("status") == "ERROR" or not r.get("finite", True):
+                continue
+            params = r["params"]
+            points.append(
+                (int(params["d"]), params["page_size"], float(r["objective_value"]))
+            )
+    return points
+
+
+def _fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """Least-squares slope, intercept and R^2."""
+    slope, intercept = np.polyfit(xs, ys, 1)
+    pred = slope * np.asarray(xs) + intercept
+    ss_res = float(np.sum((np.asarray(ys) - pred) ** 2))
+    ss_tot = float(np.sum((np.asarray(ys) - np.mean(ys)) ** 2))
+    return float(slope), float(intercept), 1 - ss_res / ss_tot if ss_tot > 0 else 1.0
+
+
+def _memory_ngrads(results: Results) -> int:
+    case = next(
+        r["dataset_name"]
+        for r in results.rows
+        if r["dataset_name"].startswith("memory-")
+    )
+    return int(results.first(case, "itersolve-mfac-memory", "params")["ngrads"])
+
+
+def _memory_vs_d(results: Results) -> ClaimOutcome:
+    points = _memory_points(results)
+    paged = [(d, b, y) for d, b, y in points if b is not None]
+    dense = [(d, y) for d, b, y in points if b is None]
+    if not paged or not dense:
+        return no_rows("memory")
+    fixed_b = min(
+        {b for _, b, _ in paged}, key=lambda b: -sum(1 for p in paged if p[1] == b)
+    )
+    sweep = sorted((d, y) for d, b, y in paged if b == fixed_b)
+    if len(sweep) < 2 or len(dense) < 2:
+        return no_rows("memory (need >= 2 values of d)")
+    m = _memory_ngrads(results)
+    slope, _, r2 = _fit([d for d, _ in sweep], [y for _, y in sweep])
+    dense_slope, _, dense_r2 = _fit([d for d, _ in dense], [y for _, y in dense])
+    window = m * MEMORY_ITEMSIZE
+    detail = (
+        f"paged (file, b = {fixed_b}): {slope:.2f} bytes per parameter (R^2 "
+        f"{r2:.3f}; peaks "
+        + ", ".join(f"d={d}: {y / 2**20:.2f} MiB" for d, y in sweep)
+        + f"); unpaged window: {dense_slope:.1f} bytes per parameter (R^2 "
+        f"{dense_r2:.3f}, must be >= {0.9 * window:.0f} = 0.9 m s; peaks "
+        + ", ".join(f"d={d}: {y / 2**20:.1f} MiB" for d, y in sorted(dense))
+        + f"); m = {m}, float32 (s = {MEMORY_ITEMSIZE})"
+    )
+    ok = slope <= 4 * MEMORY_ITEMSIZE and dense_slope >= 0.9 * window
+    return ClaimOutcome(slope, ok, detail)
+
+
+def _memory_vs_page(results: Results) -> ClaimOutcome:
+    paged = [(d, b, y) for d, b, y in _memory_points(results) if b is not None]
+    if not paged:
+        return no_rows("memory")
+    fixed_d = max({d for d, _, _ in paged}, key=lambda d: sum(p[0] == d for p in paged))
+    sweep = sorted((b, y) for d, b, y in paged if d == fixed_d and b is not None)
+    if len(sweep) < 3:
+        return no_rows("memory (need >= 3 page sizes)")
+    m = _memory_ngrads(results)
+    slope, intercept, r2 = _fit([b for b, _ in sweep], [y for _, y in sweep])
+    ratio = slope / (m * MEMORY_ITEMSIZE)
+    detail = (
+        f"d = {fixed_d}: {slope:.1f} bytes per page coordinate = {ratio:.3f} m s "
+        f"(R^2 {r2:.4f}, intercept {intercept / 2**20:.2f} MiB; peaks "
+        + ", ".join(f"b={b}: {y / 2**20:.2f} MiB" for b, y in sweep)
+        + f"); m = {m}, s = {MEMORY_ITEMSIZE}"
+    )
+    return ClaimOutcome(ratio, 0.5 <= ratio <= 2 and r2 >= 0.95, detail)
+
+
 SUITES = [
     Suite(
         name="optim-mfac",
@@ -514,9 +704,12 @@ SUITES = [
             "weights (no fine-tuning), 5 seeds, OBS with the blocked M-FAC "
             "Fisher (B = 128, "
             "64 gradients of batch 32, lambda = 1e-5) vs torch.nn.utils.prune "
-            "global magnitude pruning, objective = test accuracy."
+            "global magnitude pruning, objective = test accuracy; (5) peak "
+            "resident memory of M-FAC steps with the window paged to a file "
+            "(page_size b, offload='file', m = 64, float32) vs d and vs b, and "
+            "of the unpaged window vs d."
         ),
-        objective_name="rel. error | train loss | s/step | test accuracy",
+        objective_name="rel. error | train loss | s/step | test accuracy | bytes",
         cases=cases,
         evaluate=evaluate,
         methods=METHODS,
@@ -540,6 +733,19 @@ SUITES = [
                 "accuracy over 5 seeds (min margin)",
                 "> 0",
                 _pruning,
+            ),
+            Claim(
+                "paged window (file): slope of peak memory vs d at fixed page size, "
+                "bytes per parameter (the unpaged window's slope >= 0.9 m s shows "
+                "the measurement sees a window)",
+                "<= 4 s = 16",
+                _memory_vs_d,
+            ),
+            Claim(
+                "paged window (file): slope of peak memory vs page size b at fixed "
+                "d, in units of m s (one m x b page), with R^2 >= 0.95",
+                "in [0.5, 2]",
+                _memory_vs_page,
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 1},
