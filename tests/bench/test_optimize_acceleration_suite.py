@@ -1,0 +1,125 @@
+"""optimize-acceleration: the exact quadratic rates, PEPit's worst cases (small
+horizons), our methods run on PEPit's worst-case functions, and the claims'
+verdicts on given rows."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from itersolve.bench.results import Results
+from itersolve.bench.suites import optimize_acceleration as oa
+
+L, MU = 100.0, 1.0
+KAPPA = L / MU
+S = math.sqrt(KAPPA)
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("gd", (KAPPA - 1) / (KAPPA + 1)),
+        ("heavy-ball", (S - 1) / (S + 1)),
+        ("nesterov", 1 - 1 / S),
+        ("triple-momentum", 1 - 1 / S),
+    ],
+)
+def test_exact_quadratic_rate_closed_forms(method, expected):
+    spectrum = np.geomspace(MU, L, 50)
+    assert oa.exact_quadratic_rate(method, L, MU, spectrum) == pytest.approx(
+        expected, rel=1e-6
+    )
+
+
+def test_pep_gd_is_its_tight_rate():
+    # GD with step 2/(L+mu) contracts the distance by exactly (kappa-1)/(kappa+1)
+    # in the worst case (a quadratic on the extreme eigenvalue).
+    worst = oa.pep_worst_case("gd", L, MU, 2)
+    assert worst.tau == pytest.approx(((KAPPA - 1) / (KAPPA + 1)) ** 4, rel=1e-5)
+
+
+@pytest.mark.parametrize("method", oa._PEP_METHODS)
+def test_ours_on_the_worst_case_reproduces_pepit(method):
+    worst = oa.pep_worst_case(method, L, MU, 3)
+    assert worst.violation(L, MU) <= 1e-6
+    ours = oa._ours_on_worst_case(oa._CLASSES[method], L, MU, worst, 3)
+    assert ours == pytest.approx(worst.tau, rel=1e-5)
+
+
+def test_heavy_ball_worst_case_grows_and_tmm_is_its_rate():
+    hb = oa.pep_worst_case("heavy-ball", L, MU, 3).tau
+    assert hb > 1
+    short = oa.pep_worst_case("triple-momentum", L, MU, 3).tau
+    long = oa.pep_worst_case("triple-momentum", L, MU, 6).tau
+    assert (long / short) ** (1 / 6) == pytest.approx(1 - 1 / S, rel=1e-3)
+
+
+def test_off_trajectory_query_raises():
+    worst = oa.pep_worst_case("gd", L, MU, 2)
+    problem = oa.WorstCaseFunction(worst)
+    import torch
+
+    at = torch.from_numpy(worst.points[1].copy())
+    assert float(problem.value(at)) == worst.values[1]
+    with pytest.raises(ValueError, match="left its trajectory"):
+        problem.grad(at + 1e-3 * float(np.abs(worst.points).max()))
+    # A wrong method (GD's step on heavy ball's worst case) leaves it too.
+    hb = oa.pep_worst_case("heavy-ball", L, MU, 3)
+    with pytest.raises(ValueError, match="left its trajectory"):
+        oa._ours_on_worst_case(oa._CLASSES["gd"], L, MU, hb, 3)
+
+
+def test_violation_detects_data_no_function_takes():
+    worst = oa.pep_worst_case("gd", L, MU, 2)
+    assert worst.violation(L, MU) <= 1e-6
+    values = worst.values.copy()
+    values[1] += 0.5 * L * float(np.sum((worst.x0 - worst.x_star) ** 2))
+    assert replace(worst, values=values).violation(L, MU) > 0.1
+
+
+PEP = "pepit-worst-case-kappa100-N20"
+
+
+def _row(method: str, value: float, **extra):
+    return {
+        "dataset_name": PEP,
+        "solver_name": method,
+        "status": "SUCCESS",
+        "objective_value": value,
+        **extra,
+    }
+
+
+def _claim(text: str):
+    (found,) = [c for c in oa.SUITES[0].claims if text in c.name]
+    return found.check
+
+
+RATES = {"gd": 0.9802, "heavy-ball": 1.3, "nesterov": 0.933, "triple-momentum": 0.9}
+
+
+def test_ours_on_worst_case_claim():
+    check = _claim("run on PEPit's worst-case functions")
+    rows = [_row(f"pepit-{m}", r) for m, r in RATES.items()]
+    ours = [
+        _row(f"itersolve-{m}", r, interpolation_violation=1e-9)
+        for m, r in RATES.items()
+    ]
+    assert check(Results(rows + ours)).passed is True
+    ours[2] = _row("itersolve-nesterov", 0.933**1.06)
+    assert check(Results(rows + ours)).passed is False
+    assert check(Results(rows)).passed is False
+    assert check(Results([])).passed is None
+
+
+def test_tmm_ratio_claim():
+    check = _claim("TMM / Nesterov worst-case iterations")
+    rows = [_row(f"pepit-{m}", r) for m, r in RATES.items()]
+    out = check(Results(rows))
+    assert out.passed is False
+    assert out.measured == pytest.approx(math.log(0.933) / math.log(0.9))
+    rows[2] = _row("pepit-nesterov", 0.9**0.59)
+    assert check(Results(rows)).passed is True
