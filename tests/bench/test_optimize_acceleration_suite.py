@@ -123,3 +123,51 @@ def test_tmm_ratio_claim():
     assert out.measured == pytest.approx(math.log(0.933) / math.log(0.9))
     rows[2] = _row("pepit-nesterov", 0.9**0.59)
     assert check(Results(rows)).passed is True
+
+
+@pytest.mark.parametrize(
+    ("method", "tight"),
+    [("gd", (KAPPA - 1) / (KAPPA + 1)), ("triple-momentum", 1 - 1 / S)],
+)
+def test_lyapunov_certifies_the_tight_rates(method, tight):
+    assert oa.lyapunov_certificate(method, L, MU, tight * 1.0005)
+    assert not oa.lyapunov_certificate(method, L, MU, tight * 0.999)
+
+
+def test_lyapunov_nesterov_between_quadratic_rate_and_bound():
+    # Nesterov's classical bound sqrt(1 - 1/sqrt(kappa)) is certified (it is a
+    # Lyapunov bound); its quadratic rate 1 - 1/sqrt(kappa) is a lower bound.
+    assert oa.lyapunov_certificate("nesterov", L, MU, math.sqrt(1 - 1 / S))
+    assert not oa.lyapunov_certificate("nesterov", L, MU, (1 - 1 / S) * 0.999)
+
+
+def test_lyapunov_none_for_heavy_ball():
+    assert oa.lyapunov_rate("heavy-ball", L, MU) == math.inf
+
+
+def test_lyapunov_claim_and_the_ratio_bound_in_the_tmm_detail():
+    check = _claim("Lyapunov certificates")
+    certified = {
+        "gd": 0.980198,
+        "heavy-ball": 1.0,
+        "nesterov": 0.9279,
+        "triple-momentum": 0.9,
+    }
+    rows = [
+        _row(f"lyapunov-{m}", r, certified=float(m != "heavy-ball"))
+        for m, r in certified.items()
+    ]
+    assert check(Results(rows)).passed is True
+    rows[1] = _row("lyapunov-heavy-ball", 0.99, certified=1.0)
+    assert check(Results(rows)).passed is False
+    rows[1] = _row("lyapunov-heavy-ball", 1.0, certified=0.0)
+    rows[3] = _row("lyapunov-triple-momentum", 0.94, certified=1.0)
+    assert check(Results(rows)).passed is False
+    assert check(Results([])).passed is None
+    rows[3] = _row("lyapunov-triple-momentum", 0.9, certified=1.0)
+    pep = [_row(f"pepit-{m}", r) for m, r in RATES.items()]
+    detail = _claim("TMM / Nesterov worst-case")(Results(pep + rows)).detail
+    assert (
+        f"ratio of the worst-case rates is >= {math.log(0.9279) / math.log(0.9):.3f}"
+        in detail
+    )

@@ -60,12 +60,36 @@ the smooth strongly convex interpolation conditions (Taylor, Hendrickx, Glineur
 2017, Thm 4) by the triplets, which certifies that a function of the class
 takes those values.
 
+**Certified asymptotic rates.** A finite horizon cannot settle an asymptotic
+rate, so the suite also certifies one (Taylor, Van Scoy, Lessard 2018, "Lyapunov
+functions for first-order methods"): write each method as ``xi_{k+1} = A xi_k + B
+u_k``, ``u_k = grad f(C xi_k)``, output ``x_k = D xi_k`` (``state_space``), and
+look for ``V_k = [xi_k - xi*; u_k]^T P [xi_k - xi*; u_k] + p (f(y_k) - f*)`` with
+(i) ``V_{k+1} <= rho^2 V_k`` and (ii) ``V_k >= ||x_k - x*||^2`` on every function
+of the class. Both are quadratic in ``(xi_k - xi*, u_k, u_{k+1})`` and linear in
+``(f(y_k), f(y_{k+1}))``; the S-procedure with the interpolation conditions
+(Taylor–Hendrickx–Glineur, Thm 4) between ``y_k``, ``y_{k+1}`` and ``x*`` (for
+(ii): ``y_k`` and ``x*``) turns them into two 4x4 LMIs with nonnegative
+multipliers and the function-value coefficients matched exactly. Feasibility at
+``rho`` proves ``||x_k - x*||^2 <= rho^(2k) V_0``; bisection gives the smallest
+certified ``rho``. At ``kappa = 100`` it finds GD's ``0.980198`` and TMM's ``0.9000``
+(both tight), none below 1 for heavy ball, and ``0.9279`` for Nesterov (checked
+against PEPit: with ``C = max V_0 / ||x_0 - x*||^2 = 2345`` at ``rho = 0.93``,
+``C rho^(2N)`` is above PEPit's exact ``tau_N`` at N = 10, 20, 40). Since TMM's
+worst case is at least its rate on the quadratic ``mu x^2 / 2``, ``1 - 1/sqrt(kappa)``,
+the ratio of worst-case iterations is at least ``log 0.9279 / log 0.9 = 0.710``:
+the spec's "about half" (and the issue's 0.6) comes from Nesterov's Lyapunov
+*bound* ``sqrt(1 - 1/sqrt(kappa))``, which is not his worst-case rate. The 0.6
+claim is kept and FAILs with this in its detail.
+
 Claims: PEPit reproduces GD's known tight rate ``(kappa-1)/(kappa+1)`` (checks
 the set-up); heavy ball's worst case grows (not globally convergent, as the
 Lessard function shows concretely); our fitted rate on the worst-case functions
 matches PEPit's within 5% (in ``log rho``, which for rates near 1 is ``1 -
 rho``, and covers heavy ball's ``rho > 1``); triple momentum's worst-case
-iterations to 1e-10 are at most 0.6x Nesterov's (``log rho_N / log rho_TMM``).
+iterations to 1e-10 are at most 0.6x Nesterov's (``log rho_N / log rho_TMM``,
+PEPit's finite-horizon rates); the certificates reproduce GD's and TMM's tight
+rates within 5% in ``1 - rho`` and find none below 1 for heavy ball.
 """
 
 from __future__ import annotations
@@ -707,6 +731,142 @@ def _ours_pep_run(factory: Callable[..., Any], on: OnWorstCase) -> RunOutput:
     return RunOutput(np.array([rate]), 3 * horizon, "SUCCESS", {}, extras)
 
 
+# -- Lyapunov certificates ----------------------------------------------------------
+
+
+def state_space(
+    method: str, L: float, mu: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(A, B, C, D)`` of ``xi_{k+1} = A xi_k + B u_k``, ``u_k = grad f(C xi_k)``,
+    output ``x_k = D xi_k``, with our parameters (``xi_k = x_k`` for GD, else
+    ``(x_k, x_{k-1})``; for TMM ``(xi_k, xi_{k-1})``)."""
+    s = math.sqrt(L / mu)
+    two = np.array([[1.0, 0.0]])
+    if method == "gd":
+        one = np.ones((1, 1))
+        return one, -2 / (L + mu) * one, one, one
+    if method == "heavy-ball":
+        alpha, beta = heavy_ball_parameters(L, mu)
+        momentum, C, D = beta, two, two
+    elif method == "nesterov":
+        momentum, alpha = (s - 1) / (s + 1), 1 / L
+        C, D = np.array([[1 + momentum, -momentum]]), two
+    else:
+        p = triple_momentum_parameters(L, mu)
+        momentum, alpha = p["beta"], p["alpha"]
+        C = np.array([[1 + p["gamma"], -p["gamma"]]])
+        D = np.array([[1 + p["delta"], -p["delta"]]])
+    A = np.array([[1 + momentum, -momentum], [1.0, 0.0]])
+    return A, np.array([[-alpha], [0.0]]), C, D
+
+
+def _interpolation(
+    i: tuple[np.ndarray, np.ndarray, np.ndarray],
+    j: tuple[np.ndarray, np.ndarray, np.ndarray],
+    L: float,
+    mu: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(Q, q)`` with ``z^T Q z + q^T F <= 0`` the interpolation condition of
+    the pair (Taylor–Hendrickx–Glineur 2017, Thm 4); points are rows over
+    ``z`` (position, gradient) and over ``F`` (value)."""
+    (xi, gi, fi), (xj, gj, fj) = i, j
+    dx, dg = xi - xj, gi - gj
+    Q = np.outer(gj, dx) + (
+        np.outer(dg, dg) / L + mu * np.outer(dx, dx) - 2 * mu / L * np.outer(dg, dx)
+    ) / (2 * (1 - mu / L))
+    return (Q + Q.T) / 2, fj - fi
+
+
+def _lyapunov_sdp(method: str, L: float, mu: float) -> tuple[Any, Any]:
+    """The feasibility SDP of a quadratic Lyapunov function (module docstring),
+    with ``rho^2`` a cvxpy parameter so that bisection compiles it once."""
+    import cvxpy as cp
+
+    A, B, C, D = state_space(method, L, mu)
+    n = A.shape[0]
+    eye = np.eye(n + 2)
+    e_xi, u0, u1 = eye[:n], eye[n], eye[n + 1]
+    y0 = (C @ e_xi)[0]
+    y1 = (C @ A @ e_xi)[0] + (C @ B)[0, 0] * u0
+    zero = np.zeros(n + 2)
+    points = [
+        (y0, u0, np.array([1.0, 0.0])),
+        (y1, u1, np.array([0.0, 1.0])),
+        (zero, zero, np.zeros(2)),
+    ]
+    W0 = np.vstack([e_xi, u0])
+    W1 = np.vstack([A @ e_xi + B @ u0[None, :], u1])
+    rho2 = cp.Parameter(nonneg=True)
+    P = cp.Variable((n + 1, n + 1), symmetric=True)
+    p = cp.Variable()
+    decrease = W1.T @ P @ W1 - rho2 * (W0.T @ P @ W0)
+    dec_lin = cp.hstack([-rho2 * p, p])
+    for a in range(3):
+        for b in range(3):
+            if a != b:
+                Q, q = _interpolation(points[a], points[b], L, mu)
+                lam = cp.Variable(nonneg=True)
+                decrease, dec_lin = decrease - lam * Q, dec_lin - lam * q
+    out = (D @ e_xi)[0]
+    positive = W0.T @ P @ W0 - np.outer(out, out)
+    pos_lin = cp.hstack([p, 0.0])
+    for a, b in ((0, 2), (2, 0)):
+        Q, q = _interpolation(points[a], points[b], L, mu)
+        lam = cp.Variable(nonneg=True)
+        positive, pos_lin = positive + lam * Q, pos_lin + lam * q
+    constraints = [
+        (decrease + decrease.T) / 2 << 0,
+        dec_lin == 0,
+        (positive + positive.T) / 2 >> 0,
+        pos_lin == 0,
+    ]
+    return cp.Problem(cp.Minimize(0), constraints), rho2
+
+
+def _feasible(sdp: tuple[Any, Any], rho: float) -> bool:
+    import cvxpy as cp
+
+    problem, rho2 = sdp
+    rho2.value = rho**2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            problem.solve(solver="CLARABEL")
+        except cp.error.SolverError:
+            return False
+    return bool(problem.status == "optimal")
+
+
+def lyapunov_certificate(method: str, L: float, mu: float, rho: float) -> bool:
+    """Whether a quadratic Lyapunov function certifies ``||x_k - x*|| <= c
+    rho^k`` on every L-smooth mu-strongly convex function (module docstring):
+    a feasibility SDP (cvxpy + Clarabel)."""
+    return _feasible(_lyapunov_sdp(method, L, mu), rho)
+
+
+def lyapunov_rate(method: str, L: float, mu: float, steps: int = 30) -> float:
+    """The smallest ``rho`` (bisection, ``steps`` halvings of [0, 1]) that a
+    quadratic Lyapunov function certifies; ``inf`` if none below 1."""
+    sdp = _lyapunov_sdp(method, L, mu)
+    lo, hi = 0.0, 1.0 - 1e-9
+    if not _feasible(sdp, hi):
+        return math.inf
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        if _feasible(sdp, mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _lyapunov_prepare(method: str, case: PEPCase) -> dict[str, float]:
+    """Untimed: the certified rate on the case's class (1.0 and ``certified =
+    0`` when no rate below 1 is certified)."""
+    rate = lyapunov_rate(method, case.L, case.mu)
+    return {"rate": min(rate, 1.0), "certified": float(math.isfinite(rate))}
+
+
 def _pep_rate(results: Results, method: str) -> float | None:
     """The worst-case rate (the row's objective value) of ``pepit-<method>``."""
     case = _pep_case_name(results)
@@ -768,6 +928,40 @@ def _pep_ours_claim(results: Results) -> ClaimOutcome:
     return ClaimOutcome(worst, worst <= 0.05, "; ".join(notes))
 
 
+def _lyapunov_rates(results: Results) -> dict[str, tuple[float, bool]] | None:
+    case = _pep_case_name(results)
+    if case is None:
+        return None
+    found = {}
+    for m in _PEP_METHODS:
+        rate = results.median(case, f"lyapunov-{m}", "objective_value")
+        certified = results.median(case, f"lyapunov-{m}", "certified")
+        if rate is None or certified is None:
+            return None
+        found[m] = (rate, bool(certified))
+    return found
+
+
+def _lyapunov_claim(results: Results) -> ClaimOutcome:
+    rates = _lyapunov_rates(results)
+    if rates is None:
+        return ClaimOutcome(None, None, "no Lyapunov rows (cvxpy/clarabel missing?)")
+    tight = {
+        "gd": (PEP_KAPPA - 1) / (PEP_KAPPA + 1),
+        "triple-momentum": 1 - 1 / math.sqrt(PEP_KAPPA),
+    }
+    worst = 0.0
+    for m, rate in tight.items():
+        got, certified = rates[m]
+        gap = abs((1 - got) / (1 - rate) - 1) if certified else math.inf
+        worst = max(worst, gap)
+    hb_none = not rates["heavy-ball"][1]
+    detail = "; ".join(
+        f"{m}: {r:.6f}" if ok else f"{m}: none below 1" for m, (r, ok) in rates.items()
+    )
+    return ClaimOutcome(worst, worst <= 0.05 and hb_none, f"certified rates {detail}")
+
+
 def _pep_tmm_claim(results: Results) -> ClaimOutcome:
     rates = _pep_rates(results)
     if rates is None:
@@ -787,6 +981,19 @@ def _pep_tmm_claim(results: Results) -> ClaimOutcome:
         f"to 1e-10: {math.log(1e-10) / math.log(rates['triple-momentum']):.0f} vs "
         f"{math.log(1e-10) / math.log(rates['nesterov']):.0f}"
     )
+    certified = _lyapunov_rates(results)
+    if certified is not None and all(
+        certified[m][1] for m in ("nesterov", "triple-momentum")
+    ):
+        bound = math.log(certified["nesterov"][0]) / math.log(
+            1 - 1 / math.sqrt(PEP_KAPPA)
+        )
+        nesterov = certified["nesterov"][0]
+        detail += (
+            f"; certified: Nesterov's worst-case rate <= {nesterov:.4f} and TMM's "
+            ">= 1 - 1/sqrt(kappa) (attained on a quadratic), so the ratio of the "
+            f"worst-case rates is >= {bound:.3f}: 0.6 is out of reach"
+        )
     return ClaimOutcome(ratio, ratio <= 0.6, detail)
 
 
@@ -871,6 +1078,16 @@ SUITES = [
                 )
                 for name in _PEP_METHODS
             ],
+            *[
+                Method(
+                    f"lyapunov-{name}",
+                    _pep_run,
+                    prepare=partial(_lyapunov_prepare, name),
+                    requires=("cvxpy", "clarabel"),
+                    applies=_is_pep,
+                )
+                for name in _PEP_METHODS
+            ],
         ],
         claims=[
             Claim(
@@ -900,6 +1117,14 @@ SUITES = [
                 "/ log rho_PEPit - 1|",
                 "<= 0.05",
                 _pep_ours_claim,
+            ),
+            Claim(
+                f"Lyapunov certificates, kappa={PEP_KAPPA:g} (quadratic Lyapunov "
+                "function, SDP): GD's and TMM's certified rates vs their known tight "
+                "rates (kappa-1)/(kappa+1) and 1 - 1/sqrt(kappa), max relative gap "
+                "in 1 - rho; none below 1 for heavy ball",
+                "<= 0.05 and none for heavy ball",
+                _lyapunov_claim,
             ),
             Claim(
                 f"PEPit, kappa={PEP_KAPPA:g}: TMM / Nesterov worst-case iterations to "
