@@ -1070,21 +1070,15 @@ SUITES = [
             Method("scipy-lbfgsb", _scipy("L-BFGS-B"), applies=_not_pep),
             *[
                 Method(
-                    f"pepit-{name}",
+                    f"{kind}-{name}",
                     _pep_run,
-                    prepare=partial(_pep_worst_case, name),
-                    requires=("PEPit", "cvxpy"),
+                    prepare=partial(prepare, name),
+                    requires=requires,
                     applies=_is_pep,
                 )
-                for name in _PEP_METHODS
-            ],
-            *[
-                Method(
-                    f"lyapunov-{name}",
-                    _pep_run,
-                    prepare=partial(_lyapunov_prepare, name),
-                    requires=("cvxpy", "clarabel"),
-                    applies=_is_pep,
+                for kind, prepare, requires in (
+                    ("pepit", _pep_worst_case, ("PEPit", "cvxpy")),
+                    ("lyapunov", _lyapunov_prepare, ("cvxpy", "clarabel")),
                 )
                 for name in _PEP_METHODS
             ],
