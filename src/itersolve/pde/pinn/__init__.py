@@ -1,4 +1,4 @@
-"""Physics-informed networks for periodic 1-D convection(-diffusion).
+"""Physics-informed networks for 1-D convection(-diffusion) and Burgers.
 
 * :func:`train_pinn` with :class:`AdamThenLBFGS` — the training loop, run by
   the shared driver (trace of every loss term, the relative L2 error vs the
@@ -7,14 +7,22 @@
   :class:`LagrangianPINN` — the characteristic (Lagrangian) PINN of Mojgani,
   Balajewicz & Hassanzadeh, with the displacement form
   ``X = xi + c N_X(xi, t)``.
-* :class:`ConvectionProblem` (exact reference ``u0(x - c t)``) and
-  :class:`ConvectionDiffusionProblem` (FFT reference).
+* :class:`ConvectionProblem` (exact reference ``u0(x - c t)``),
+  :class:`ConvectionDiffusionProblem` (FFT reference) and
+  :class:`BurgersProblem` (Cole--Hopf reference, optional noisy
+  :class:`SensorData`), all :class:`PINNProblem`: the problem supplies its
+  PDE residual from the network output and its autograd derivatives.
 * :func:`burgers_cole_hopf` (Burgers by Cole--Hopf) and
   :func:`poisson_reference` (Poisson by a scikit-fem direct solve).
 """
 
+from itersolve.pde.pinn._burgers import BurgersProblem, SensorData
 from itersolve.pde.pinn._models import PINN, LagrangianPINN, PINNModel
-from itersolve.pde.pinn._problem import ConvectionDiffusionProblem, ConvectionProblem
+from itersolve.pde.pinn._problem import (
+    ConvectionDiffusionProblem,
+    ConvectionProblem,
+    PINNProblem,
+)
 from itersolve.pde.pinn._reference import convection_diffusion_fft, convection_exact
 from itersolve.pde.pinn._references import (
     PoissonReference,
@@ -26,11 +34,14 @@ from itersolve.pde.pinn._train import AdamThenLBFGS, relative_l2, train_pinn
 __all__ = [
     "PINN",
     "AdamThenLBFGS",
+    "BurgersProblem",
     "ConvectionDiffusionProblem",
     "ConvectionProblem",
     "LagrangianPINN",
     "PINNModel",
+    "PINNProblem",
     "PoissonReference",
+    "SensorData",
     "burgers_cole_hopf",
     "convection_diffusion_fft",
     "convection_exact",

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from itersolve.pde.pinn._problem import ConvectionProblem
+from itersolve.pde.pinn._autograd import _grad
+from itersolve.pde.pinn._problem import ConvectionProblem, PINNProblem
 
 
 def _mlp(width: int, depth: int) -> nn.Sequential:
@@ -32,15 +33,6 @@ def _mlp(width: int, depth: int) -> nn.Sequential:
 def _embed(x: torch.Tensor, t: torch.Tensor, length: float) -> torch.Tensor:
     angle = (2 * math.pi / length) * x
     return torch.stack((torch.cos(angle), torch.sin(angle), t), dim=-1)
-
-
-def _grad(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``dy/dx`` pointwise; zero where ``y`` does not depend on ``x`` (an
-    exact branch linear in ``x`` has a constant first derivative)."""
-    if not y.requires_grad:
-        return torch.zeros_like(x)
-    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True, allow_unused=True)
-    return torch.zeros_like(x) if g is None else g
 
 
 def _product(x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,25 +95,34 @@ class PINNModel(nn.Module):
         self.squared = squared
 
     def residuals(
-        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+        self, problem: PINNProblem, x: torch.Tensor, t: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """Named residual vectors on the collocation grid ``x`` times ``t``."""
         raise NotImplementedError
 
     def predict(
-        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+        self, problem: PINNProblem, x: torch.Tensor, t: torch.Tensor
     ) -> torch.Tensor:
         """The Eulerian field ``u(x_j, t_i)``, shape ``(len(t), len(x))``."""
         raise NotImplementedError
 
     def diagnostics(
-        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+        self, problem: PINNProblem, x: torch.Tensor, t: torch.Tensor
     ) -> dict[str, float]:
         """Model-specific monitors for the trace (none by default)."""
         return {}
 
+    def check_problem(self, problem: Any) -> None:
+        """Raise ``TypeError`` unless the model can train on ``problem``."""
+        if not isinstance(problem, PINNProblem):
+            raise TypeError(
+                "problem must be a PINNProblem (ConvectionProblem, "
+                f"ConvectionDiffusionProblem, BurgersProblem), got "
+                f"{type(problem).__name__}"
+            )
+
     def losses(
-        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+        self, problem: PINNProblem, x: torch.Tensor, t: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """Each term's reduced (unweighted) value and the weighted ``"loss"``."""
         out: dict[str, torch.Tensor] = {}
@@ -142,7 +143,11 @@ class PINN(PINNModel):
     """Eulerian physics-informed network ``u(x, t)``: the baseline that fails.
 
     Loss ``w_pde ||u_t + c u_x - nu u_xx|| + w_ic ||u(x, 0) - u0(x)||`` on the
-    collocation grid (periodicity exact through the input embedding). For
+    collocation grid (periodicity exact through the input embedding); the
+    PDE residual is the problem's (:meth:`PINNProblem.pde_residual`, e.g.
+    ``u_t + u u_x - nu u_xx`` for :class:`BurgersProblem`), plus the
+    problem's boundary and data terms ``w_bc ||.||``, ``w_data ||.||``
+    (:meth:`PINNProblem.extra_residuals`; none for convection). For
     ``c >= 30`` on ``[0, 2 pi) x [0, 1]`` it trains to a smooth wrong solution
     (relative L2 of order 1, Krishnapriyan et al. 2021): the failure the
     Lagrangian PINN removes.
@@ -152,7 +157,7 @@ class PINN(PINNModel):
     width, depth
         Hidden width and number of hidden ``tanh`` layers.
     weights
-        ``{"pde": 1, "ic": 1}`` by default.
+        ``{"pde": 1, "ic": 1, "bc": 1, "data": 1}`` by default.
     squared
         Mean-square terms (default, the usual PINN loss) or root mean square.
 
@@ -167,8 +172,13 @@ class PINN(PINNModel):
     ['ic', 'loss', 'pde']
     """
 
-    TERMS: ClassVar[tuple[str, ...]] = ("pde", "ic")
-    WEIGHT_OF: ClassVar[Mapping[str, str]] = {"pde": "pde", "ic": "ic"}
+    TERMS: ClassVar[tuple[str, ...]] = ("pde", "ic", "bc", "data")
+    WEIGHT_OF: ClassVar[Mapping[str, str]] = {
+        "pde": "pde",
+        "ic": "ic",
+        "bc": "bc",
+        "data": "data",
+    }
 
     def __init__(
         self,
@@ -180,7 +190,8 @@ class PINN(PINNModel):
     ) -> None:
         _check_int(width, "width")
         _check_int(depth, "depth")
-        super().__init__({"pde": 1.0, "ic": 1.0, **(weights or {})}, squared)
+        defaults = {"pde": 1.0, "ic": 1.0, "bc": 1.0, "data": 1.0}
+        super().__init__({**defaults, **(weights or {})}, squared)
         self.net = _mlp(width, depth)
 
     def field(self, x: torch.Tensor, t: torch.Tensor, length: float) -> torch.Tensor:
@@ -188,19 +199,22 @@ class PINN(PINNModel):
         return self.net(_embed(x, t, length)).squeeze(-1)
 
     def residuals(
-        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+        self, problem: PINNProblem, x: torch.Tensor, t: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         xx, tt = _product(x, t)
         u = self.field(xx, tt, problem.length)
-        u_x, u_t = _grad(u, xx), _grad(u, tt)
-        pde = u_t + problem.c * u_x
-        if problem.nu > 0:
-            pde = pde - problem.nu * _grad(u_x, xx)
+        pde = problem.pde_residual(u, xx, tt)
         ic = self.field(x, torch.zeros_like(x), problem.length) - problem.u0(x)
-        return {"pde": pde, "ic": ic}
+        out = {"pde": pde, "ic": ic}
+        out.update(
+            problem.extra_residuals(
+                lambda xs, ts: self.field(xs, ts, problem.length), x, t
+            )
+        )
+        return out
 
     def predict(
-        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+        self, problem: PINNProblem, x: torch.Tensor, t: torch.Tensor
     ) -> torch.Tensor:
         tt, xx = torch.meshgrid(t, x, indexing="ij")
         with torch.no_grad():
@@ -291,6 +305,19 @@ class LagrangianPINN(PINNModel):
         self.net_u = _mlp(width, depth_u)
         self.net_x = _mlp(width, depth_x)
 
+    def check_problem(self, problem: Any) -> None:
+        """Only constant-speed convection(-diffusion): the characteristics
+        ``X_t = c`` are built into the ``X`` branch."""
+        if not isinstance(problem, ConvectionProblem):
+            raise TypeError(
+                "LagrangianPINN trains on a ConvectionProblem or "
+                f"ConvectionDiffusionProblem, got {type(problem).__name__}"
+            )
+
+    def _convection(self, problem: PINNProblem) -> ConvectionProblem:
+        self.check_problem(problem)
+        return cast(ConvectionProblem, problem)
+
     @staticmethod
     def _scale(problem: ConvectionProblem) -> float:
         return problem.c if problem.c != 0 else 1.0
@@ -306,8 +333,9 @@ class LagrangianPINN(PINNModel):
         return xi + shift, self.net_u(z).squeeze(-1)
 
     def residuals(
-        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+        self, problem: PINNProblem, x: torch.Tensor, t: torch.Tensor
     ) -> dict[str, torch.Tensor]:
+        problem = self._convection(problem)
         xi, tt = _product(x, t)
         X, U = self.characteristics(problem, xi, tt)
         rx = _grad(X, tt) - problem.c
@@ -329,8 +357,9 @@ class LagrangianPINN(PINNModel):
         return out
 
     def predict(
-        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+        self, problem: PINNProblem, x: torch.Tensor, t: torch.Tensor
     ) -> torch.Tensor:
+        problem = self._convection(problem)
         # Labels on the same uniform grid as x: the scatter then has one
         # characteristic per output point, which linear interpolation needs.
         tt, xi = torch.meshgrid(t, x, indexing="ij")
@@ -346,10 +375,10 @@ class LagrangianPINN(PINNModel):
         return torch.as_tensor(np.stack(rows), dtype=x.dtype, device=x.device)
 
     def diagnostics(
-        self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor
+        self, problem: PINNProblem, x: torch.Tensor, t: torch.Tensor
     ) -> dict[str, float]:
         """``min_spacing`` on the collocation grid (:meth:`min_spacing`)."""
-        return {"min_spacing": self.min_spacing(problem, x, t)}
+        return {"min_spacing": self.min_spacing(self._convection(problem), x, t)}
 
     def min_spacing(
         self, problem: ConvectionProblem, x: torch.Tensor, t: torch.Tensor

@@ -16,7 +16,7 @@ from itersolve._core.iterate import Callback, IterativeMethod
 from itersolve._core.solution import Solution, Status
 from itersolve._core.tensors import ArrayInfo, Kind, as_tensor
 from itersolve.pde.pinn._models import PINNModel
-from itersolve.pde.pinn._problem import ConvectionProblem
+from itersolve.pde.pinn._problem import PINNProblem
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class PINNRun:
     problem and the collocation grid."""
 
     model: PINNModel
-    problem: ConvectionProblem
+    problem: PINNProblem
     x: torch.Tensor
     t: torch.Tensor
 
@@ -204,7 +204,7 @@ class AdamThenLBFGS(IterativeMethod):
         return {"loss_evaluations": state.evaluations}
 
 
-def relative_l2(model: PINNModel, problem: ConvectionProblem) -> float:
+def relative_l2(model: PINNModel, problem: PINNProblem) -> float:
     """Relative L2 error of ``model`` vs the problem's reference on its eval grid.
 
     Examples
@@ -228,7 +228,7 @@ def _seed(seed: Any) -> int:
 
 def train_pinn(
     model: PINNModel,
-    problem: ConvectionProblem,
+    problem: PINNProblem,
     method: IterativeMethod | None = None,
     *,
     collocation: tuple[Any, Any] | None = None,
@@ -238,7 +238,7 @@ def train_pinn(
     record: bool | int = False,
     throw: bool = False,
 ) -> Solution:
-    """Train a physics-informed network on a periodic convection problem.
+    """Train a physics-informed network on a 1-D time-dependent problem.
 
     The model is copied (the argument is never changed), cast to the working
     dtype and trained by ``method`` through the shared driver.
@@ -249,7 +249,8 @@ def train_pinn(
         A :class:`PINN` or :class:`LagrangianPINN` (or another
         :class:`PINNModel`).
     problem
-        :class:`ConvectionProblem` or :class:`ConvectionDiffusionProblem`.
+        :class:`ConvectionProblem`, :class:`ConvectionDiffusionProblem` or
+        :class:`BurgersProblem` (any :class:`PINNProblem` the model accepts).
     method
         :class:`AdamThenLBFGS` (``None``: ``AdamThenLBFGS()``, 1500 Adam steps
         at ``lr = 1e-3``).
@@ -257,7 +258,7 @@ def train_pinn(
         ``(x, t)``: 1-D arrays, the axes of the tensor grid of residual
         points (the initial condition is taken at ``x``, ``t = 0``). Their
         array kind and dtype are those of the answer. ``None``: the problem's
-        seeded jittered grid (:meth:`ConvectionProblem.collocation`).
+        seeded jittered grid (:meth:`PINNProblem.collocation`).
     seed
         Seeds the collocation sampling (the model's initial weights are the
         ones it came with).
@@ -298,11 +299,7 @@ def train_pinn(
             "model must be a PINNModel such as LagrangianPINN(), "
             f"got {type(model).__name__}"
         )
-    if not isinstance(problem, ConvectionProblem):
-        raise TypeError(
-            "problem must be a ConvectionProblem or ConvectionDiffusionProblem, "
-            f"got {type(problem).__name__}"
-        )
+    model.check_problem(problem)
     method = check_method(
         AdamThenLBFGS() if method is None else method, "AdamThenLBFGS()"
     )
