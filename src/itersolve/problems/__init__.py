@@ -44,6 +44,7 @@ from itersolve.problems.linear import (
     symmetric_indefinite,
 )
 from itersolve.problems.mdp import RandomMDP, random_mdp
+from itersolve.problems.mpm import MPMTrajectory, mpm_p2g, mpm_simulate
 from itersolve.problems.obstacles import ObstaclePoisson, obstacle_poisson
 from itersolve.problems.optimization import (
     LeastSquares,
@@ -102,6 +103,7 @@ __all__ = [
     "LessardCounterexample",
     "LogSumExp",
     "Logistic",
+    "MPMTrajectory",
     "NonNegativeLeastSquaresL1",
     "ObstaclePoisson",
     "Quadratic",
@@ -132,6 +134,8 @@ __all__ = [
     "lessard_counterexample",
     "mlp_surrogate",
     "mnist_like",
+    "mpm_p2g",
+    "mpm_simulate",
     "nonsmooth_valley",
     "obstacle_poisson",
     "point_clouds",
