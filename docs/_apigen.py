@@ -32,6 +32,7 @@ SECTIONS = [
     ("rl", "itersolve.rl", "Policy search"),
     ("bilevel", "itersolve.bilevel", "Bilevel optimisation"),
     ("imaging", "itersolve.imaging", "Tomographic reconstruction"),
+    ("nn.icl", "itersolve.nn.icl", "In-context learning probe"),
     ("problems", "itersolve.problems", "Test problems"),
     ("core", "itersolve", "Core types"),
 ]
@@ -48,6 +49,7 @@ FAMILIES = [
     "rl",
     "bilevel",
     "imaging",
+    "nn",
     "core",
 ]
 # Suite-name prefixes that differ from the family's module name.
