@@ -17,6 +17,9 @@
 * :class:`DCDMNet`, :func:`train_dcdm` — the deep conjugate direction method's
   CNN (``f ~ A^{-1}`` up to a scalar), trained unsupervised on Ritz-vector
   right-hand sides; used through :class:`itersolve.linear.LearnedPreconditioner`.
+* :mod:`itersolve.nn.icl` (a public submodule) — the in-context linear-regression
+  probe of Fu et al.: a GPT-2-style transformer, per-layer linear read-outs and
+  their similarity to Iterative Newton and gradient-descent steps.
 """
 
 from itersolve.nn._chebconv import ChebConv, chebyshev_laplacian
