@@ -17,6 +17,10 @@ its default ``GMRES(rtol=1e-10)`` keeps two digits for that factor.
 """
 
 from itersolve.pde import pinn, transport
+from itersolve.pde._diffusion_sorption import (
+    DiffusionSorptionProblem,
+    diffusion_sorption_reference,
+)
 from itersolve.pde._enkf import (
     EnKFResult,
     enkf_update,
@@ -36,6 +40,11 @@ from itersolve.pde._hard_constraint import (
     partition_domain,
 )
 from itersolve.pde._newton_krylov import NewtonKrylov
+from itersolve.pde._pc_moe import (
+    ConstrainedBasisModel,
+    relative_error,
+    train_constrained,
+)
 from itersolve.pde._picard import PicardIteration
 from itersolve.pde._problem import VariationalProblem
 from itersolve.pde._sobolev import L2GradientDescent, SobolevGradientDescent
@@ -68,8 +77,10 @@ __all__ = [
     "PINN",
     "AdamThenLBFGS",
     "BurgersProblem",
+    "ConstrainedBasisModel",
     "ConvectionDiffusionProblem",
     "ConvectionProblem",
+    "DiffusionSorptionProblem",
     "EnKFResult",
     "Grid",
     "HardConstraintInfo",
@@ -89,6 +100,7 @@ __all__ = [
     "VariationalProblem",
     "convection_diffusion_fft",
     "convection_exact",
+    "diffusion_sorption_reference",
     "direct_transport_solve",
     "dst1",
     "enkf_update",
@@ -99,10 +111,12 @@ __all__ = [
     "model_observer",
     "partition_domain",
     "pinn",
+    "relative_error",
     "relative_l2",
     "semilinear_tanh",
     "solve_variational",
     "spectral_radius",
+    "train_constrained",
     "train_pinn",
     "transport",
     "transport_solve",
