@@ -347,3 +347,33 @@ def test_paging_arguments_checked() -> None:
         MFAC(params, offload="cpu")
     with pytest.raises(ValueError, match="offload_dir"):
         MFAC(params, page_size=2, offload="cpu", offload_dir="/tmp")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("offload", ["cpu", "file"])
+def test_offloaded_window_on_cuda_holds_one_page(offload) -> None:
+    device, dtype, s = torch.device("cuda"), torch.float64, 8
+    d, m, page = 1 << 20, 16, 1 << 14
+    gen = torch.Generator(device=device).manual_seed(0)
+    dense_p = nn.Parameter(torch.zeros(d, device=device, dtype=dtype))
+    paged_p = nn.Parameter(torch.zeros(d, device=device, dtype=dtype))
+    kwargs = dict(lr=1e-3, damping=1e-2, ngrads=m)
+    dense = MFAC([dense_p], **kwargs)
+    paged = MFAC([paged_p], **kwargs, page_size=page, offload=offload)
+    grads = [
+        torch.randn(d, device=device, dtype=dtype, generator=gen) for _ in range(3)
+    ]
+    for g in grads:
+        dense_p.grad = g.clone()
+        dense.step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    for g in grads:
+        paged_p.grad = g.clone()
+        paged.step()
+    peak = torch.cuda.max_memory_allocated() - before
+    torch.testing.assert_close(paged_p, dense_p, rtol=0, atol=1e-10)
+    # on the device: one staged page and a few d-vectors, never the m x d window
+    assert peak < 6 * s * d + 2 * m * page * s
+    assert peak < m * d * s / 2
