@@ -34,13 +34,17 @@ def model_and_data() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
 def make_optimizer(name: str, params, distributed: bool) -> torch.optim.Optimizer:
     if name.startswith("adahessian"):
         return Adahessian(params, lr=0.05, seed=3, distributed=distributed)
+    if name == "mfac_paged":  # window in a file, pages of 7 of the 49 parameters
+        return MFAC(
+            params, lr=0.05, damping=1e-2, ngrads=4, page_size=7, offload="file"
+        )
     return MFAC(params, lr=0.05, damping=1e-2, ngrads=4)
 
 
 def train(name: str, model: torch.nn.Module, x, y, distributed: bool):
     """``STEPS`` steps on ``(x, y)``: the local batch under ``distributed``."""
     opt = make_optimizer(name, list(model.parameters()), distributed)
-    wrap = distributed and name in ("mfac", "adahessian_ddp")
+    wrap = distributed and name in ("mfac", "mfac_paged", "adahessian_ddp")
     net = DistributedDataParallel(model) if wrap else model
     for _ in range(STEPS):
         if name == "adahessian_ddp" and wrap:
@@ -86,8 +90,9 @@ def main() -> None:
         "params": [p.detach().clone() for p in model.parameters()],
         "all_reduce_calls": calls["all_reduce"],
     }
-    if name == "mfac":
-        out["grad_buffer"] = opt.state["mfac"]["grad_buffer"].clone()
+    if name.startswith("mfac"):
+        # state_dict holds the window as one m x d tensor, paged or not
+        out["grad_buffer"] = opt.state_dict()["state"]["mfac"]["grad_buffer"].clone()
     torch.save(out, out_file)
     dist.barrier()
     dist.destroy_process_group()

@@ -4,7 +4,7 @@ Each rank holds half of the batch; after 20 steps every parameter must equal the
 single-process run on the full batch with the same probes (float64, 1e-10):
 AdaHessian averages the gradient and the signed Hutchinson diagonal in exactly one
 all-reduce per step; M-FAC under DistributedDataParallel builds the same gradient
-window on every rank.
+window on every rank, kept whole or paged to a file.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _run_ranks(name: str, tmp_path: Path) -> list[dict]:
     return [torch.load(out) for out in outs]
 
 
-@pytest.mark.parametrize("name", ["adahessian", "adahessian_ddp", "mfac"])
+@pytest.mark.parametrize("name", ["adahessian", "adahessian_ddp", "mfac", "mfac_paged"])
 def test_two_ranks_equal_single_process(name, tmp_path):
     worker = _load_worker()
     model, x, y = worker.model_and_data()
