@@ -12,11 +12,22 @@
   :class:`BurgersProblem` (Cole--Hopf reference, optional noisy
   :class:`SensorData`), all :class:`PINNProblem`: the problem supplies its
   PDE residual from the network output and its autograd derivatives.
+* :func:`train_enkf_pinn` with :class:`EnsembleKalmanPINN` — iterated
+  ensemble Kalman training of a batch of PINNs on noisy data, and
+  :func:`ipinner_search` — an NSGA-III architecture search (both a
+  reconstruction of iPINNER from its abstract).
 * :func:`burgers_cole_hopf` (Burgers by Cole--Hopf) and
   :func:`poisson_reference` (Poisson by a scikit-fem direct solve).
 """
 
 from itersolve.pde.pinn._burgers import BurgersProblem, SensorData
+from itersolve.pde.pinn._ipinner import (
+    ArchitectureSearch,
+    EnsembleKalmanPINN,
+    ensemble_mean_field,
+    ipinner_search,
+    train_enkf_pinn,
+)
 from itersolve.pde.pinn._models import PINN, LagrangianPINN, PINNModel
 from itersolve.pde.pinn._problem import (
     ConvectionDiffusionProblem,
@@ -34,9 +45,11 @@ from itersolve.pde.pinn._train import AdamThenLBFGS, relative_l2, train_pinn
 __all__ = [
     "PINN",
     "AdamThenLBFGS",
+    "ArchitectureSearch",
     "BurgersProblem",
     "ConvectionDiffusionProblem",
     "ConvectionProblem",
+    "EnsembleKalmanPINN",
     "LagrangianPINN",
     "PINNModel",
     "PINNProblem",
@@ -45,7 +58,10 @@ __all__ = [
     "burgers_cole_hopf",
     "convection_diffusion_fft",
     "convection_exact",
+    "ensemble_mean_field",
+    "ipinner_search",
     "poisson_reference",
     "relative_l2",
+    "train_enkf_pinn",
     "train_pinn",
 ]
