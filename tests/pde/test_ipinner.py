@@ -195,3 +195,18 @@ def test_architecture_search_front():
         assert not any((b <= a).all() and (b < a).any() for b in rows)
     with pytest.raises(ValueError, match=r"population must be an int >= 3"):
         ipinner_search(problem, population=2)
+
+
+def test_example_pipeline_runs_at_tiny_size(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / "ipinner_burgers.py"
+    spec = importlib.util.spec_from_file_location("ipinner_burgers", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.main(["--size", "tiny", "--out", str(tmp_path)])
+    assert [r["seed"] for r in rows] == [0, 1, 2]
+    assert all(math.isfinite(r["ipinner"]) and r["adam_pinn"] > 0 for r in rows)
+    assert (tmp_path / "ipinner_burgers.csv").read_text().startswith("seed,")
