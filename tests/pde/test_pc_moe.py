@@ -49,16 +49,18 @@ def test_each_expert_is_stationary_on_its_own_rows() -> None:
     )
     u = model()
     psi = model.basis().detach()
-    for block, sol in zip(model.blocks, model.info.solutions, strict=True):
+    (sol,) = model.info.solutions
+    assert sol.x.shape == (2, 5)  # one batched solve, a row per expert
+    for k, block in enumerate(model.blocks):
         halo = _halo(block, PROBLEM.shape)
-        w = sol.x.detach().clone().requires_grad_()
+        w = sol.x[k : k + 1].detach().clone().requires_grad_()
         rows = PROBLEM.residual(
             torch.einsum("bijn,bn->bij", psi[(slice(None), *halo)], w), halo
         )
         (grad,) = torch.autograd.grad(0.5 * rows.square().sum(), w)
         assert float(grad.abs().max()) <= 1e-8
         # the output on the block is the expert's own combination
-        inner = psi[(slice(None), *block)] @ sol.x.detach()[0]
+        inner = psi[(slice(None), *block)] @ sol.x.detach()[k]
         torch.testing.assert_close(u[(slice(None), *block)].detach(), inner)
 
 
@@ -84,8 +86,8 @@ def test_failed_expert_solve_is_reported_per_expert() -> None:
     # the implicit backward refuses the non-stationary point: zero gradient
     # through w*, flagged per expert (u keeps its gradient at fixed w*)
     u.sum().backward()
-    fallback = [layer.info.fallback for layer in model.layers]
-    assert all(f is not None and bool(f.all()) for f in fallback)
+    fallback = model.info.fallback
+    assert fallback is not None and fallback.shape == (2, 1) and bool(fallback.all())
     strict = ConstrainedBasisModel(
         PROBLEM, experts=(1, 2), method=method, throw=True, **SMALL
     )
