@@ -171,3 +171,42 @@ def test_lyapunov_claim_and_the_ratio_bound_in_the_tmm_detail():
         f"ratio of the worst-case rates is >= {math.log(0.9279) / math.log(0.9):.3f}"
         in detail
     )
+
+
+def _quadratic_form(P, w):
+    out = None
+    for a in range(len(w)):
+        for b in range(len(w)):
+            term = P[a, b] * (w[a] * w[b])
+            out = term if out is None else out + term
+    return out
+
+
+@pytest.mark.parametrize("part", ["decrease", "bound"])
+def test_nesterov_certificate_checked_by_pepit(part):
+    # The S-procedure's claim, checked independently by PEPit on the class:
+    # V_1 - rho^2 V_0 <= 0 and ||x_0 - x*||^2 - V_0 <= 0 for the V found at rho.
+    from PEPit import PEP
+    from PEPit.functions import SmoothStronglyConvexFunction
+
+    rho, beta = 0.93, (S - 1) / (S + 1)
+    sdp = oa._lyapunov_sdp("nesterov", L, MU)
+    assert oa._feasible(sdp, rho)
+    P, p = sdp[2].value, float(sdp[3].value)
+    pep = PEP()
+    f = pep.declare_function(SmoothStronglyConvexFunction, L=L, mu=MU)
+    xs = f.stationary_point()
+    fs = f(xs)
+    x0, x_prev = pep.set_initial_point(), pep.set_initial_point()
+    pep.set_initial_condition((x0 - xs) ** 2 + (x_prev - xs) ** 2 <= 1)
+    y0 = (1 + beta) * x0 - beta * x_prev
+    g0, f0 = f.oracle(y0)
+    v0 = _quadratic_form(P, [x0 - xs, x_prev - xs, g0]) + p * (f0 - fs)
+    if part == "decrease":
+        x1 = y0 - g0 / L
+        g1, f1 = f.oracle((1 + beta) * x1 - beta * x0)
+        v1 = _quadratic_form(P, [x1 - xs, x0 - xs, g1]) + p * (f1 - fs)
+        pep.set_performance_metric(v1 - rho**2 * v0)
+    else:
+        pep.set_performance_metric((x0 - xs) ** 2 - v0)
+    assert pep.solve(verbose=0, solver="CLARABEL") <= 1e-6

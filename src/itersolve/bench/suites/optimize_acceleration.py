@@ -780,9 +780,10 @@ def _interpolation(
     return (Q + Q.T) / 2, fj - fi
 
 
-def _lyapunov_sdp(method: str, L: float, mu: float) -> tuple[Any, Any]:
+def _lyapunov_sdp(method: str, L: float, mu: float) -> tuple[Any, Any, Any, Any]:
     """The feasibility SDP of a quadratic Lyapunov function (module docstring),
-    with ``rho^2`` a cvxpy parameter so that bisection compiles it once."""
+    with ``rho^2`` a cvxpy parameter so that bisection compiles it once:
+    ``(problem, rho2, P, p)``, ``V = [xi; u]^T P [xi; u] + p (f(y) - f*)``."""
     import cvxpy as cp
 
     A, B, C, D = state_space(method, L, mu)
@@ -823,13 +824,13 @@ def _lyapunov_sdp(method: str, L: float, mu: float) -> tuple[Any, Any]:
         (positive + positive.T) / 2 >> 0,
         pos_lin == 0,
     ]
-    return cp.Problem(cp.Minimize(0), constraints), rho2
+    return cp.Problem(cp.Minimize(0), constraints), rho2, P, p
 
 
-def _feasible(sdp: tuple[Any, Any], rho: float) -> bool:
+def _feasible(sdp: tuple[Any, ...], rho: float) -> bool:
     import cvxpy as cp
 
-    problem, rho2 = sdp
+    problem, rho2 = sdp[:2]
     rho2.value = rho**2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
