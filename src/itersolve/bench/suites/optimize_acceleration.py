@@ -75,7 +75,7 @@ multipliers and the function-value coefficients matched exactly. Feasibility at
 certified ``rho``. At ``kappa = 100`` it finds GD's ``0.980198`` and TMM's ``0.9000``
 (both tight), none below 1 for heavy ball, and ``0.9279`` for Nesterov (checked
 independently with PEPit in the tests: for the ``V`` found at ``rho = 0.93``, the
-worst ``V_1 - rho^2 V_0`` over the class is 4e-9 (120 at 0.92), and ``C = max
+worst ``V_1 - rho^2 V_0`` over the class is 4e-9 (35 at 0.92), and ``C = max
 V_0 / ||x_0 - x*||^2 = 2345`` keeps ``C rho^(2N)`` above PEPit's exact
 ``tau_N`` at N = 10, 20, 40). Since TMM's
 worst case is at least its rate on the quadratic ``mu x^2 / 2``, ``1 - 1/sqrt(kappa)``,
