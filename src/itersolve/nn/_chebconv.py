@@ -72,8 +72,13 @@ def chebyshev_laplacian(
     >>> chebyshev_laplacian(path, 3).to_dense()[0].tolist()
     [0.0, -0.7071067811865475, 0.0]
     """
-    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 1:
+    if (
+        isinstance(num_nodes, bool)
+        or not isinstance(num_nodes, int | np.integer)
+        or num_nodes < 1
+    ):
         raise ValueError(f"num_nodes must be an int >= 1, got {num_nodes!r}")
+    num_nodes = int(num_nodes)
     edges = _edge_index(edge_index, num_nodes)
     if edge_weight is None:
         weights = np.ones(edges.shape[1])

@@ -33,6 +33,13 @@ from itersolve.pde._factories import (
     manufactured_solution,
     semilinear_tanh,
 )
+from itersolve.pde._fe_residual import FEResidual
+from itersolve.pde._graph_galerkin import (
+    GraphGalerkinNet,
+    mesh_graph,
+    node_features,
+    train_graph_galerkin,
+)
 from itersolve.pde._grid import Grid, LaplacianInverse, dst1
 from itersolve.pde._hard_constraint import (
     HardConstraintInfo,
@@ -89,6 +96,8 @@ __all__ = [
     "DiffusionSorptionProblem",
     "EnKFResult",
     "EnsembleKalmanPINN",
+    "FEResidual",
+    "GraphGalerkinNet",
     "Grid",
     "HardConstraintInfo",
     "HardConstraintLayer",
@@ -117,7 +126,9 @@ __all__ = [
     "load_ensemble",
     "log_gradient_energy",
     "manufactured_solution",
+    "mesh_graph",
     "model_observer",
+    "node_features",
     "partition_domain",
     "pinn",
     "relative_error",
@@ -127,6 +138,7 @@ __all__ = [
     "spectral_radius",
     "train_constrained",
     "train_enkf_pinn",
+    "train_graph_galerkin",
     "train_pinn",
     "transport",
     "transport_solve",

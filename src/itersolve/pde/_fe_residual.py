@@ -334,29 +334,3 @@ class FEResidual:
             f"FEResidual(n_dofs={self.n_dofs}, free={len(self.free_dofs)}, "
             f"dirichlet={len(self.dirichlet_dofs)}, symmetric={self.symmetric})"
         )
-
-
-def relative_error(u: Any, reference: Any) -> float:
-    """``||u - reference||_2 / ||reference||_2`` of two dof vectors, float64.
-
-    Examples
-    --------
-    >>> relative_error([1.0, 1.0], [1.0, 2.0]) == 1 / 5**0.5
-    True
-    """
-    a = np.asarray(
-        u.detach().cpu().numpy() if isinstance(u, torch.Tensor) else u,
-        dtype=np.float64,
-    )
-    b = np.asarray(
-        reference.detach().cpu().numpy()
-        if isinstance(reference, torch.Tensor)
-        else reference,
-        dtype=np.float64,
-    )
-    if a.shape != b.shape:
-        raise ValueError(f"u and reference must match, got {a.shape} and {b.shape}")
-    denominator = float(np.linalg.norm(b))
-    if denominator == 0:
-        raise ValueError("reference must not be zero")
-    return float(np.linalg.norm(a - b)) / denominator
