@@ -683,24 +683,17 @@ def _is(kind: str) -> Any:
 
 def _methods() -> list[Method]:
     out: list[Method] = []
-    for rule in _LS_GRADIENT:
+    gradient_rules: list[tuple[str, Any, str]] = [
+        (f"bcd-{rule}-gradient", rule, "smooth") for rule in _LS_GRADIENT
+    ]
+    gradient_rules += [
+        (f"bcd-{rule}-code-norm-gradient", selection, "least-squares")
+        for rule, selection in _CODE_NORM_RULES.items()
+    ]
+    for name, selection, kind in gradient_rules:
         out.append(
             Method(
-                f"bcd-{rule}-gradient",
-                _bcd(
-                    "least-squares",
-                    selection=rule,
-                    update="gradient",
-                    block_size=5,
-                    max_steps=ITERATIONS,
-                ),
-                applies=_is("smooth"),
-            )
-        )
-    for rule, selection in _CODE_NORM_RULES.items():
-        out.append(
-            Method(
-                f"bcd-{rule}-code-norm-gradient",
+                name,
                 _bcd(
                     "least-squares",
                     selection=selection,
@@ -708,7 +701,7 @@ def _methods() -> list[Method]:
                     block_size=5,
                     max_steps=ITERATIONS,
                 ),
-                applies=_is("least-squares"),
+                applies=_is(kind),
             )
         )
     for rule in _LS_MATRIX:
