@@ -755,7 +755,9 @@ SUITES = [
         ],
         repeats={"smoke": 1, "quick": 1, "full": 1},
         # quick: tuning is 3 optimizers x 12 settings x 2 seeds of 40 epochs
-        # (0.5-1.5 s each on one core) before the evaluation runs.
-        estimate_seconds={"smoke": 10, "quick": 150, "full": 600},
+        # (0.5-1.5 s each on one core) before the evaluation runs; the memory
+        # probe is one subprocess (torch import ~2.5 s; ~15 s of configurations
+        # at quick, the window file read twice per step).
+        estimate_seconds={"smoke": 13, "quick": 170, "full": 620},
     )
 ]
