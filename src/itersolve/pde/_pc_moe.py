@@ -314,6 +314,14 @@ class ConstrainedBasisModel(nn.Module):
 def relative_error(u: Any, reference: Any) -> float:
     """``||u - u_ref||_2 / ||u_ref||_2`` over the grid, in float64.
 
+    Parameters
+    ----------
+    u, reference
+        Arrays (or tensors) of the same number of entries; ``u`` is reshaped
+        to the reference's shape.
+
+    Examples
+    --------
     >>> round(relative_error([1.0, 2.0], [1.0, 1.0]), 12)
     0.707106781187
     """
