@@ -20,6 +20,11 @@
 * :mod:`itersolve.nn.icl` (a public submodule) — the in-context linear-regression
   probe of Fu et al.: a GPT-2-style transformer, per-layer linear read-outs and
   their similarity to Iterative Newton and gradient-descent steps.
+* :class:`GIOROM` — a reduced-order learned particle simulator (graph neural
+  operator :class:`GraphOperator` on a farthest-point-sampled cloud, learned
+  :class:`KernelInterpolator` back to the full cloud) and the full-graph
+  :class:`GNS` baseline; :func:`train_giorom`, :func:`train_gns`,
+  :func:`rollout_error`, :func:`radius_graph` (cell list).
 """
 
 from itersolve.nn._chebconv import ChebConv, chebyshev_laplacian
@@ -32,22 +37,44 @@ from itersolve.nn._dcdm import (
     train_dcdm,
 )
 from itersolve.nn._deq import DEQLayer, VariationalDropout
+from itersolve.nn._giorom import (
+    GIOROM,
+    GNS,
+    GraphOperator,
+    KernelInterpolator,
+    farthest_point_sample,
+    radius_graph,
+    radius_neighbors,
+    rollout_error,
+    train_giorom,
+    train_gns,
+)
 from itersolve.nn._graph import CGS, ContractiveGraphFixedPoint
 from itersolve.nn._homoode import HomoODE, SharedStart
 
 __all__ = [
     "CGS",
+    "GIOROM",
+    "GNS",
     "ChebConv",
     "ContractiveGraphFixedPoint",
     "DCDMNet",
     "DCDMTraining",
     "DEQLayer",
+    "GraphOperator",
     "HomoODE",
+    "KernelInterpolator",
     "SharedStart",
     "VariationalDropout",
     "chebyshev_laplacian",
     "dcdm_loss",
+    "farthest_point_sample",
     "lanczos_ritz",
+    "radius_graph",
+    "radius_neighbors",
     "ritz_rhs_dataset",
+    "rollout_error",
     "train_dcdm",
+    "train_giorom",
+    "train_gns",
 ]

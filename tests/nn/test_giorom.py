@@ -1,0 +1,185 @@
+"""GIOROM / GNS: neighbourhoods, the kernel upsampler, rollouts, seeded
+training, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from itersolve.nn import (
+    GIOROM,
+    GNS,
+    GraphOperator,
+    KernelInterpolator,
+    farthest_point_sample,
+    radius_graph,
+    radius_neighbors,
+    rollout_error,
+    train_giorom,
+    train_gns,
+)
+from itersolve.problems import mpm_simulate
+
+
+def _pairs(edges: torch.Tensor) -> set[tuple[int, int]]:
+    return set(map(tuple, edges.T.tolist()))
+
+
+@pytest.mark.parametrize("radius", [0.03, 0.1, 0.35])
+def test_radius_neighbors_matches_brute_force(radius):
+    g = torch.Generator().manual_seed(0)
+    query = torch.rand(70, 2, generator=g, dtype=torch.float64)
+    source = torch.rand(90, 2, generator=g, dtype=torch.float64) * 0.8 + 0.3
+    found = radius_neighbors(query, source, radius)
+    brute = torch.nonzero(torch.cdist(query, source) <= radius).T
+    assert _pairs(found) == _pairs(brute)
+    assert found.shape[1] == brute.shape[1]  # no duplicates
+
+
+def test_radius_graph_is_symmetric_without_self_loops():
+    x = torch.rand(50, 2, generator=torch.Generator().manual_seed(1))
+    src, dst = radius_graph(x, 0.2)
+    assert bool((src != dst).all())
+    assert _pairs(torch.stack([src, dst])) == _pairs(torch.stack([dst, src]))
+
+
+def test_farthest_point_sample_covers_both_clusters():
+    g = torch.Generator().manual_seed(2)
+    x = torch.cat([torch.rand(90, 2, generator=g) * 0.1, 0.9 + torch.rand(10, 2) * 0.1])
+    idx = farthest_point_sample(x, 4)
+    assert len(set(idx.tolist())) == 4
+    assert bool((idx >= 90).any()) and bool((idx < 90).any())
+    with pytest.raises(ValueError, match="k must be an int in"):
+        farthest_point_sample(x, 0)
+
+
+def test_kernel_interpolator_reproduces_constants_and_is_trainable():
+    g = torch.Generator().manual_seed(3)
+    sparse, dense = torch.rand(30, 2, generator=g), torch.rand(200, 2, generator=g)
+    up = KernelInterpolator(k=6, seed=0)
+    up.bind(dense, sparse)
+    const = torch.tensor([[0.3, -2.0]]).expand(30, 2)
+    torch.testing.assert_close(up(const), const[:1].expand(200, 2))
+    # a gradient reaches the kernel's weights when training
+    up.train()
+    up(sparse * 2).square().sum().backward()
+    assert all(p.grad is not None for p in up.parameters())
+    with pytest.raises(RuntimeError, match="bind"):
+        KernelInterpolator()(const)
+
+
+def test_rollout_integrates_a_constant_acceleration_exactly():
+    """Ballistic frames x_t = x0 + v t + a t^2 / 2: the normaliser's mean is
+    the acceleration and an untrained network's output is scaled by a
+    vanishing std, so semi-implicit Euler continues the parabola."""
+    x0 = torch.rand(20, 2, dtype=torch.float64) * 0.3 + 0.4
+    t = torch.arange(10, dtype=torch.float64)[:, None, None]
+    a = torch.tensor([0.0, -2e-4], dtype=torch.float64)
+    frames = x0 + 1e-3 * t + 0.5 * a * t**2
+    model = GNS(window=2, radius=0.1, latent=8, message_steps=1).double()
+    model.fit_normalizer([frames])
+    pred = model.rollout(frames[4:7], steps=3)
+    torch.testing.assert_close(pred, frames[7:10], rtol=0, atol=1e-7)
+    assert rollout_error(pred, frames[7:10], frames[6]) < 1e-4
+
+
+@pytest.fixture(scope="module")
+def drops() -> list[torch.Tensor]:
+    return [
+        mpm_simulate("elastic", n_particles=80, n_frames=10, seed=s).positions.float()
+        for s in range(3)
+    ]
+
+
+def _giorom(seed: int = 0) -> GIOROM:
+    op = GraphOperator(window=3, radius=0.08, latent=16, grid=8, modes=3, seed=seed)
+    return GIOROM(op, KernelInterpolator(k=4, seed=seed), n_reduced=30)
+
+
+def _one_step_loss(model: GNS, trajectories: list[torch.Tensor]) -> float:
+    """Normalised one-step acceleration MSE over every frame, no noise."""
+    w, total, count = model.window, 0.0, 0
+    with torch.no_grad():
+        for p in trajectories:
+            for t in range(w, len(p) - 1):
+                acc = p[t + 1] - 2 * p[t] + p[t - 1]
+                pred = model.acceleration(p[t - w : t + 1])
+                total += float(((pred - acc) / model.acc_std).square().mean())
+                count += 1
+    return total / count
+
+
+def _drag(seed: int) -> torch.Tensor:
+    """Particles slowed by linear drag, ``a = -0.2 v``: a law a network can
+    learn from its velocity features in a few steps."""
+    g = torch.Generator().manual_seed(seed)
+    x = 0.3 + 0.4 * torch.rand(60, 2, generator=g)
+    v = 0.01 * torch.randn(60, 2, generator=g)
+    frames = [x]
+    for _ in range(8):
+        x = x + v
+        v = 0.8 * v
+        frames.append(x)
+    return torch.stack(frames)
+
+
+def test_training_is_seeded_and_learns():
+    data = [_drag(s) for s in range(3)]
+    a = GNS(window=3, radius=0.05, latent=16, message_steps=1, seed=0)
+    b = GNS(window=3, radius=0.05, latent=16, message_steps=1, seed=0)
+    a.fit_normalizer(data)
+    before = _one_step_loss(a, data)
+    out_a = train_gns(a, data, steps=30, lr=3e-3, noise_std=0.0, seed=1)
+    out_b = train_gns(b, data, steps=30, lr=3e-3, noise_std=0.0, seed=1)
+    assert out_a["loss"] == out_b["loss"]
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert _one_step_loss(a, data) < 0.5 * before
+
+
+def test_giorom_training_and_rollout(drops):
+    m1, m2 = _giorom(), _giorom()
+    o1 = train_giorom(m1, drops[:2], steps=20, upsampler_steps=10, lr=3e-3, seed=0)
+    o2 = train_giorom(m2, drops[:2], steps=20, upsampler_steps=10, lr=3e-3, seed=0)
+    assert o1["loss"] == o2["loss"] and o1["upsampler_loss"] == o2["upsampler_loss"]
+    p = drops[2]
+    pred = m1.rollout(p[2:6], steps=4)
+    assert pred.shape == (4, 80, 2) and pred.dtype == p.dtype
+    assert torch.equal(pred, m2.rollout(p[2:6], steps=4))
+    # falling blocks: far better than standing still after a short training
+    assert rollout_error(pred, p[6:10], p[5]) < 0.5
+
+
+def test_bad_input():
+    model = GNS(window=2, radius=0.1, latent=8, message_steps=1)
+    history = torch.rand(3, 10, 2) * 0.5 + 0.25
+    nan = history.clone()
+    nan[1, 4, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        model.rollout(nan, steps=1)
+    with pytest.raises(
+        ValueError, match=r"history must have shape \(3, n_particles, 2\)"
+    ):
+        model.rollout(history[:2], steps=1)
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        model.rollout(history, steps=0)
+    with pytest.raises(ValueError, match="trajectories\\[0\\] contains NaN"):
+        train_gns(model, [nan], steps=1)
+    with pytest.raises(ValueError, match="need at least window"):
+        train_gns(model, [history], steps=1)
+    with pytest.raises(ValueError, match=r"trajectories\[0\] must be positions"):
+        train_gns(model, [torch.zeros(5, 3)], steps=1)
+    with pytest.raises(TypeError, match="model must be a GIOROM"):
+        train_giorom(model, [history], steps=1)
+    with pytest.raises(ValueError, match="radius must be positive"):
+        radius_neighbors(history[0], history[0], -1.0)
+    with pytest.raises(ValueError, match=r"query must have shape \(n, 2\)"):
+        radius_neighbors(torch.zeros(3, 3), history[0], 0.1)
+    with pytest.raises(ValueError, match="modes must be"):
+        GraphOperator(grid=8, modes=5)
+    with pytest.raises(ValueError, match="window must be a positive int"):
+        GNS(window=0)
+    with pytest.raises(ValueError, match="n_reduced must be an int >= 2"):
+        GIOROM(GraphOperator(grid=8, modes=2), KernelInterpolator(), n_reduced=1)
+    with pytest.raises(ValueError, match="same shape"):
+        rollout_error(history[:2], history, history[0])
