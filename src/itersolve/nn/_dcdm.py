@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -38,15 +39,16 @@ def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
 
 
 class _ResBlock(nn.Module):
-    """``x + conv(relu(conv(relu(x))))`` at one resolution."""
+    """``x + conv(act(conv(act(x))))`` at one resolution."""
 
-    def __init__(self, channels: int, conv: Any) -> None:
+    def __init__(self, channels: int, conv: Any, act: nn.Module) -> None:
         super().__init__()
         self.conv1 = conv(channels, channels, 3, padding=1)
         self.conv2 = conv(channels, channels, 3, padding=1)
+        self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+        return x + self.conv2(self.act(self.conv1(self.act(x))))
 
 
 class DCDMNet(nn.Module):
@@ -67,14 +69,25 @@ class DCDMNet(nn.Module):
         Feature channels at every level (16: about 35k parameters in 2-D with
         ``levels=4``).
     levels
-        Number of 2x coarsenings; the receptive field grows with it, which
-        is what low (smooth) modes need.
+        Number of 2x coarsenings, each with its own weights; ``None``
+        shares one set of weights between all levels and coarsens
+        until the coarsest grid has 4 cells per side, like a multigrid V-cycle:
+        the receptive field then covers the whole grid at every resolution,
+        which is what the smooth modes need when a ``64^2``-trained network is
+        applied at ``128^2`` (in our runs it trained less well than per-level
+        weights).
     dim
         2 (``Conv2d``, grids ``(H, W)``) or 3 (``Conv3d``, the paper's ``N^3``).
     in_channels
         2 for the residual plus the geometry mask
         (:class:`~itersolve.linear.LearnedPreconditioner` with ``mask``), 1 for
         the residual alone.
+    activation
+        ``"relu"`` (the paper) or ``None``: a linear network, i.e. a learned
+        linear preconditioner (then DCDM is flexible PCG with a fixed ``M``).
+    bias
+        ``False`` drops every bias: with ``in_channels=1`` the network is then
+        positively homogeneous, ``f(c r) = c f(r)`` for ``c > 0``.
     seed
         Seed of the weight initialisation (``None``: torch's global generator).
 
@@ -82,38 +95,54 @@ class DCDMNet(nn.Module):
     --------
     >>> import torch
     >>> from itersolve.nn import DCDMNet
-    >>> net = DCDMNet(channels=4, levels=2, seed=0)
-    >>> net(torch.zeros(3, 2, 10, 12)).shape
-    torch.Size([3, 1, 10, 12])
+    >>> net = DCDMNet(channels=4, levels=None, seed=0)
+    >>> net(torch.zeros(3, 2, 10, 12)).shape, net.depth((10, 12))
+    (torch.Size([3, 1, 10, 12]), 1)
     """
 
     def __init__(
         self,
         channels: int = 16,
-        levels: int = 4,
+        levels: int | None = 4,
         *,
         dim: int = 2,
         in_channels: int = 2,
+        activation: str | None = "relu",
+        bias: bool = True,
         seed: int | None = None,
     ) -> None:
         super().__init__()
         self.channels = _positive_int(channels, "channels")
-        self.levels = _positive_int(levels, "levels", 0)
+        self.levels = None if levels is None else _positive_int(levels, "levels", 0)
         self.in_channels = _positive_int(in_channels, "in_channels")
         if dim not in (2, 3):
             raise ValueError(f"dim must be 2 or 3, got {dim!r}")
         self.dim = dim
-        conv = nn.Conv2d if dim == 2 else nn.Conv3d
+        if activation not in ("relu", None):
+            raise ValueError(f"activation must be 'relu' or None, got {activation!r}")
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, got {bias!r}")
+        self.activation = activation
+        act = nn.ReLU() if activation == "relu" else nn.Identity()
+        conv = partial(nn.Conv2d if dim == 2 else nn.Conv3d, bias=bias)
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
             c = self.channels
             self.inp = conv(self.in_channels, c, 3, padding=1)
-            self.down = nn.ModuleList(_ResBlock(c, conv) for _ in range(self.levels))
-            self.bottom = _ResBlock(c, conv)
-            self.merge = nn.ModuleList(conv(2 * c, c, 1) for _ in range(self.levels))
-            self.up = nn.ModuleList(_ResBlock(c, conv) for _ in range(self.levels))
+            sets = 1 if self.levels is None else self.levels
+            self.down = nn.ModuleList(_ResBlock(c, conv, act) for _ in range(sets))
+            self.bottom = _ResBlock(c, conv, act)
+            self.merge = nn.ModuleList(conv(2 * c, c, 1) for _ in range(sets))
+            self.up = nn.ModuleList(_ResBlock(c, conv, act) for _ in range(sets))
             self.out = conv(c, 1, 1)
+
+    def depth(self, size: Sequence[int]) -> int:
+        """Number of coarsenings applied to a grid of this size: ``levels``, or
+        with shared weights as many as keep the coarsest grid >= 4 cells."""
+        if self.levels is not None:
+            return self.levels
+        return max(0, (min(size) // 4).bit_length() - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == self.dim + 1 and self.in_channels == 1:
@@ -124,23 +153,25 @@ class DCDMNet(nn.Module):
                 f"{'D, ' if self.dim == 3 else ''}H, W), got {tuple(x.shape)}"
             )
         size = x.shape[2:]
-        unit = 2**self.levels
+        depth = self.depth(size)
+        unit = 2**depth
         pad: list[int] = []
         for s in reversed(size):
             pad += [0, -s % unit]
         h = self.inp(F.pad(x, pad) if any(pad) else x)
         pool = F.avg_pool2d if self.dim == 2 else F.avg_pool3d
+        shared = self.levels is None
         skips = []
-        for block in self.down:
-            h = block(h)
+        for level in range(depth):
+            h = self.down[0 if shared else level](h)
             skips.append(h)
             h = pool(h, 2)
         h = self.bottom(h)
-        for merge, block, skip in zip(
-            reversed(self.merge), reversed(self.up), reversed(skips), strict=True
-        ):
+        for level in reversed(range(depth)):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-            h = block(merge(torch.cat([h, skip], dim=1)))
+            h = torch.cat([h, skips[level]], dim=1)
+            level = 0 if shared else level
+            h = self.up[level](self.merge[level](h))
         out = self.out(h)
         crop = (slice(None), slice(None), *(slice(0, s) for s in size))
         return out[crop]
@@ -220,7 +251,8 @@ def ritz_rhs_dataset(
     theta: int | None = None,
     drop_null: bool = True,
     seed: int = 0,
-) -> np.ndarray:
+    energies: bool = False,
+) -> Any:
     """Training right-hand sides: random mixtures of Ritz vectors of ``A``.
 
     ``m = n_lanczos`` Ritz pairs (:func:`lanczos_ritz`); Ritz values below
@@ -234,7 +266,9 @@ def ritz_rhs_dataset(
     Returns
     -------
     numpy.ndarray
-        ``(n_samples, n)`` float64 rows.
+        ``(n_samples, n)`` float64 rows; with ``energies=True`` also each
+        row's ``b^T A^{-1} b`` through the Ritz pairs (the Galerkin value, a
+        lower bound), as a pair.
 
     Examples
     --------
@@ -258,23 +292,39 @@ def ritz_rhs_dataset(
     coef = rng.standard_normal((n_samples, m))
     coef[:, : min(m, m // 2 + theta)] *= boost_low
     B = coef @ vectors.T
-    return B / np.linalg.norm(B, axis=1, keepdims=True)
+    norms = np.linalg.norm(B, axis=1)
+    if energies:
+        # b^T A^{-1} b of each unit row through the Ritz pairs: the Galerkin
+        # value, a lower bound of the true one (exact for eigenvectors).
+        return B / norms[:, None], (coef**2 / values).sum(1) / norms**2
+    return B / norms[:, None]
 
 
 # -- loss and training ---------------------------------------------------------
 
 
-def dcdm_loss(A: Any, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def dcdm_loss(
+    A: Any, b: torch.Tensor, y: torch.Tensor, energy: torch.Tensor | None = None
+) -> torch.Tensor:
     """The scale-invariant unsupervised loss of DCDM, averaged over a batch.
 
-    For rows ``b_i`` and network outputs ``y_i``::
+    For rows ``b_i`` and network outputs ``y_i``, the paper's (``energy=None``)::
 
         s_i = y_i^T b_i / y_i^T A y_i,   loss = mean_i ||b_i - s_i A y_i||^2
 
     i.e. the residual of the best multiple of ``y_i``, so ``f`` needs
     ``A^{-1}`` only up to a scalar (the conjugate-direction step re-solves the
-    scale). ``A``: a torch matrix (dense or sparse) or anything with ``@``
-    acting on columns ``(n, k)``.
+    scale). With ``energy`` (``e_i = b_i^T A^{-1} b_i``) the same residual in
+    the ``A^{-1}``-norm, relative::
+
+        loss = mean_i ||b_i - s_i A y_i||_{A^{-1}}^2 / e_i
+             = mean_i 1 - (y_i^T b_i)^2 / (y_i^T A y_i e_i)
+
+    the fraction of the energy error one conjugate-direction step along
+    ``y_i`` leaves (it weighs smooth modes as the solver does; the 2-norm
+    loss is dominated by the rough modes CG handles anyway). ``A``: a torch
+    matrix (dense or sparse) or anything with ``@`` acting on columns
+    ``(n, k)``.
 
     Examples
     --------
@@ -285,8 +335,11 @@ def dcdm_loss(A: Any, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     0.0
     """
     Ay = (A @ y.T).T
-    s = (y * b).sum(1, keepdim=True) / (y * Ay).sum(1, keepdim=True)
-    return ((b - s * Ay) ** 2).sum(1).mean()
+    yb = (y * b).sum(1, keepdim=True)
+    yAy = (y * Ay).sum(1, keepdim=True)
+    if energy is not None:
+        return (1.0 - yb[:, 0] ** 2 / (yAy[:, 0] * energy)).mean()
+    return ((b - (yb / yAy) * Ay) ** 2).sum(1).mean()
 
 
 @dataclass
@@ -333,6 +386,7 @@ def train_dcdm(
     n_lanczos: int = 300,
     boost_low: float = 9.0,
     theta: int | None = None,
+    loss: str = "l2",
 ) -> DCDMTraining:
     """Train ``net`` unsupervised to act as ``A^{-1}`` up to a scalar (DCDM).
 
@@ -370,6 +424,10 @@ def train_dcdm(
         Right-hand sides per step (the paper's 10).
     n_lanczos, boost_low, theta
         Of :func:`ritz_rhs_dataset`.
+    loss
+        ``"l2"`` (the paper's) or ``"energy"`` (the ``A^{-1}``-norm form, with
+        ``b^T A^{-1} b`` from the Ritz pairs; a lower bound, so the reported
+        loss can dip below zero), see :func:`dcdm_loss`.
 
     Returns
     -------
@@ -391,6 +449,8 @@ def train_dcdm(
     n_samples = _positive_int(n_samples, "n_samples")
     epochs = _positive_int(epochs, "epochs")
     batch = _positive_int(batch, "batch")
+    if loss not in ("l2", "energy"):
+        raise ValueError(f"loss must be 'l2' or 'energy', got {loss!r}")
     if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     systems = list(A) if isinstance(A, (list, tuple)) else [A]
@@ -414,7 +474,7 @@ def train_dcdm(
         n_samples // len(systems) + (i < n_samples % len(systems))
         for i in range(len(systems))
     ]
-    mats, precs, data = [], [], []
+    mats, precs, data, energy = [], [], [], []
     for i, (Ai, mi) in enumerate(zip(systems, masks, strict=True)):
         Asp = _as_scipy(Ai, f"A[{i}]" if len(systems) > 1 else "A")
         prec = LearnedPreconditioner(net, grid_shape=grid_shape, mask=mi)
@@ -425,17 +485,19 @@ def train_dcdm(
             )
         if per_system[i] == 0:
             continue
-        B = ritz_rhs_dataset(
+        B, E = ritz_rhs_dataset(
             Asp,
             n_lanczos=n_lanczos,
             n_samples=per_system[i],
             boost_low=boost_low,
             theta=theta,
             seed=seed + 1000 * i,
+            energies=True,
         )
         mats.append(_torch_csr_from_scipy(Asp, dtype, device))
         precs.append(prec)
         data.append(torch.as_tensor(B, dtype=dtype, device=device))
+        energy.append(torch.as_tensor(E, dtype=dtype, device=device))
     data_seconds = time.perf_counter() - start
     batches = [(s, j) for s, B in enumerate(data) for j in range(0, B.shape[0], batch)]
     generator = torch.Generator().manual_seed(seed)
@@ -448,13 +510,13 @@ def train_dcdm(
         for index in torch.randperm(len(batches), generator=generator).tolist():
             s, j = batches[index]
             b = data[s][j : j + batch]
-            b = b / rms(b)
-            y = precs[s].network(b)
-            loss = dcdm_loss(mats[s], b / math.sqrt(b.shape[1]), y)
+            y = precs[s].network(b / rms(b))
+            e = energy[s][j : j + batch] if loss == "energy" else None
+            value = dcdm_loss(mats[s], b, y, e)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
             optimizer.step()
-            total += float(loss.detach()) * b.shape[0]
+            total += float(value.detach()) * b.shape[0]
         mean = total / sum(B.shape[0] for B in data)
         report.losses.append(mean)
         if mean < report.best_loss:
