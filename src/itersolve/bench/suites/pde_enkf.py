@@ -30,7 +30,9 @@ in the spec):
   field;
 * ``enkf-pinn-parameters`` -- the same ensemble with the Kalman update on the
   parameters, the PDE, initial and boundary residuals as zero-target
-  pseudo-observations (ES-MDA noise scaling).
+  pseudo-observations (ES-MDA noise scaling);
+* ``adam-pinn-member-steps`` -- context, no claim: one PINN with the steps of
+  one member (``adam_steps x iterations``), what each member trains.
 
 The NSGA-III architecture search of the pipeline is not run here (fixed
 architecture; ``examples/ipinner_burgers.py`` runs it). The objective is the
@@ -193,8 +195,10 @@ def _model(case: BurgersCase, seed: int) -> PINN:
         return PINN(width=case.width, depth=case.depth).to(case.dtype)
 
 
-def _adam(case: BurgersCase) -> RunOutput:
-    steps = case.members * case.iterations * case.adam_steps
+def _adam(case: BurgersCase, per_member: bool = False) -> RunOutput:
+    steps = case.iterations * case.adam_steps
+    if not per_member:
+        steps *= case.members
     fields, errors = [], []
     for seed, problem in zip(case.seeds, case.problems, strict=True):
         with warnings.catch_warnings():
@@ -302,6 +306,12 @@ def _is_burgers(case: Case) -> bool:
 METHODS = [
     *_kalman_methods(),
     Method("adam-pinn", memoised(_adam, "adam"), prepare=_prepare, applies=_is_burgers),
+    Method(
+        "adam-pinn-member-steps",
+        memoised(partial(_adam, per_member=True), "adam-member"),
+        prepare=_prepare,
+        applies=_is_burgers,
+    ),
     Method(
         "ipinner",
         memoised(_ensemble("outputs"), "outputs"),
