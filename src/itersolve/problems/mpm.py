@@ -169,11 +169,11 @@ def mpm_p2g(
     )
     x = _check_state(positions, "positions", None, dtype)
     v = _check_state(velocities, "velocities", len(x), dtype)
-    m = torch.as_tensor(masses, dtype=dtype).expand(len(x)).clone()
+    m = torch.as_tensor(masses, dtype=dtype, device=x.device).expand(len(x)).clone()
     if not torch.isfinite(m).all():
         raise ValueError("masses contains NaN or infinite entries")
     a = torch.zeros(len(x), 2, 2, dtype=dtype) if affine is None else affine
-    a = torch.as_tensor(a, dtype=dtype)
+    a = torch.as_tensor(a, dtype=dtype, device=x.device)
     if a.shape != (len(x), 2, 2):
         raise ValueError(
             f"affine must have shape ({len(x)}, 2, 2), got {tuple(a.shape)}"
@@ -388,17 +388,20 @@ def mpm_simulate(
     sin_phi = math.sin(math.radians(30.0))
     alpha = math.sqrt(2 / 3) * 2 * sin_phi / (3 - sin_phi)
     n = len(x)
-    mass = torch.full((n,), volume, dtype=dtype)  # density 1
-    c = torch.zeros(n, 2, 2, dtype=dtype)
-    f = torch.eye(2, dtype=dtype).repeat(n, 1, 1)
-    tau = torch.zeros(n, 2, 2, dtype=dtype)
+    dev = x.device
+    v = v.to(dev)
+    mass = torch.full((n,), volume, dtype=dtype, device=dev)  # density 1
+    c = torch.zeros(n, 2, 2, dtype=dtype, device=dev)
+    eye = torch.eye(2, dtype=dtype, device=dev)
+    f = eye.repeat(n, 1, 1)
+    tau = torch.zeros_like(c)
     inv_dx = float(grid)
     bound = 3
-    idx = torch.arange(grid)
+    idx = torch.arange(grid, device=dev)
     gi, gj = torch.meshgrid(idx, idx, indexing="ij")
     low = torch.stack([gi < bound, gj < bound], -1).reshape(-1, 2)
     high = torch.stack([gi > grid - bound, gj > grid - bound], -1).reshape(-1, 2)
-    gravity_step = torch.tensor([0.0, -dt * gravity], dtype=dtype)
+    gravity_step = torch.tensor([0.0, -dt * gravity], dtype=dtype, device=dev)
     xs, vs = [x.clone()], [v.clone()]
     for frame in range(n_frames):
         for _ in range(substeps):
@@ -418,7 +421,7 @@ def mpm_simulate(
             v = wv.sum(1)
             c = 4 * inv_dx * (wv.transpose(1, 2) @ dpos)
             x = x + dt * v
-            f = (torch.eye(2, dtype=dtype) + dt * c) @ f
+            f = (eye + dt * c) @ f
             if material == "elastic":
                 tau = _elastic_stress(f, mu, lam)
             else:
