@@ -12,7 +12,7 @@ import torch
 from skfem import Basis, BilinearForm, ElementTriP1, ElementTriP2, LinearForm, MeshTri
 from skfem.helpers import dot, grad
 
-from itersolve import ConvergenceWarning, Status
+from itersolve import ConvergenceError, ConvergenceWarning, Status
 from itersolve.nn import chebyshev_laplacian
 from itersolve.pde import (
     FEResidual,
@@ -201,6 +201,22 @@ def test_nan_features_stop_with_nonfinite_input(setup):
         warnings.simplefilter("ignore", ConvergenceWarning)
         sol = train_graph_galerkin(_net(), residual, features, lap, adam_steps=5)
     assert sol.status is Status.NONFINITE_INPUT and not sol.success
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_finite_parameters(setup):
+    basis, _, lap, _ = setup
+    broken = FEResidual.from_skfem(basis, laplace, load=unit)
+    broken.load = torch.full_like(broken.load, float("nan"))  # a NaN-producing loss
+    with pytest.warns(ConvergenceWarning):
+        sol = train_graph_galerkin(
+            _net(), broken, node_features(basis), lap, adam_steps=5
+        )
+    assert sol.status is Status.NONFINITE and not sol.success
+    assert bool(torch.isfinite(sol.x).all())
+    with pytest.raises(ConvergenceError):
+        train_graph_galerkin(
+            _net(), broken, node_features(basis), lap, adam_steps=5, throw=True
+        )
 
 
 def test_bad_input(setup):

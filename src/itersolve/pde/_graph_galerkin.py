@@ -575,7 +575,7 @@ def train_graph_galerkin(
         output=ArrayInfo(Kind.TORCH, torch.float64, torch.device("cpu")),
         callback=callback,
         record=record,
-        throw=False,
+        throw=throw,
         check_finite=(x,),
         to_x=to_dofs,
     )
@@ -585,10 +585,6 @@ def train_graph_galerkin(
         solution.extras["source"] = float(unknown.detach())
     if ref is not None:
         solution.extras["relative_l2"] = _relative(solution.x, ref)
-    if throw and not solution.success:
-        from itersolve._core.errors import ConvergenceError
-
-        raise ConvergenceError(solution)
     return solution
 
 
