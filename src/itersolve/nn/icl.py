@@ -446,8 +446,9 @@ def train_icl(
     Returns
     -------
     dict
-        ``{"loss": [...]}``: the training loss of every step, divided by ``d``
-        (Garg et al.'s normalisation: 1 is the error of predicting 0).
+        ``{"loss": [...]}``: the training loss of every step, divided by the
+        number of active dimensions (``d``, or the curriculum's; Garg et al.'s
+        normalisation: 1 is the error of predicting 0 for identity ``Sigma``).
 
     Examples
     --------
@@ -484,7 +485,8 @@ def train_icl(
     device = model.read_in.weight.device
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    losses = []
+    losses: list[torch.Tensor] = []
+    scales = []
     for t in range(steps):
         dims, points = (
             curriculum.at(t) if curriculum is not None else (None, sampler.n_points)
@@ -495,9 +497,12 @@ def train_icl(
         loss = F.mse_loss(model(x, y), y)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss.detach()) / sampler.d)
+        # kept on the device: a host read every step would stall a GPU
+        losses.append(loss.detach())
+        scales.append(dims or sampler.d)
     model.eval()
-    return {"loss": losses}
+    values = torch.stack(losses).cpu().tolist()
+    return {"loss": [v / k for v, k in zip(values, scales, strict=True)]}
 
 
 # -- read-outs -------------------------------------------------------------------
