@@ -178,3 +178,23 @@ def test_bad_input():
         r.loss(torch.zeros(n, dtype=F64), "l1")
     with pytest.raises(ValueError, match="load"):
         r.residual(torch.zeros(n, dtype=F64), load=torch.zeros(2, dtype=F64))
+
+
+def test_classical_newton_krylov_solves_the_wrapped_residual():
+    # the same torch residual drives a classical solver: Newton-Krylov on the
+    # Jacobi fixed-point map z = z - D^{-1} R(z) over the free dofs
+    from itersolve.fixed_point import NewtonKrylov, fixed_point
+
+    basis = _basis(4)
+    r = FEResidual.from_skfem(basis, laplace, load=source)
+    free = r.free_dofs
+
+    def jacobi(z: torch.Tensor) -> torch.Tensor:
+        u = torch.zeros(r.n_dofs, dtype=F64).index_put((free,), z)
+        return z - r.preconditioned_residual(u)
+
+    sol = fixed_point(
+        jacobi, torch.zeros(len(free), dtype=F64), NewtonKrylov(rtol=1e-12)
+    )
+    assert sol.success
+    np.testing.assert_allclose(sol.x.numpy(), r.solve()[free.numpy()], rtol=1e-9)
