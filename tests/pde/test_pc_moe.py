@@ -16,7 +16,6 @@ from itersolve.pde import (
     relative_error,
     train_constrained,
 )
-from itersolve.pde._pc_moe import _halo
 
 PROBLEM = DiffusionSorptionProblem(n_t=8, n_x=10)
 SMALL = {"n_basis": 5, "width": 8, "depth": 2}
@@ -51,8 +50,8 @@ def test_each_expert_is_stationary_on_its_own_rows() -> None:
     psi = model.basis().detach()
     (sol,) = model.info.solutions
     assert sol.x.shape == (2, 5)  # one batched solve, a row per expert
-    for k, block in enumerate(model.blocks):
-        halo = _halo(block, PROBLEM.shape)
+    assert model.halos == ((slice(0, 8), slice(0, 6)), (slice(0, 8), slice(4, 10)))
+    for k, (block, halo) in enumerate(zip(model.blocks, model.halos, strict=True)):
         w = sol.x[k : k + 1].detach().clone().requires_grad_()
         rows = PROBLEM.residual(
             torch.einsum("bijn,bn->bij", psi[(slice(None), *halo)], w), halo

@@ -255,6 +255,13 @@ class ConstrainedBasisModel(nn.Module):
             merged.fallback = info.fallback[0][:, None]
         return merged
 
+    @property
+    def halos(self) -> tuple[tuple[slice, slice], ...]:
+        """Each expert's block grown by the stencil's reach (one time level
+        back, one column each side in ``x``, clipped): the nodes its rows
+        read (empty when soft)."""
+        return self._experts.halos if self.layer is not None else ()
+
     def grid_points(self) -> Tensor:
         """The problem's grid as collocation points ``(n_t, n_x, 2)`` of
         ``(t, x)``."""

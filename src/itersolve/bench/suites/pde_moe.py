@@ -225,8 +225,6 @@ def _unrolled_lm(
 
 def _ift_check(inst: IFTInstance) -> RunOutput:
     """The relative gradient difference, implicit vs unrolled."""
-    from itersolve.pde._pc_moe import _halo
-
     problem = inst.problem
     model = ConstrainedBasisModel(
         problem,
@@ -248,8 +246,7 @@ def _ift_check(inst: IFTInstance) -> RunOutput:
     implicit = torch.autograd.grad((u[0] * weights).sum(), params)
     psi = model.basis()
     u_unrolled = psi.new_zeros((1, *problem.shape))
-    for block in model.blocks:
-        halo = _halo(block, problem.shape)
+    for block, halo in zip(model.blocks, model.halos, strict=True):
         psi_h = psi[(slice(None), *halo)]
         w = _unrolled_lm(problem, halo, psi_h, inst.iterations)
         u_h = torch.einsum("bijn,bn->bij", psi_h, w)
