@@ -1,6 +1,38 @@
 """optim-training: AdaHessian vs torch.optim (and other AdaHessian packages) on a
 small CNN trained on scikit-learn's 8x8 digits.
 
+Training recipe: the one the paper's CIFAR runs use, from the official script
+(``amirgholami/adahessian``, ``image_classification/main.py`` and the
+``config/resnet20_cifar10/*.sh`` files), applied to every optimizer alike:
+
+* weight decay 5e-4 for every optimizer. SGD (lr 0.1, momentum 0.9) and Adam
+  (lr 1e-3) get it coupled (``torch.optim`` ``weight_decay=5e-4``); AdamW (lr
+  1e-2) and AdaHessian (lr 0.15) get it decoupled with the script's correction
+  ``weight_decay = 5e-4 / lr`` (AdamW 0.05, AdaHessian 3.33e-3), so that every
+  step shrinks the weights by ``lr * wd = 5e-4`` as the coupled methods do at
+  lr 1. Before this suite gave AdaHessian ``wd = 5e-4`` uncorrected (a 6.7x
+  weaker decay than the paper's), SGD and Adam none and AdamW torch's default
+  0.01: not the paper's comparison.
+* step decay: lr x 0.1 at epochs 80 and 120 of 160 (``MultiStepLR``), scaled to
+  this suite's 30 epochs: x 0.1 after 50% and 75% of the steps (epochs 15 and
+  22.5). No warmup: the official image-classification script has none (the
+  warmup in the paper belongs to the fairseq transformer runs).
+
+The recipe was fixed from the official script before the run that it was
+judged on; the thresholds are the spec's (>= Adam's mean; within one sample
+std of SGD's mean over 5 seeds). The claim details also print the standard
+error of the difference of the two means, ``sqrt(s1^2/n + s2^2/n)``: with 5
+seeds a margin smaller than that is not a measured difference either way.
+
+The algorithm itself matches the official optimizer: ``torch_optimizer``'s
+Adahessian (the author's port of the official file) agrees step for step to
+1e-12 at k = 0.5 and k = 1 (tests/optim/test_adahessian.py). pytorch_optimizer's
+``AdaHessian`` is a different variant: no spatial averaging of conv kernels,
+the signed estimate ``z * Hz`` (the abs is irrelevant there because only its
+square enters), ``eps`` 1e-16 and lr 0.1 by default; on a model without conv
+kernels and with the same eps it agrees to 1e-10 (same tests). Its row here
+runs with eps 1e-4 and the recipe above.
+
 A seed whose final parameters or training loss are not finite has diverged: its
 row is ``DIVERGED`` with a NaN objective (``"finite": false``), it enters the
 means over seeds as accuracy 0 and the claims say how many seeds diverged; a
@@ -44,6 +76,9 @@ SEEDS = {"smoke": 1, "quick": 5, "full": 5}
 EPOCHS = {"smoke": 1, "quick": 30, "full": 30}
 PARITY_STEPS = {"smoke": 5, "quick": 50, "full": 200}
 OURS = "itersolve-adahessian"
+WEIGHT_DECAY = 5e-4  # the official script's, for every optimizer
+DECAY_AT = (0.5, 0.75)  # MultiStepLR milestones 80, 120 of 160 epochs
+DECAY = 0.1
 
 
 @dataclass(frozen=True)
@@ -94,12 +129,35 @@ def evaluate(problem: TrainingProblem, x: Any) -> float:
     return accuracy(model, problem.data.x_test.double(), problem.data.y_test)
 
 
+class _StepDecay(torch.optim.Optimizer):
+    """The official script's MultiStepLR, counted in steps: lr x ``DECAY`` after
+    each fraction ``DECAY_AT`` of the run's ``total`` steps."""
+
+    def __init__(self, inner: torch.optim.Optimizer, total: int) -> None:
+        self.inner = inner
+        self.param_groups = inner.param_groups
+        self.milestones = {int(f * total) for f in DECAY_AT}
+        self.count = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.inner.zero_grad(set_to_none)
+
+    def step(self, closure: Any = None) -> Any:
+        out = self.inner.step(closure)
+        self.count += 1
+        if self.count in self.milestones:
+            for group in self.param_groups:
+                group["lr"] *= DECAY
+        return out
+
+
 def _training_run(make_optimizer, closure_style: str = "backward"):
     def run(problem: TrainingProblem) -> RunOutput:
         model = cnn(problem.seed)
+        total = len(problem.stream)
         steps = train(
             model,
-            make_optimizer,
+            lambda m: _StepDecay(make_optimizer(m), total),
             problem.data,
             problem.stream,
             closure_style=closure_style,
@@ -118,7 +176,7 @@ def _adahessian(model: nn.Module, hessian_power: float = 1.0) -> torch.optim.Opt
         model.parameters(),
         lr=0.15,
         eps=1e-4,
-        weight_decay=5e-4,
+        weight_decay=WEIGHT_DECAY / 0.15,
         hessian_power=hessian_power,
         seed=0,
     )
@@ -150,7 +208,12 @@ def _torch_optimizer_adahessian(model: nn.Module) -> torch.optim.Optimizer:
     import torch_optimizer
 
     return _LegacyCreateGraph(
-        torch_optimizer.Adahessian(model.parameters(), lr=0.15, weight_decay=5e-4)
+        torch_optimizer.Adahessian(
+            model.parameters(),
+            lr=0.15,
+            weight_decay=WEIGHT_DECAY / 0.15,
+            hessian_power=1.0,  # the paper's k (their default is 0.5)
+        )
     )
 
 
@@ -158,7 +221,9 @@ def _pytorch_optimizer_adahessian(model: nn.Module) -> torch.optim.Optimizer:
     import pytorch_optimizer
 
     return _LegacyCreateGraph(
-        pytorch_optimizer.AdaHessian(model.parameters(), lr=0.15, weight_decay=5e-4)
+        pytorch_optimizer.AdaHessian(
+            model.parameters(), lr=0.15, eps=1e-4, weight_decay=WEIGHT_DECAY / 0.15
+        )
     )
 
 
@@ -203,17 +268,29 @@ def _first_seeds(case: Case) -> bool:
 METHODS = [
     Method(
         "torch-sgd",
-        _training_run(lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)),
+        _training_run(
+            lambda m: torch.optim.SGD(
+                m.parameters(), lr=0.1, momentum=0.9, weight_decay=WEIGHT_DECAY
+            )
+        ),
         applies=_is_training,
     ),
     Method(
         "torch-adam",
-        _training_run(lambda m: torch.optim.Adam(m.parameters(), lr=1e-3)),
+        _training_run(
+            lambda m: torch.optim.Adam(
+                m.parameters(), lr=1e-3, weight_decay=WEIGHT_DECAY
+            )
+        ),
         applies=_is_training,
     ),
     Method(
         "torch-adamw",
-        _training_run(lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2)),
+        _training_run(
+            lambda m: torch.optim.AdamW(
+                m.parameters(), lr=1e-2, weight_decay=WEIGHT_DECAY / 1e-2
+            )
+        ),
         applies=_is_training,
     ),
     Method(
@@ -256,9 +333,12 @@ def _accuracy_vs(anchor: str, within_std: bool):
         (m_ours, s_ours), (m_ref, s_ref) = mean_std(ours.values), mean_std(ref.values)
         margin = m_ours - m_ref
         ok = margin >= -s_ref if within_std else margin >= 0
+        n_ours, n_ref = len(ours.values), len(ref.values)
+        sem = math.sqrt(s_ours**2 / n_ours + s_ref**2 / n_ref)
         detail = (
             f"{OURS} {m_ours:.4f} ± {s_ours:.4f} ({ours.describe()}) vs {anchor} "
-            f"{m_ref:.4f} ± {s_ref:.4f} ({ref.describe()})"
+            f"{m_ref:.4f} ± {s_ref:.4f} ({ref.describe()}); standard error of "
+            f"the difference {sem:.4f}"
         )
         return ClaimOutcome(margin, ok and ours.failed == 0, detail)
 
@@ -306,10 +386,13 @@ SUITES = [
         description=(
             "Small CNN (2 conv + 1 fc, 9.9k parameters) on scikit-learn digits "
             "(1437 train / 360 test), batch 64, 30 epochs, 5 seeds (same init and "
-            "data order for every optimizer): AdaHessian (lr 0.15, k 1, eps 1e-4, "
-            "wd 5e-4) vs torch.optim SGD (0.1, momentum 0.9), Adam (1e-3), AdamW "
-            "(1e-2), torch_optimizer / pytorch_optimizer AdaHessian (seed 0 only); "
-            "plus a step-for-step parity run with torch_optimizer at k = 0.5 (float64, "
+            "data order for every optimizer), the official script's recipe: "
+            "weight decay 5e-4 for all (coupled for SGD / Adam, decoupled as "
+            "5e-4 / lr for AdamW / AdaHessian), lr x 0.1 after 50% and 75% of the "
+            "steps. AdaHessian (lr 0.15, k 1, eps 1e-4) vs torch.optim SGD (0.1, "
+            "momentum 0.9), Adam (1e-3), AdamW (1e-2), torch_optimizer (k 1) / "
+            "pytorch_optimizer (eps 1e-4) AdaHessian (seed 0 only); plus a "
+            "step-for-step parity run with torch_optimizer at k = 0.5 (float64, "
             "same probes). Objective: test accuracy."
         ),
         objective_name="test accuracy",
