@@ -569,7 +569,18 @@ class LayerReadouts:
     """One linear read-out per layer of an :class:`ICLTransformer`.
 
     ``weights[l]`` / ``biases[l]`` read layer ``l + 1``'s hidden state at the
-    ``x`` tokens; :meth:`predict` gives every layer's predictions.
+    ``x`` tokens; :meth:`predict` gives every layer's predictions. Made by
+    :func:`fit_layer_readouts`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.nn.icl import ICLTransformer, LayerReadouts
+    >>> model = ICLTransformer(d=2, max_points=3, layers=2, heads=1, width=4)
+    >>> readouts = LayerReadouts(torch.zeros(2, 4, dtype=torch.float64),
+    ...                          torch.ones(2, dtype=torch.float64))
+    >>> readouts.predict(model, torch.randn(5, 3, 2), torch.randn(5, 3)).shape
+    torch.Size([2, 5, 3])
     """
 
     weights: torch.Tensor
@@ -912,7 +923,19 @@ def best_matching_steps(
 
 @dataclass(frozen=True)
 class LayerComparison:
-    """The similarity curves of every layer against Newton and GD iterates."""
+    """The similarity curves of every layer against Newton and GD iterates,
+    made by :func:`compare_layers`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.nn.icl import compare_layers, gd_predictions
+    >>> x = torch.randn(8, 6, 3, dtype=torch.float64)
+    >>> y = x @ torch.randn(3, dtype=torch.float64)
+    >>> result = compare_layers(gd_predictions(x, y, [4]), x, y, newton_steps=5)
+    >>> result.gd_best, tuple(result.newton_similarity.shape)
+    ([4], (1, 5))
+    """
 
     newton_steps: list[int]
     gd_steps: list[int]
