@@ -27,11 +27,11 @@ from torch.nn.utils import parameters_to_vector
 from itersolve._core.frontdoor import check_method, solve
 from itersolve._core.iterate import Callback, IterativeMethod
 from itersolve._core.solution import Solution, Status
-from itersolve._core.tensors import ArrayInfo, Kind, as_tensor
 from itersolve.pde._enkf import enkf_update, load_ensemble, model_observer
 from itersolve.pde.pinn._burgers import SensorData
 from itersolve.pde.pinn._models import PINN
 from itersolve.pde.pinn._problem import PINNProblem
+from itersolve.pde.pinn._train import AdamThenLBFGS, collocation_grid, train_pinn
 
 
 class _Field(nn.Module):
@@ -563,20 +563,7 @@ def train_enkf_pinn(
         raise ValueError(
             "observations.noise_std is 0: give EnsembleKalmanPINN(data_std=...)"
         )
-    if collocation is None:
-        work = dtype if dtype is not None else next(model.parameters()).dtype
-        if not work.is_floating_point:
-            raise ValueError(f"dtype must be a floating dtype, got {work}")
-        x, t = problem.collocation(seed, work)
-        info = ArrayInfo(Kind.TORCH, work, x.device)
-    else:
-        if not isinstance(collocation, tuple | list) or len(collocation) != 2:
-            raise ValueError(
-                f"collocation must be a pair (x, t) of 1-D arrays, got {collocation!r}"
-            )
-        x, info = as_tensor(collocation[0], "collocation x", dtype=dtype, copy=True)
-        t, _ = as_tensor(collocation[1], "collocation t", dtype=x.dtype, copy=True)
-    problem.check_collocation(x, t)
+    x, t, info = collocation_grid(model, problem, collocation, seed, dtype)
     template = copy.deepcopy(model).to(dtype=x.dtype, device=x.device)
     run = EnsembleRun(template, problem, x, t, data, seed)
     x0 = parameters_to_vector(template.parameters()).detach()
@@ -694,8 +681,6 @@ def ipinner_search(
     from pymoo.operators.sampling.rnd import IntegerRandomSampling
     from pymoo.optimize import minimize as pymoo_minimize
     from pymoo.util.ref_dirs import get_reference_directions
-
-    from itersolve.pde.pinn._train import AdamThenLBFGS, train_pinn
 
     if not isinstance(getattr(problem, "observations", None), SensorData):
         raise ValueError("problem must carry observations (a SensorData)")

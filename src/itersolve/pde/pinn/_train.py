@@ -226,6 +226,34 @@ def _seed(seed: Any) -> int:
     return seed
 
 
+def collocation_grid(
+    model: PINNModel,
+    problem: PINNProblem,
+    collocation: tuple[Any, Any] | None,
+    seed: int,
+    dtype: torch.dtype | None,
+) -> tuple[torch.Tensor, torch.Tensor, ArrayInfo]:
+    """The training front doors' ``(x, t)`` axes and the answer's array kind:
+    the given arrays (copied) or the problem's seeded grid in ``dtype`` (the
+    model's by default)."""
+    if collocation is None:
+        work = dtype if dtype is not None else next(model.parameters()).dtype
+        if not work.is_floating_point:
+            raise ValueError(f"dtype must be a floating dtype, got {work}")
+        x, t = problem.collocation(seed, work)
+        info = ArrayInfo(Kind.TORCH, work, x.device)
+    else:
+        if not isinstance(collocation, tuple | list) or len(collocation) != 2:
+            raise ValueError(
+                f"collocation must be a pair (x, t) of 1-D arrays, got {collocation!r}"
+            )
+        x, info = as_tensor(collocation[0], "collocation x", dtype=dtype, copy=True)
+        t, _ = as_tensor(collocation[1], "collocation t", dtype=x.dtype, copy=True)
+        t = t.to(x.device)
+    problem.check_collocation(x, t)
+    return x, t, info
+
+
 def train_pinn(
     model: PINNModel,
     problem: PINNProblem,
@@ -304,21 +332,7 @@ def train_pinn(
         AdamThenLBFGS() if method is None else method, "AdamThenLBFGS()"
     )
     seed = _seed(seed)
-    if collocation is None:
-        work = dtype if dtype is not None else next(model.parameters()).dtype
-        if not work.is_floating_point:
-            raise ValueError(f"dtype must be a floating dtype, got {work}")
-        x, t = problem.collocation(seed, work)
-        info = ArrayInfo(Kind.TORCH, work, x.device)
-    else:
-        if not isinstance(collocation, tuple | list) or len(collocation) != 2:
-            raise ValueError(
-                f"collocation must be a pair (x, t) of 1-D arrays, got {collocation!r}"
-            )
-        x, info = as_tensor(collocation[0], "collocation x", dtype=dtype, copy=True)
-        t, _ = as_tensor(collocation[1], "collocation t", dtype=x.dtype, copy=True)
-        t = t.to(x.device)
-    problem.check_collocation(x, t)
+    x, t, info = collocation_grid(model, problem, collocation, seed, dtype)
     trained = copy.deepcopy(model).to(dtype=x.dtype, device=x.device)
     x0 = parameters_to_vector(trained.parameters()).detach().clone()
     solution = solve(
