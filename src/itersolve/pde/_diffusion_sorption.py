@@ -93,7 +93,7 @@ class DiffusionSorptionProblem:
     >>> problem.residual(u).shape
     torch.Size([1, 30])
     >>> round(float(problem.retardation(torch.tensor(1.0))), 4)
-    3.1566
+    3.1569
     """
 
     n_t: int = 64
