@@ -8,6 +8,13 @@ reference by the method of lines on an 8x finer grid, scipy BDF). Chosen over
 dimension less: the single-expert solve on a 32 x 32 grid already takes a
 large part of a training step on 2 cores.
 
+The start. PDEBench starts from ``u = 0``; tried first (64 x 64 grid, 20
+steps), it left every constraint solve unconverged (20 of 20 steps, the
+single expert at 91 LM iterations, one of four experts at 1296): with
+``u ~ 0`` over most of the grid the Freundlich factor's ``u^(n_f - 1)``
+has an unbounded derivative (the spec's own pitfall), so the suite uses the
+problem's smooth compatible start instead (``initial="smooth"``).
+
 Three models with the identical backbone (an MLP of ``(t, x)`` emitting 16
 basis functions, width 32, 3 hidden ``tanh`` layers, float64, seed 0), the
 identical loss (mean square of the whole-grid Crank–Nicolson, initial and
@@ -45,6 +52,19 @@ Claims (from issue 19, fixed before running):
 * the MoE's median time per training step <= the single hard constraint's
   (a timing claim: judged on an idle machine; PROVISIONAL on a busy one);
 * the implicit backward equals unrolled LM to 1e-6 (float64).
+
+Measured at quick (2 cores at load 12-14, so every time is inflated):
+MoE / HC 0.0194 / 0.00121 = 16.1 FAIL; HC / SC 0.00121 / 0.257 = 0.0047
+PASS; s/step MoE 1.02 vs HC 0.505, ratio 2.02 (PROVISIONAL, would FAIL);
+implicit vs unrolled 2.6e-8 PASS. The MoE's error sits at the expert
+interfaces (relative L2 on the interface columns 0.031, against 0.0014 for
+the single expert): the experts are not coupled there, and an expert
+block that does not reach ``x = 0`` has no boundary condition of its own,
+only the basis' extrapolation into its halo. Its step is slower on CPU
+because the batched solve runs until the slowest expert stops (20 LM
+iterations against 14 for the single expert at the first step) over more
+rows (the halos overlap), with the same ``n_basis`` Hessian products in the
+backward pass.
 
 Rows also carry ``interface_relative_l2`` (the error on the grid columns
 next to the expert interfaces, for every model: the experts are not coupled
