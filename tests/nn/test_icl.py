@@ -216,7 +216,7 @@ def test_seeded_training_is_reproducible() -> None:
 
     def run(seed: int) -> tuple[list[float], torch.Tensor]:
         model = icl.ICLTransformer(2, 4, layers=1, heads=1, width=8, seed=0)
-        history = icl.train_icl(model, sampler, 20, batch_size=8, lr=1e-2, seed=seed)
+        history = icl.train_icl(model, sampler, 8, batch_size=8, lr=1e-2, seed=seed)
         return history["loss"], model.read_out.weight.detach().clone()
 
     loss_a, w_a = run(0)
@@ -236,10 +236,11 @@ def test_curriculum_schedule_and_training() -> None:
         (4, 6),
     ]
     model = icl.ICLTransformer(4, 6, layers=1, heads=1, width=8)
+    fast = icl.Curriculum(2, 4, 1, 3, 6, 2, interval=2)
     history = icl.train_icl(
-        model, icl.GaussianRegressionSampler(4, 6), 12, batch_size=4, curriculum=c
+        model, icl.GaussianRegressionSampler(4, 6), 6, batch_size=4, curriculum=fast
     )
-    assert len(history["loss"]) == 12 and all(np.isfinite(history["loss"]))
+    assert len(history["loss"]) == 6 and all(np.isfinite(history["loss"]))
 
 
 # -- bad input ----------------------------------------------------------------------
