@@ -262,6 +262,8 @@ def prepare_gns(task: Task) -> Prepared:
             model, task.train, steps=task.config.train_steps, lr=LR, noise_std=NOISE
         )
         extras = {"train_seconds": out["seconds"], "final_loss": _tail(out["loss"])}
+    else:
+        _untrained_scales(model, task)
     return Prepared(task, model, extras)
 
 
@@ -282,8 +284,18 @@ def prepare_giorom(task: Task) -> Prepared:
             "final_loss": _tail(out["loss"]),
             "upsampler_loss": _tail(out["upsampler_loss"]),
         }
+    else:
+        _untrained_scales(model.operator, task)
     extras["n_reduced"] = float(min(task.config.n_reduced, task.test[0].shape[1]))
     return Prepared(task, model, extras)
+
+
+def _untrained_scales(model: GNS | GraphOperator, task: Task) -> None:
+    """Scaling rows: the normalisation statistics of the cloud's own frames.
+    Without them an untrained network's unit-std accelerations throw the
+    particles into the walls, where the radius graph fills up and the time per
+    frame measures a pile-up, not the method."""
+    model.fit_normalizer(task.test, NOISE)
 
 
 def _tail(losses: list[float]) -> float:
