@@ -163,6 +163,10 @@ def test_bad_input():
         model.rollout(history[:2], steps=1)
     with pytest.raises(ValueError, match="steps must be a positive int"):
         model.rollout(history, steps=0)
+    broken = GNS(window=2, radius=0.1, latent=8, message_steps=1)
+    broken.acc_std.fill_(float("inf"))  # an overflowing network
+    with pytest.raises(FloatingPointError, match="non-finite at frame 1"):
+        broken.rollout(history, steps=2)
     with pytest.raises(ValueError, match="trajectories\\[0\\] contains NaN"):
         train_gns(model, [nan], steps=1)
     with pytest.raises(ValueError, match="need at least window"):

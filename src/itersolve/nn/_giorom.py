@@ -251,25 +251,32 @@ class _Simulator(nn.Module):
     def acceleration(self, history: torch.Tensor) -> torch.Tensor:
         """Next-frame acceleration ``x_{t+1} - 2 x_t + x_{t-1}`` in position
         units, from ``history`` of shape ``(window + 1, n, 2)``."""
-        history = _check_history(history, self.window)
-        dtype = self.acc_std.dtype
-        out = self(history.to(dtype))
+        return self._acceleration(_check_history(history, self.window))
+
+    def _acceleration(self, history: torch.Tensor) -> torch.Tensor:
+        out = self(history.to(self.acc_std.dtype))
         return (out * self.acc_std + self.acc_mean).to(history.dtype)
 
-    def _advance(self, history: torch.Tensor) -> torch.Tensor:
-        acc = self.acceleration(history)
-        nxt = 2 * history[-1] - history[-2] + acc
+    def _advance(self, history: torch.Tensor, step: int) -> torch.Tensor:
+        nxt = 2 * history[-1] - history[-2] + self._acceleration(history)
+        # Checked before the clamp, which would turn an overflow into the wall.
+        if not torch.isfinite(nxt.sum()):
+            raise FloatingPointError(
+                f"the rollout became non-finite at frame {step + 1} (the "
+                "network's output overflowed)"
+            )
         return nxt.clamp(self.bounds[0], self.bounds[1])
 
     @torch.no_grad()
     def rollout(self, history: torch.Tensor, steps: int) -> torch.Tensor:
-        """``steps`` predicted frames ``(steps, n, 2)`` after ``history``."""
+        """``steps`` predicted frames ``(steps, n, 2)`` after ``history``
+        (``FloatingPointError`` if a frame is non-finite)."""
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be a positive int, got {steps!r}")
         history = _check_history(history, self.window)
         frames = []
-        for _ in range(steps):
-            nxt = self._advance(history)
+        for step in range(steps):
+            nxt = self._advance(history, step)
             frames.append(nxt)
             history = torch.cat([history[1:], nxt[None]])
         return torch.stack(frames)
