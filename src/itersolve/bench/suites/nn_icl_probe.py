@@ -195,8 +195,9 @@ def prepare_transformer(task: Task) -> Trained:
         "train_loss_last": float(np.mean(history["loss"][-window:])),
         "newton_best": _joined(result.newton_best),
         "gd_best": _joined(result.gd_best),
-        "newton_best_similarity": _joined(result.newton_best_similarity),
-        "gd_best_similarity": _joined(result.gd_best_similarity),
+        # 8 digits: the SimE claim compares these strings' values
+        "newton_best_similarity": _joined(result.newton_best_similarity, 8),
+        "gd_best_similarity": _joined(result.gd_best_similarity, 8),
         "layer_error": _joined(result.layer_error),
         "newton_similarity": json.dumps(
             np.round(result.newton_similarity.numpy(), 4).tolist()
