@@ -124,21 +124,30 @@ class EnsembleKalmanPINN(IterativeMethod):
     1. ``adam_steps`` of Adam on every member's PINN loss (PDE, initial,
        boundary and data terms, weights of the template), all members in one
        batched call;
-    2. one :func:`~itersolve.pde.enkf_update` of the parameter ensemble
-       (``inflation``) on the observation vector: the noisy data ``u(x_k,
-       t_k) = u_k`` (noise ``data_std``), the PDE residual at
-       ``residual_points`` random collocation points with target 0 (a
-       pseudo-observation of noise ``residual_std``) and the initial and
-       boundary residuals with target 0 (noise ``boundary_std``);
-    3. with ``refine_data`` the data term of the next Adam phase fits the
-       analysis ensemble's mean prediction at the sensors (the "denoised
-       data"); the Kalman update itself always uses the original data and
-       noise, so the observations are not counted twice.
+    2. a Kalman step (:func:`~itersolve.pde.enkf_update`, ``inflation``),
+       by ``update``:
+
+       * ``"outputs"`` (the spec's pipeline): before every phase but the
+         first, the analysis of the members' predictions at the sensors
+         against the noisy data (noise ``data_std``); its mean (the
+         "denoised data") replaces the data in the next phase's loss and the
+         parameters do not jump;
+       * ``"parameters"``: after every phase, the update of the parameter
+         ensemble on the observation vector: the noisy data, the PDE residual
+         at ``residual_points`` random collocation points with target 0 (a
+         pseudo-observation of noise ``residual_std``) and the initial and
+         boundary residuals with target 0 (noise ``boundary_std``), every
+         noise scaled by ``sqrt(iterations)`` (ES-MDA: the repeated updates
+         count the data once); with ``refine_data`` the next phase fits the
+         analysis ensemble's mean prediction at the sensors.
+
+    The Kalman steps always use the original data and noise.
 
     Stopping rule: the budget, ``steps == iterations`` (SUCCESS); a
     non-finite loss stops with ``Status.NONFINITE`` before the update (``x``
-    keeps the last finite ensemble). With ``adam_steps = 0`` it is plain
-    iterated EnKF (ensemble Kalman inversion) on the PINN parameters.
+    keeps the last finite ensemble). With ``adam_steps = 0`` and
+    ``update="parameters"`` it is plain iterated EnKF (ensemble Kalman
+    inversion) on the PINN parameters.
     Reconstructed from the iPINNER abstract (Lu, Mou & Lin, arXiv
     2506.00731), not from code; compare with a single Adam-trained PINN of
     ``E * adam_steps * iterations`` steps (:func:`train_pinn`).
@@ -166,7 +175,10 @@ class EnsembleKalmanPINN(IterativeMethod):
     init_spread
         Relative spread of the initial ensemble.
     refine_data
-        Fit the analysis mean at the sensors in the next Adam phase.
+        Fit the analysis mean at the sensors in the next Adam phase
+        (``update="parameters"``; the outputs update always does).
+    update
+        ``"outputs"`` (default) or ``"parameters"``, see step 2.
 
     Examples
     --------
