@@ -75,6 +75,13 @@ def test_claims_judged_at_full_scale_only(claim_index: int) -> None:
     assert claim.check(Results([])).passed is None
 
 
+def test_newton_vs_gd_claim_needs_a_model_that_learned() -> None:
+    rows = _rows("full", "1,3,6,8", "1,4,16,32")
+    rows[0]["objective_value"] = 0.9  # about the zero predictor's error
+    outcome = suite.SUITES[0].claims[2].check(Results(rows))
+    assert outcome.passed is False and "not learned" in outcome.detail
+
+
 def test_claims_fail_at_full_scale_on_bad_curves() -> None:
     newton, gd, _ = suite.SUITES[0].claims
     bad = Results(_rows("full", "1,5,5,8", "1,4,4,32"))
