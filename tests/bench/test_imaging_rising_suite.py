@@ -12,7 +12,7 @@ from itersolve.bench.suites import imaging_rising as ir
 
 @pytest.fixture(scope="module")
 def task() -> ir.Task:
-    return ir._build(17, 10, 0.05, 2, 2, 20, (4, 8), 1)
+    return ir._build(17, 10, 0.05, 0.3, 2, 2, 20, (4, 8), 1)
 
 
 def test_evaluate_is_the_mean_relative_error(task):

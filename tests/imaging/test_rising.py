@@ -33,17 +33,25 @@ def sinograms():
 
 
 def test_network_completes_the_iterations_on_unseen_sinograms(projector, sinograms):
-    """Trained on 32 pairs (3 vs 60 SGP steps), on 8 unseen sinograms the
-    network's output is much closer to the 60-step solution than the 3-step
-    iterate it starts from (mean relative distance at most 0.75 of it)."""
+    """Trained on 32 pairs (3 vs 60 SGP steps; cosine schedule, flips), on 8
+    unseen sinograms the network's output is much closer to the 60-step
+    solution than the 3-step iterate it starts from: mean relative distance
+    at most 0.6 of the input's (an identity network scores 1.0)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         model = RISING(ResUNet((8, 16), seed=0), projector, k1=3, solver=SGP(lam=0.01))
         out = train_rising(
-            model, sinograms[:32], k_is=60, epochs=40, lr=3e-3, batch_size=4
+            model,
+            sinograms,
+            k_is=60,
+            epochs=40,
+            lr=3e-3,
+            batch_size=4,
+            schedule="cosine",
+            augment=True,
+            held_out=8,
         )
-        assert out["loss"][-1] < 0.5 * out["loss"][0]
         before, after = [], []
         for y in sinograms[32:]:
             x_ris = model.early(y)
@@ -52,7 +60,42 @@ def test_network_completes_the_iterations_on_unseen_sinograms(projector, sinogra
             after.append(relative_error(model.complete(x_ris), x_is))
     finally:
         torch.set_num_threads(threads)
-    assert np.mean(after) <= 0.75 * np.mean(before), (after, before)
+    assert np.mean(after) <= 0.6 * np.mean(before), (after, before)
+    # The recorded held-out curve is the same measurement, made in training.
+    assert out["held_out_error"][-1] == pytest.approx(np.mean(after), rel=1e-4)
+    assert out["held_out_input_error"] == pytest.approx(np.mean(before), rel=1e-4)
+
+
+def test_flips_keep_the_pairs_of_a_mirror_symmetric_geometry():
+    """The augmentation's premise: for uniform angles over [0, pi) the SGP
+    iterates of a flipped image's sinogram are (up to TV's one-sided
+    differences and the projector's rounding) the flipped iterates."""
+    from itersolve.imaging._rising import _flip
+
+    # Odd side: the pixel grid and the detector share their centre.
+    projector = ParallelBeamProjector(N + 1, ANGLES)
+    image = torch.from_numpy(ellipse_phantoms(N + 1, 1, seed=5)[0].image)
+    solver = SGP(lam=0.01)
+    x = sgp_steps(projector.forward(image), projector, solver, 20)
+    for code in (1, 2, 3):
+        y = projector.forward(_flip(image, code).contiguous())
+        xf = sgp_steps(y, projector, solver, 20)
+        assert relative_error(_flip(xf, code), x) < 0.01, code
+        assert relative_error(xf, x) > 0.1, code
+
+
+def test_training_options_refuse_bad_values(projector, sinograms):
+    model = RISING(ResUNet((4, 8)), projector, k1=2)
+    with pytest.raises(ValueError, match="schedule must be"):
+        train_rising(model, sinograms[:2], k_is=5, schedule="step")
+    with pytest.raises(ValueError, match="held_out must be an int"):
+        train_rising(model, sinograms[:2], k_is=5, held_out=2)
+    uneven = ParallelBeamProjector(N, np.array([0.0, 0.3, 1.0]))
+    ys = [
+        simulate(p, uneven.angles, 0.0, seed=0) for p in ellipse_phantoms(N, 2, seed=0)
+    ]
+    with pytest.raises(ValueError, match="augment=True needs an angle set"):
+        train_rising(RISING(ResUNet((4, 8)), uneven, k1=2), ys, k_is=5, augment=True)
 
 
 def test_seeded_training_is_reproducible(projector, sinograms):

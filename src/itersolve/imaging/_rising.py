@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -117,6 +118,78 @@ class RISING:
         return to_output(x.to(info.dtype), info)
 
 
+def _mirror_symmetric(angles: np.ndarray) -> bool:
+    """Whether the angle set (mod pi) is closed under ``theta -> pi - theta``,
+    the condition for image flips to map a sinogram onto a sinogram of the
+    same geometry."""
+    a = np.sort(np.mod(angles, np.pi))
+    b = np.sort(np.mod(np.pi - angles, np.pi))
+    # pi - 0 wraps to ~pi or ~0 depending on rounding: compare on the circle.
+    diff = np.abs(a[:, None] - b[None, :])
+    return bool(np.all(np.min(np.minimum(diff, np.pi - diff), axis=1) < 1e-9))
+
+
+def _flip(batch: Tensor, code: int) -> Tensor:
+    """The flips of the image square that keep the geometry: 0 none,
+    1 left-right, 2 up-down, 3 both (a half turn)."""
+    dims = [(), (-1,), (-2,), (-2, -1)][code]
+    return batch.flip(dims) if dims else batch
+
+
+def _relative(a: Tensor, b: Tensor) -> Tensor:
+    """Per-image relative distances ``||a - b|| / ||b||``."""
+    num = (a - b).flatten(1).norm(dim=1)
+    return num / b.flatten(1).norm(dim=1).clamp_min(1e-30)
+
+
+def fit(
+    net: nn.Module,
+    inputs: Tensor,
+    targets: Tensor,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    schedule: str = "constant",
+    augment: bool = False,
+    seed: int = 0,
+    after_epoch: Callable[[nn.Module], None] | None = None,
+) -> list[float]:
+    """Adam on ``MSE(net(inputs), targets)`` (``(b, 1, n, n)`` each), the
+    loop of :func:`train_rising` (whose parameters these are), shared with
+    baselines that must train the same way; ``after_epoch(net)`` runs in eval
+    mode after each epoch. Returns the mean training loss per epoch."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    n_batches = -(-len(inputs) // batch_size)
+    total_steps = epochs * n_batches
+    generator = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    step = 0
+    for _ in range(epochs):
+        net.train()
+        order = torch.randperm(len(inputs), generator=generator).split(batch_size)
+        flips = torch.randint(0, 4 if augment else 1, (n_batches,), generator=generator)
+        total = 0.0
+        for code, idx in zip(flips.tolist(), order, strict=True):
+            if schedule == "cosine":
+                scale = 0.5 * (1 + math.cos(math.pi * step / total_steps))
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * scale
+            optimizer.zero_grad()
+            out = net(_flip(inputs[idx], code))
+            loss = torch.nn.functional.mse_loss(out, _flip(targets[idx], code))
+            loss.backward()
+            optimizer.step()
+            step += 1
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / len(inputs))
+        net.eval()
+        if after_epoch is not None:
+            after_epoch(net)
+    net.eval()
+    return losses
+
+
 def train_rising(
     model: RISING,
     sinograms: Sequence[Any],
@@ -125,13 +198,51 @@ def train_rising(
     epochs: int = 50,
     lr: float = 1e-4,
     batch_size: int = 4,
+    schedule: str = "constant",
+    augment: bool = False,
+    held_out: int = 0,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Train ``model.net`` on pairs ``(x_RIS, x_IS)`` built from ``sinograms``:
     ``k1`` and ``k_is`` SGP steps; loss ``MSE(net(x_RIS), x_IS)``, Adam.
 
-    Returns the pairs and the mean loss per epoch (``"x_ris"``, ``"x_is"``,
-    ``"loss"``). Seeded: the same ``seed`` and data give the same weights.
+    Parameters
+    ----------
+    model
+        The :class:`RISING` model whose ``net`` is trained in place.
+    sinograms
+        Training sinograms (``model.projector.sinogram_shape`` each).
+    k_is
+        SGP steps for the targets ``x_IS`` (at most: SGP may stop earlier on
+        its own rule); must exceed ``model.k1``.
+    epochs, lr, batch_size
+        Adam's passes over the pairs, learning rate and batch size (the
+        paper: 50, 1e-4, 4).
+    schedule
+        ``"constant"`` (the paper's) or ``"cosine"``: the learning rate decays
+        from ``lr`` to 0 over the run on a half cosine, which lets a short run
+        at a large ``lr`` settle instead of ending in Adam's noise.
+    augment
+        Train on a random flip of each batch (left-right, up-down or both,
+        drawn per batch). The pair of a flipped image is, up to the
+        asymmetry of TV's forward differences, the pair of the flipped
+        sinogram when the angle set is closed under ``theta -> pi - theta``
+        (uniform angles over ``[0, pi)`` are); other geometries are refused.
+    held_out
+        The last ``held_out`` sinograms are not trained on: after every epoch
+        the mean relative distance ``||net(x_RIS) - x_IS|| / ||x_IS||`` over
+        them is recorded (``"held_out_error"``), next to the input's own
+        ``||x_RIS - x_IS|| / ||x_IS||`` (``"held_out_input_error"``).
+    seed
+        Seeds the batch order and the flips.
+
+    Returns
+    -------
+    dict
+        ``"x_ris"``, ``"x_is"`` (all pairs, numpy), ``"loss"`` (mean training
+        loss per epoch) and, with ``held_out``, ``"held_out_error"`` (per
+        epoch) and ``"held_out_input_error"``. Seeded: the same ``seed`` and
+        data give the same weights.
 
     Examples
     --------
@@ -142,41 +253,72 @@ def train_rising(
     >>> angles = np.linspace(0, np.pi, 8, endpoint=False)
     >>> K = ParallelBeamProjector(12, angles)
     >>> ys = [simulate(p, angles, 0.01, seed=i)
-    ...       for i, p in enumerate(ellipse_phantoms(12, 4, seed=0))]
-    >>> out = train_rising(RISING(ResUNet((4, 8)), K, k1=2), ys, k_is=10, epochs=2)
-    >>> len(out["loss"]), out["x_is"].shape
-    (2, (4, 12, 12))
+    ...       for i, p in enumerate(ellipse_phantoms(12, 5, seed=0))]
+    >>> out = train_rising(RISING(ResUNet((4, 8)), K, k1=2), ys, k_is=10,
+    ...                    epochs=2, schedule="cosine", augment=True, held_out=1)
+    >>> len(out["loss"]), len(out["held_out_error"]), out["x_is"].shape
+    (2, 2, (5, 12, 12))
     """
     k_is = _positive_int(k_is, "k_is")
     epochs = _positive_int(epochs, "epochs")
     batch_size = _positive_int(batch_size, "batch_size")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
     if k_is <= model.k1:
         raise ValueError(f"k_is must exceed k1 = {model.k1}, got {k_is}")
     if len(sinograms) == 0:
         raise ValueError("sinograms must not be empty")
+    if (
+        isinstance(held_out, bool)
+        or not isinstance(held_out, int)
+        or not 0 <= held_out < len(sinograms)
+    ):
+        raise ValueError(
+            f"held_out must be an int in [0, {len(sinograms)}), got {held_out!r}"
+        )
+    if augment and not _mirror_symmetric(model.projector.angles):
+        raise ValueError(
+            "augment=True needs an angle set closed under theta -> pi - theta "
+            "(flips would change the geometry)"
+        )
     x_ris = torch.stack([model.early(y) for y in sinograms])
     x_is = torch.stack(
         [sgp_steps(y, model.projector, model.solver, k_is) for y in sinograms]
     )
     param = next(model.net.parameters())
-    inputs = x_ris[:, None].to(param.dtype)
-    targets = x_is[:, None].to(param.dtype)
-    optimizer = torch.optim.Adam(model.net.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    losses = []
-    model.net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(inputs), generator=generator)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            optimizer.zero_grad()
-            loss = torch.nn.functional.mse_loss(model.net(inputs[idx]), targets[idx])
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(order))
+    n_train = len(sinograms) - held_out
+    inputs = x_ris[:n_train, None].to(param.dtype)
+    targets = x_is[:n_train, None].to(param.dtype)
+    val_in = x_ris[n_train:, None].to(param.dtype)
+    val_target = x_is[n_train:, None].to(param.dtype)
+    held: list[float] = []
+
+    def record(net: nn.Module) -> None:
+        if held_out:
+            with torch.no_grad():
+                held.append(float(_relative(net(val_in), val_target).mean()))
+
+    losses = fit(
+        model.net,
+        inputs,
+        targets,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        schedule=schedule,
+        augment=augment,
+        seed=seed,
+        after_epoch=record,
+    )
     model.net.eval()
-    return {"x_ris": x_ris.cpu().numpy(), "x_is": x_is.cpu().numpy(), "loss": losses}
+    result: dict[str, Any] = {
+        "x_ris": x_ris.cpu().numpy(),
+        "x_is": x_is.cpu().numpy(),
+        "loss": losses,
+    }
+    if held_out:
+        result["held_out_error"] = held
+        result["held_out_input_error"] = float(_relative(val_in, val_target).mean())
+    return result

@@ -79,13 +79,15 @@ from itersolve.imaging import (
     ssim,
     train_rising,
 )
-from itersolve.imaging._rising import sgp_steps
+from itersolve.imaging._rising import fit, sgp_steps
 from itersolve.problems import ellipse_phantoms, simulate
 
-LAM = 0.3
 K1 = 5
 LR = 3e-3
 BATCH = 4
+#: The training recipe shared by RISING's network and FBP + U-Net's.
+SCHEDULE = "cosine"
+AUGMENT = True
 
 
 @dataclass
@@ -95,6 +97,7 @@ class Task:
     n: int
     angles: np.ndarray
     noise: float
+    lam: float
     k_is: int
     channels: tuple[int, ...]
     epochs: int
@@ -111,6 +114,7 @@ def _build(
     n: int,
     n_angles: int,
     noise: float,
+    lam: float,
     n_train: int,
     n_test: int,
     k_is: int,
@@ -126,6 +130,7 @@ def _build(
         n,
         angles,
         noise,
+        lam,
         k_is,
         channels,
         epochs,
@@ -141,22 +146,18 @@ def _build(
 def cases(scale: str) -> list[Case]:
     args: tuple[Any, ...]
     if scale == "smoke":
-        args = (17, 10, 0.05, 6, 2, 20, (4, 8), 3)
+        args = (17, 10, 0.05, 0.3, 6, 2, 20, (4, 8), 3)
     elif scale == "quick":
         args = (33, 30, 0.05, 160, 10, 150, (8, 16, 32), 80)
     else:
         args = (65, 45, 0.05, 200, 20, 300, (16, 32, 64), 80)
-    n, a, noise, n_train, _n_test = args[:5]
+    n, a, noise, _lam, n_train = args[:5]
     name = f"ellipses-{n}px-{a}angles-noise{noise:g}-train{n_train}"
     return [Case(name, partial(_build, *args), {"n": n, "angles": a})]
 
 
-def _solver() -> SGP:
-    return SGP(lam=LAM)
-
-
 def _is(task: Task, y: np.ndarray) -> np.ndarray:
-    return sgp_steps(y, task.projector, _solver(), task.k_is).numpy()
+    return sgp_steps(y, task.projector, SGP(lam=task.lam), task.k_is).numpy()
 
 
 def _fbp(task: Task, y: np.ndarray) -> np.ndarray:
@@ -184,7 +185,9 @@ def run_is(task: Task) -> RunOutput:
 
 
 def run_ris(task: Task) -> RunOutput:
-    xs = [sgp_steps(y, task.projector, _solver(), K1).numpy() for y in task.test_y]
+    solver = SGP(lam=task.lam)
+    xs = [sgp_steps(y, task.projector, solver, K1).numpy() for y in task.test_y]
+    task.cache["ris_test"] = xs
     return RunOutput(np.stack(xs), K1, "SUCCESS")
 
 
@@ -199,19 +202,31 @@ class Trained:
     extras: dict[str, float]
 
 
+def _recipe(task: Task) -> dict[str, Any]:
+    """The training recipe both networks share (a fair noise comparison)."""
+    return {
+        "epochs": task.epochs,
+        "lr": LR,
+        "batch_size": BATCH,
+        "schedule": SCHEDULE,
+        "augment": AUGMENT,
+        "seed": 0,
+    }
+
+
 def prepare_rising(task: Task) -> Trained:
     start = time.perf_counter()
     model = RISING(
-        ResUNet(task.channels, seed=0), task.projector, k1=K1, solver=_solver()
+        ResUNet(task.channels, seed=0),
+        task.projector,
+        k1=K1,
+        solver=SGP(lam=task.lam),
     )
     out = train_rising(
         model,
         task.train_y,
         k_is=task.k_is,
-        epochs=task.epochs,
-        lr=LR,
-        batch_size=BATCH,
-        seed=0,
+        **_recipe(task),
     )
     seconds = time.perf_counter() - start
     rising = [model.reconstruct(y) for y in task.test_y]
@@ -219,15 +234,22 @@ def prepare_rising(task: Task) -> Trained:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         converged = task.cache.get("is_test") or [_is(task, y) for y in task.test_y]
+        early = task.cache.get("ris_test") or [model.early(y) for y in task.test_y]
     similarity = [
         ssim(x, c, data_range=float(np.ptp(c)))
         for x, c in zip(rising, converged, strict=True)
     ]
+    # How close the network gets to its own target, against its input's
+    # distance: is the converged solve reachable from 5 steps?
+    to_target = _mean_error(rising, converged)
+    early_to_target = _mean_error([np.asarray(x) for x in early], converged)
     e1, e2 = _mean_error(rising, task.test_x), _mean_error(rising2, task.test_x)
     extras = {
         "train_seconds": seconds,
         "final_loss": out["loss"][-1],
         "ssim_to_converged": float(np.mean(similarity)),
+        "error_to_converged": to_target,
+        "early_error_to_converged": early_to_target,
         "error_2x_noise": e2,
         "degradation_2x": e2 / e1,
     }
@@ -245,15 +267,12 @@ def prepare_fbp_unet(task: Task) -> Trained:
     inputs = torch.tensor(np.stack([_fbp(task, y) for y in task.train_y]))[:, None]
     targets = torch.tensor(np.stack(task.train_x))[:, None]
     inputs, targets = inputs.float(), targets.float()
-    optimizer = torch.optim.Adam(net.parameters(), lr=LR)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(task.epochs):
-        for idx in torch.randperm(len(inputs), generator=generator).split(BATCH):
-            optimizer.zero_grad()
-            loss = torch.nn.functional.mse_loss(net(inputs[idx]), targets[idx])
-            loss.backward()
-            optimizer.step()
-    net.eval()
+    fit(
+        net,
+        inputs,
+        targets,
+        **_recipe(task),
+    )
     seconds = time.perf_counter() - start
 
     def apply(y: np.ndarray) -> np.ndarray:
