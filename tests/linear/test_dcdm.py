@@ -243,3 +243,17 @@ def test_obstacle_bad_input():
         obstacle_poisson(8, np.zeros((7, 7), dtype=bool))
     with pytest.raises(ValueError, match="no fluid cell"):
         obstacle_poisson(4, np.ones((4, 4), dtype=bool))
+
+
+@pytest.mark.gpu
+def test_network_on_cuda_serves_cpu_and_cuda_residuals():
+    p, b = _system()
+    net = ExactInverse(p).cuda()
+    net.inv, net.fluid = net.inv.cuda(), net.fluid.cuda()
+    M = LearnedPreconditioner(net, mask=p.fluid)
+    z = M(torch.from_numpy(b))
+    assert z.device.type == "cpu" and z.dtype == torch.float64
+    sol = linear_solve(
+        p.A, torch.from_numpy(b).cuda(), FlexibleCG(rtol=1e-10, truncation=2, M=M)
+    )
+    assert sol.success and sol.num_steps == 1 and sol.x.is_cuda
