@@ -12,6 +12,7 @@ from itersolve.nn import (
     GraphOperator,
     KernelInterpolator,
     farthest_point_sample,
+    lattice_neighbors,
     radius_graph,
     radius_neighbors,
     rollout_error,
@@ -34,6 +35,16 @@ def test_radius_neighbors_matches_brute_force(radius):
     brute = torch.nonzero(torch.cdist(query, source) <= radius).T
     assert _pairs(found) == _pairs(brute)
     assert found.shape[1] == brute.shape[1]  # no duplicates
+
+
+def test_lattice_neighbors_match_brute_force():
+    x = torch.rand(80, 2, generator=torch.Generator().manual_seed(4))
+    x = torch.cat([x, torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.5, 0.25]])])
+    grid = 8
+    centres = (torch.arange(grid, dtype=x.dtype) + 0.5) / grid
+    nodes = torch.cartesian_prod(centres, centres)  # index i * grid + j
+    brute = torch.nonzero(torch.cdist(nodes, x) <= 1.5 / grid).T
+    assert _pairs(lattice_neighbors(x, grid)) == _pairs(brute)
 
 
 def test_radius_graph_is_symmetric_without_self_loops():

@@ -138,6 +138,36 @@ def farthest_point_sample(x: torch.Tensor, k: int, *, start: int = 0) -> torch.T
     return chosen
 
 
+def lattice_neighbors(x: torch.Tensor, grid: int) -> torch.Tensor:
+    """Pairs ``(node, point)`` of the ``grid x grid`` lattice of cell centres
+    ``((i + 0.5) / grid, (j + 0.5) / grid)`` and the points ``x`` within
+    ``1.5 / grid`` of each other (node index ``i grid + j``).
+
+    The lattice is regular, so each point's candidates are the 4 x 4 nodes
+    around it, found by arithmetic: no sort, no cell list.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from itersolve.nn import lattice_neighbors
+    >>> lattice_neighbors(torch.tensor([[0.5, 0.5]]), 4).shape
+    torch.Size([2, 4])
+    """
+    x = _check_points(x, "x")
+    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
+        raise ValueError(f"grid must be a positive int, got {grid!r}")
+    base = torch.floor(x * grid - 0.5).long() - 1
+    offsets = torch.arange(4, device=x.device)
+    ix = (base[:, 0, None, None] + offsets[:, None]).expand(-1, 4, 4).reshape(-1)
+    iy = (base[:, 1, None, None] + offsets[None, :]).expand(-1, 4, 4).reshape(-1)
+    point = torch.arange(len(x), device=x.device).repeat_interleave(16)
+    centre = torch.stack([ix, iy], 1).to(x.dtype).add_(0.5).div_(grid)
+    radius = 1.5 / grid
+    keep = (ix >= 0) & (ix < grid) & (iy >= 0) & (iy < grid)
+    keep &= (centre - x[point]).square().sum(1) <= radius * radius
+    return torch.stack([(ix * grid + iy)[keep], point[keep]])
+
+
 # -- building blocks -------------------------------------------------------------
 
 
@@ -402,9 +432,10 @@ class GraphOperator(_Simulator):
     operator) layer on the reduced cloud's radius graph, ``h_i += mean_{j:
     |x_j - x_i| <= r} k([(x_j - x_i)/r, h_j])``; a GNO encoder onto a latent
     ``grid x grid`` lattice over the box (kernel integral over the particles
-    within ``1.5`` lattice spacings of each node); ``fno_layers`` Fourier layers
-    (``modes`` modes, tanh); a GNO decoder back to the particles; an MLP to
-    the normalised acceleration. Every kernel ``k`` is an MLP.
+    within ``1.5`` lattice spacings of each node, :func:`lattice_neighbors`);
+    ``fno_layers`` Fourier layers (``modes`` modes, tanh); a GNO decoder back
+    to the particles; an MLP to the normalised acceleration. Every kernel ``k``
+    is an MLP.
 
     Parameters
     ----------
@@ -472,7 +503,7 @@ class GraphOperator(_Simulator):
         )
         h = h + _segment_mean(msg, dst, n)
         nodes = self.nodes.to(x.dtype)
-        g, p = radius_neighbors(nodes, x, self.grid_radius)
+        g, p = lattice_neighbors(x, self.grid)
         rel_g = (x[p] - nodes[g]) / self.grid_radius
         z = _segment_mean(
             self.encode_kernel(torch.cat([rel_g, h[p]], 1)), g, len(nodes)
