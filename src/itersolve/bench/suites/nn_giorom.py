@@ -66,7 +66,10 @@ rollout error GIOROM 0.457, GNS 0.808, constant velocity 0.484, ratio 0.565
 constant-velocity extrapolation; GIOROM's reached 0.40). Scaling (3-frame
 rollouts from rest, sampling and kernel weights included): N = 1000 / 2000 /
 4000 / 8000: GNS 58 / 105 / 218 / 197 ms, GIOROM 34 / 41 / 93 / 45 ms per
-frame (ratios 1.7 / 2.6 / 2.3 / 4.4); the load made these noisy.
+frame (ratios 1.7 / 2.6 / 2.3 / 4.4); the load made these noisy. These
+figures predate :func:`~itersolve.nn.lattice_neighbors` (the lattice pairs
+were found by the general cell list then), measured 10-20% faster per GIOROM
+frame at N = 1000 in a separate 3-frame timing, not a suite run.
 """
 
 from __future__ import annotations
