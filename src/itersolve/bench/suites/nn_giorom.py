@@ -68,8 +68,9 @@ rollouts from rest, sampling and kernel weights included): N = 1000 / 2000 /
 4000 / 8000: GNS 58 / 105 / 218 / 197 ms, GIOROM 34 / 41 / 93 / 45 ms per
 frame (ratios 1.7 / 2.6 / 2.3 / 4.4); the load made these noisy. These
 figures predate :func:`~itersolve.nn.lattice_neighbors` (the lattice pairs
-were found by the general cell list then), measured 10-20% faster per GIOROM
-frame at N = 1000 in a separate 3-frame timing, not a suite run.
+were found by the general cell list then): one separate 3-frame timing at
+N = 1000 on the busy machine gave 18.6 ms per GIOROM frame before and 17.0
+ms after (GNS 27.0 and 22.6 ms in the same runs: the load moves more).
 """
 
 from __future__ import annotations
