@@ -135,7 +135,7 @@ def test_inverse_mechanics(setup, mode):
     )
     trace = sol.trace.as_dict()
     assert sol.success and sol.extras["source"] != 1.0
-    assert ("misfit" in trace) == (mode == "penalty")
+    assert ("loss_misfit" in trace) == (mode == "penalty")
     if mode == "hard":  # observed values are written into the answer
         np.testing.assert_allclose(sol.x[obs].numpy(), data, rtol=1e-14)
 

@@ -7,7 +7,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,11 +15,12 @@ from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from itersolve._core.frontdoor import solve
-from itersolve._core.iterate import Callback, IterativeMethod
-from itersolve._core.solution import Solution, Status
+from itersolve._core.iterate import Callback
+from itersolve._core.solution import Solution
 from itersolve._core.tensors import ArrayInfo, Kind
 from itersolve.nn._chebconv import ChebConv
 from itersolve.pde._fe_residual import LOSSES, FEResidual
+from itersolve.pde.pinn._train import AdamThenLBFGS
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "silu": nn.functional.silu}
 OBSERVATION_MODES = ("penalty", "hard")
@@ -172,7 +173,7 @@ class GraphGalerkinNet(nn.Module):
 
 @dataclass(eq=False)
 class GalerkinRun:
-    """What the driver hands to :class:`_GalerkinTraining`: the network copy,
+    """What the driver hands to :class:`~itersolve.pde.AdamThenLBFGS`: the network copy,
     the residual, the graph and the inverse-problem pieces."""
 
     net: GraphGalerkinNet
@@ -236,133 +237,22 @@ class GalerkinRun:
             out["loss"] = physics
         return out
 
+    def metrics(self) -> dict[str, float]:
+        """The learned source constant and the error vs the reference, when
+        there are."""
+        out = {}
+        if self.source is not None:
+            out["source"] = float(self.source.detach())
+        if self.reference is not None:
+            with torch.no_grad():
+                out["relative_l2"] = _relative(self.dofs(), self.reference)
+        return out
+
     @property
     def keep_rows(self) -> torch.Tensor:
         """Rows of ``R_free`` that are not hard observations."""
         assert self.obs_dofs is not None
         return ~torch.isin(self.residual.free_dofs, self.obs_dofs)
-
-
-@dataclass
-class GalerkinState:
-    x: torch.Tensor
-    adam: torch.optim.Adam
-    lbfgs: torch.optim.LBFGS
-    steps: int = 0
-    losses: dict[str, float] = field(default_factory=dict)
-    evaluations: int = 0
-    status: Status | None = None
-
-
-class _NonFinite(Exception):
-    """A non-finite loss inside an L-BFGS line search."""
-
-
-def _count(value: Any, name: str, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True, kw_only=True)
-class _GalerkinTraining(IterativeMethod):
-    """``adam_steps`` Adam steps, then ``lbfgs_steps`` L-BFGS iterations
-    (strong Wolfe, at most 25 evaluations each) on ``run.terms()["loss"]``.
-
-    Stopping rule: the budget, ``steps == adam_steps + lbfgs_steps``. A
-    non-finite loss or gradient stops with ``NONFINITE`` and keeps the last
-    finite parameters.
-    """
-
-    adam_steps: int
-    lbfgs_steps: int
-    lr: float
-    history_size: int = 50
-
-    ADVICE: ClassVar[dict[Status, str]] = {
-        Status.NONFINITE: "lower lr, or check the load and Dirichlet values",
-    }
-
-    def default_max_steps(self, problem: Any) -> int:
-        return self.adam_steps + self.lbfgs_steps
-
-    def default_stall_window(self, problem: Any) -> int | None:
-        return None
-
-    def init(self, problem: GalerkinRun, x0: torch.Tensor) -> GalerkinState:
-        adam = torch.optim.Adam(problem.params, lr=self.lr)
-        lbfgs = torch.optim.LBFGS(
-            problem.params,
-            lr=1.0,
-            max_iter=1,
-            max_eval=25,
-            history_size=self.history_size,
-            line_search_fn="strong_wolfe",
-            tolerance_grad=0.0,
-            tolerance_change=0.0,
-        )
-        return GalerkinState(x=x0.clone(), adam=adam, lbfgs=lbfgs)
-
-    def converged(self, problem: GalerkinRun, state: GalerkinState) -> bool:
-        return state.steps >= self.adam_steps + self.lbfgs_steps
-
-    def _loss(self, run: GalerkinRun, state: GalerkinState, keep: bool) -> torch.Tensor:
-        terms = run.terms()
-        state.evaluations += 1
-        if keep:
-            state.losses = {k: float(v.detach()) for k, v in terms.items()}
-        return terms["loss"]
-
-    def step(self, problem: GalerkinRun, state: GalerkinState) -> GalerkinState:
-        if state.steps < self.adam_steps:
-            state.adam.zero_grad()
-            loss = self._loss(problem, state, True)
-            if not math.isfinite(float(loss.detach())):
-                state.status = Status.NONFINITE
-                return state
-            loss.backward()
-            grads = [p.grad for p in problem.params if p.grad is not None]
-            if not math.isfinite(float(sum(g.sum() for g in grads))):
-                state.status = Status.NONFINITE
-                return state
-            state.adam.step()
-        else:
-            first = state.evaluations
-
-            def closure() -> torch.Tensor:
-                state.lbfgs.zero_grad()
-                loss = self._loss(problem, state, state.evaluations == first)
-                if not torch.isfinite(loss):
-                    raise _NonFinite
-                loss.backward()
-                return loss
-
-            try:
-                state.lbfgs.step(closure)
-                moved = parameters_to_vector(problem.params).detach()
-                finite = bool(torch.isfinite(moved).all())
-            except _NonFinite:
-                finite = False
-            if not finite:
-                vector_to_parameters(state.x, problem.params)
-                state.status = Status.NONFINITE
-                return state
-        state.steps += 1
-        state.x = parameters_to_vector(problem.params).detach().clone()
-        return state
-
-    def metrics(self, problem: GalerkinRun, state: GalerkinState) -> dict[str, float]:
-        out = dict(state.losses)
-        out["phase"] = 0.0 if state.steps <= self.adam_steps else 1.0
-        if problem.source is not None:
-            out["source"] = float(problem.source.detach())
-        if problem.reference is not None:
-            with torch.no_grad():
-                out["relative_l2"] = _relative(problem.dofs(), problem.reference)
-        return out
-
-    def stats(self, problem: GalerkinRun, state: GalerkinState) -> dict[str, float]:
-        return {"loss_evaluations": state.evaluations}
 
 
 def _relative(u: torch.Tensor, reference: torch.Tensor) -> float:
@@ -501,17 +391,13 @@ def train_graph_galerkin(
         raise ValueError(
             f"obs_mode must be one of {OBSERVATION_MODES}, got {obs_mode!r}"
         )
-    _count(adam_steps, "adam_steps", 0)
-    _count(lbfgs_steps, "lbfgs_steps", 0)
-    if adam_steps + lbfgs_steps == 0:
-        raise ValueError("adam_steps and lbfgs_steps cannot both be 0")
-    for name, value in (("lr", lr), ("penalty", penalty)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not (math.isfinite(value) and value > 0)
-        ):
-            raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    method = AdamThenLBFGS(adam_steps=adam_steps, lbfgs_steps=lbfgs_steps, lr=lr)
+    if (
+        isinstance(penalty, bool)
+        or not isinstance(penalty, int | float)
+        or not (math.isfinite(penalty) and penalty > 0)
+    ):
+        raise ValueError(f"penalty must be finite and > 0, got {penalty!r}")
     n = residual.n_dofs
     x = _tensor(features, "features", (n, net.channels[0]))
     if laplacian.shape != (n, n):
@@ -560,7 +446,6 @@ def train_graph_galerkin(
         ref,
     )
     run.params = list(trained.parameters()) + ([unknown] if unknown else [])
-    method = _GalerkinTraining(adam_steps=adam_steps, lbfgs_steps=lbfgs_steps, lr=lr)
     x0 = parameters_to_vector(run.params).detach().clone()
 
     def to_dofs(params: torch.Tensor) -> torch.Tensor:

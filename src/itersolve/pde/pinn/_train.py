@@ -6,7 +6,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
@@ -19,6 +19,23 @@ from itersolve.pde.pinn._models import PINNModel
 from itersolve.pde.pinn._problem import PINNProblem
 
 
+class TrainingRun(Protocol):
+    """What :class:`AdamThenLBFGS` trains: parameters, a loss and its parts."""
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        """The trained tensors (leaves with ``requires_grad``)."""
+        ...
+
+    def terms(self) -> dict[str, torch.Tensor]:
+        """The loss (key ``"loss"``) and its parts, at the current parameters."""
+        ...
+
+    def metrics(self) -> dict[str, float]:
+        """What the trace records beside the loss terms (errors, diagnostics)."""
+        ...
+
+
 @dataclass(frozen=True)
 class PINNRun:
     """What the driver hands to :class:`AdamThenLBFGS`: a copy of the model, the
@@ -28,6 +45,18 @@ class PINNRun:
     problem: PINNProblem
     x: torch.Tensor
     t: torch.Tensor
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return list(self.model.parameters())
+
+    def terms(self) -> dict[str, torch.Tensor]:
+        return self.model.losses(self.problem, self.x, self.t)
+
+    def metrics(self) -> dict[str, float]:
+        out = {"relative_l2": relative_l2(self.model, self.problem)}
+        out.update(self.model.diagnostics(self.problem, self.x, self.t))
+        return out
 
 
 @dataclass
@@ -54,6 +83,10 @@ def _check_count(value: Any, name: str, least: int) -> None:
 @dataclass(frozen=True, kw_only=True)
 class AdamThenLBFGS(IterativeMethod):
     """``adam_steps`` of Adam, then ``lbfgs_steps`` of L-BFGS: the PINN schedule.
+
+    It trains any :class:`TrainingRun` (parameters and a loss): the PINNs of
+    :func:`train_pinn` and the graph Galerkin networks of
+    :func:`~itersolve.pde.train_graph_galerkin`.
 
     A training loop like the :mod:`itersolve.optim` family's: the steps are
     ``torch.optim.Adam`` (``lr``) and ``torch.optim.LBFGS`` (unit step,
@@ -91,8 +124,8 @@ class AdamThenLBFGS(IterativeMethod):
     history_size: int = 50
 
     ADVICE: ClassVar[dict[Status, str]] = {
-        Status.NONFINITE: "lower lr, train in float64, or check the residual "
-        "(u0, c, nu) for NaN",
+        Status.NONFINITE: "lower lr, train in float64, or check the loss's "
+        "inputs (PDE coefficients, initial and boundary values, load) for NaN",
         Status.MAX_STEPS: "raise max_steps to at least adam_steps + lbfgs_steps",
     }
 
@@ -119,8 +152,8 @@ class AdamThenLBFGS(IterativeMethod):
         # moving is not a failure.
         return None
 
-    def init(self, problem: PINNRun, x0: torch.Tensor) -> PINNState:
-        params = list(problem.model.parameters())
+    def init(self, problem: TrainingRun, x0: torch.Tensor) -> PINNState:
+        params = problem.params
         adam = torch.optim.Adam(params, lr=self.lr)
         lbfgs = torch.optim.LBFGS(
             params,
@@ -136,21 +169,21 @@ class AdamThenLBFGS(IterativeMethod):
         )
         return PINNState(x=x0.clone(), adam=adam, lbfgs=lbfgs)
 
-    def converged(self, problem: PINNRun, state: PINNState) -> bool:
+    def converged(self, problem: TrainingRun, state: PINNState) -> bool:
         return state.steps >= self.adam_steps + self.lbfgs_steps
 
     def _evaluate(
-        self, run: PINNRun, state: PINNState, keep: bool = True
+        self, run: TrainingRun, state: PINNState, keep: bool = True
     ) -> torch.Tensor:
-        terms = run.model.losses(run.problem, run.x, run.t)
+        terms = run.terms()
         state.evaluations += 1
         if keep:
             state.losses = {k: float(v.detach()) for k, v in terms.items()}
         return terms["loss"]
 
-    def step(self, problem: PINNRun, state: PINNState) -> PINNState:
+    def step(self, problem: TrainingRun, state: PINNState) -> PINNState:
         start = time.perf_counter()
-        model = problem.model
+        params = problem.params
         if state.steps < self.adam_steps:
             state.adam.zero_grad()
             loss = self._evaluate(problem, state)
@@ -158,7 +191,7 @@ class AdamThenLBFGS(IterativeMethod):
                 state.status = Status.NONFINITE
                 return state
             loss.backward()
-            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            grads = [p.grad for p in params if p.grad is not None]
             if not math.isfinite(float(sum(g.sum() for g in grads))):
                 state.status = Status.NONFINITE
                 return state
@@ -179,28 +212,27 @@ class AdamThenLBFGS(IterativeMethod):
 
             try:
                 state.lbfgs.step(closure)
-                moved = parameters_to_vector(model.parameters()).detach()
+                moved = parameters_to_vector(params).detach()
                 finite = bool(torch.isfinite(moved).all())
             except _NonFinite:
                 finite = False
             if not finite:
-                vector_to_parameters(state.x, model.parameters())
+                vector_to_parameters(state.x, params)
                 state.status = Status.NONFINITE
                 return state
         state.steps += 1
-        state.x = parameters_to_vector(model.parameters()).detach().clone()
+        state.x = parameters_to_vector(params).detach().clone()
         state.step_time = time.perf_counter() - start
         return state
 
-    def metrics(self, problem: PINNRun, state: PINNState) -> dict[str, float]:
+    def metrics(self, problem: TrainingRun, state: PINNState) -> dict[str, float]:
         out = {f"loss_{k}" if k != "loss" else k: v for k, v in state.losses.items()}
         out["phase"] = 0.0 if state.steps <= self.adam_steps else 1.0
         out["step_time"] = state.step_time
-        out["relative_l2"] = relative_l2(problem.model, problem.problem)
-        out.update(problem.model.diagnostics(problem.problem, problem.x, problem.t))
+        out.update(problem.metrics())
         return out
 
-    def stats(self, problem: PINNRun, state: PINNState) -> dict[str, float]:
+    def stats(self, problem: TrainingRun, state: PINNState) -> dict[str, float]:
         return {"loss_evaluations": state.evaluations}
 
 
