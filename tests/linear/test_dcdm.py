@@ -84,6 +84,9 @@ def test_garbage_network_is_never_success(kind):
         )
     assert sol.status is not Status.SUCCESS
     assert np.all(np.isfinite(sol.x))
+    if kind == "zero":
+        assert sol.status is Status.BREAKDOWN
+        assert "no new direction" in sol.detail
 
 
 def test_nan_network_gives_nonfinite_status():

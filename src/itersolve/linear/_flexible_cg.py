@@ -45,6 +45,7 @@ class FlexibleCGState:
     verified: bool = False
     failed_verification: float = float("inf")
     matvec: Any = None
+    zero_direction: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +83,9 @@ class FlexibleCG(IterativeMethod):
         Number of earlier directions kept for re-orthogonalization (``m >= 1``).
 
     ``Status.NOT_POSITIVE_DEFINITE`` when ``p^T A p <= 0`` for an unconverged
-    column.
+    column; ``Status.BREAKDOWN`` when the new direction is exactly zero (the
+    preconditioner returned zero, or a vector in the span of the kept
+    directions).
 
     References
     ----------
@@ -142,6 +145,12 @@ class FlexibleCG(IterativeMethod):
         for p_j, q_j, pq_j in state.directions:
             coef = dots(z, q_j) / pq_j
             p.sub_(p_j * column_scalars(coef, p))
+        if bool((active & (column_norms(p) == 0)).any()):
+            # M(r) = 0, or M(r) in the span of the kept directions: the step
+            # has nowhere to go (not a definiteness question)
+            state.zero_direction = True
+            state.status = Status.BREAKDOWN
+            return state
         q = state.matvec(p)
         pq = dots(p, q)
         if bool((active & (pq <= 0)).any()):
@@ -157,6 +166,18 @@ class FlexibleCG(IterativeMethod):
         state.steps += 1
         state.residual = column_norms(r)
         return state
+
+    def diagnose(
+        self, problem: LinearProblem, state: FlexibleCGState, status: Status
+    ) -> str | None:
+        if state.zero_direction:
+            return (
+                "the preconditioner's output left no new direction (zero after "
+                "A-orthogonalization against the last "
+                f"{self.truncation}); M must map a nonzero residual to a vector "
+                "outside their span"
+            )
+        return None
 
     def converged(self, problem: LinearProblem, state: FlexibleCGState) -> bool:
         """``||b_j - A x_j|| <= max(rtol ||b_j||, atol)`` for every column: the
