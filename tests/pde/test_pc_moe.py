@@ -42,25 +42,57 @@ def test_shapes_and_one_status_per_expert(experts: object) -> None:
     assert torch.isfinite(u).all()
 
 
-def test_each_expert_is_stationary_on_its_own_rows() -> None:
+def _expert_rows(psi: torch.Tensor, w: torch.Tensor, block: tuple) -> torch.Tensor:
+    """Expert rows built from the whole-grid residual of the expert's
+    combination: the Crank–Nicolson rows at the block's nodes, then every
+    initial and boundary row of the domain (the reference's construction)."""
+    parts = PROBLEM.residual_parts(torch.einsum("bijn,bn->bij", psi, w))
+    n_t, n_x = PROBLEM.shape
+    pde = parts["pde"].reshape(-1, n_t - 1, n_x - 2)
+    ts, xs = block
+    cols = [j - 1 for j in range(xs.start, xs.stop) if 0 < j < n_x - 1]
+    times = [i - 1 for i in range(ts.start, ts.stop) if i > 0]
+    own = pde[:, times][:, :, cols].reshape(w.shape[0], -1)
+    return torch.cat((own, parts["initial"], parts["boundary"]), dim=1)
+
+
+@pytest.mark.parametrize("experts", [(1, 2), (2, 2)])
+def test_each_expert_is_stationary_on_its_rows(experts: tuple) -> None:
     model = ConstrainedBasisModel(
-        PROBLEM, experts=(1, 2), method=LevenbergMarquardt(rtol=1e-10), **SMALL
+        PROBLEM, experts=experts, method=LevenbergMarquardt(rtol=1e-10), **SMALL
     )
     u = model()
     psi = model.basis().detach()
     (sol,) = model.info.solutions
-    assert sol.x.shape == (2, 5)  # one batched solve, a row per expert
-    assert model.halos == ((slice(0, 8), slice(0, 6)), (slice(0, 8), slice(4, 10)))
-    for k, (block, halo) in enumerate(zip(model.blocks, model.halos, strict=True)):
-        w = sol.x[k : k + 1].detach().clone().requires_grad_()
-        rows = PROBLEM.residual(
-            torch.einsum("bijn,bn->bij", psi[(slice(None), *halo)], w), halo
+    count = len(model.blocks)
+    assert sol.x.shape == (count, 5)  # one batched solve, a row per expert
+    if experts == (1, 2):
+        assert model.halos == (
+            (slice(0, 8), slice(0, 6)),
+            (slice(0, 8), slice(4, 10)),
         )
+    for k, block in enumerate(model.blocks):
+        w = sol.x[k : k + 1].detach().clone().requires_grad_()
+        rows = _expert_rows(psi, w, block)
+        # every expert, not only the one holding x = 0, meets the inflow row
+        assert rows.shape[1] > PROBLEM.n_x + 2 * (PROBLEM.n_t - 1)
         (grad,) = torch.autograd.grad(0.5 * rows.square().sum(), w)
         assert float(grad.abs().max()) <= 1e-8
         # the output on the block is the expert's own combination
         inner = psi[(slice(None), *block)] @ sol.x.detach()[k]
         torch.testing.assert_close(u[(slice(None), *block)].detach(), inner)
+
+
+def test_one_expert_solves_the_whole_grid_residual() -> None:
+    model = ConstrainedBasisModel(
+        PROBLEM, method=LevenbergMarquardt(rtol=1e-10), **SMALL
+    )
+    model()
+    (sol,) = model.info.solutions
+    w = sol.x.detach().clone().requires_grad_()
+    rows = PROBLEM.residual(torch.einsum("bijn,bn->bij", model.basis().detach(), w))
+    (grad,) = torch.autograd.grad(0.5 * rows.square().sum(), w)
+    assert float(grad.abs().max()) <= 1e-8
 
 
 def test_hard_output_beats_the_untrained_soft_output() -> None:

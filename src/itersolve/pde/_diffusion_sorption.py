@@ -204,15 +204,28 @@ class DiffusionSorptionProblem:
         ]
         first = 1 if i0 == 0 else 0  # t = 0 is the initial row's
         if i0 == 0:
-            x = torch.arange(j0, j1, dtype=u.dtype, device=u.device) * self.dx
-            rows.append(u[:, 0, :] - self.u0(x))
+            rows.append(self.initial_rows(u[:, 0, :], j0))
         if j0 == 0:
-            rows.append(u[:, first:, 0] - 1.0)
+            rows.append(self.inflow_rows(u[:, first:, 0]))
         if j1 == self.n_x:
-            end = u[:, first:, -3:]
-            ux = (3 * end[..., 2] - 4 * end[..., 1] + end[..., 0]) / (2 * self.dx)
-            rows.append(end[..., 2] + self.diffusivity * ux)
+            rows.append(self.outflow_rows(u[:, first:, -3:]))
         return torch.cat(rows, dim=1)
+
+    def initial_rows(self, u: Tensor, j0: int = 0) -> Tensor:
+        """``u(0, x_j) - u0(x_j)``: ``u`` ``(B, m)`` holds ``t = 0`` at the
+        columns ``j0 .. j0 + m - 1``."""
+        j = torch.arange(j0, j0 + u.shape[-1], dtype=u.dtype, device=u.device)
+        return u - self.u0(j * self.dx)
+
+    def inflow_rows(self, u: Tensor) -> Tensor:
+        """``u(t, 0) - 1``: ``u`` ``(B, m)`` holds the ``x = 0`` column."""
+        return u - 1.0
+
+    def outflow_rows(self, end: Tensor) -> Tensor:
+        """``u + D u_x`` at ``x = 1`` (second-order one-sided ``u_x``):
+        ``end`` ``(B, m, 3)`` holds the last three columns."""
+        ux = (3 * end[..., 2] - 4 * end[..., 1] + end[..., 0]) / (2 * self.dx)
+        return end[..., 2] + self.diffusivity * ux
 
     def residual_parts(self, u: Tensor) -> dict[str, Tensor]:
         """The whole-grid rows of :meth:`residual` by kind: ``pde`` (``(B,

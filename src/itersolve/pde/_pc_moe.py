@@ -81,10 +81,18 @@ def _halo(block: tuple[slice, ...], shape: tuple[int, int]) -> tuple[slice, slic
 
 @dataclass(frozen=True)
 class _Experts:
-    """The experts' rows as one batch: expert ``k`` is sample ``k`` of the
-    least-squares solve (its halo's basis zero-padded to a common shape), so
-    one batched Levenberg–Marquardt serves all of them (the reference runs
-    them in parallel by ``vmap``), each stopping on its own rule."""
+    """The experts' constraint nodes as one batch: expert ``k`` is sample
+    ``k`` of the least-squares solve, so one batched Levenberg–Marquardt
+    serves all of them (the reference runs them in parallel by ``vmap``),
+    each stopping on its own rule.
+
+    Expert ``k``'s nodes, flattened into one axis of length ``M`` (the
+    layer's grid): its halo (zero-padded to the largest halo's shape), then
+    the whole ``t = 0`` row, the whole ``x = 0`` column and the last three
+    columns for ``t > 0``. As in the reference (``SpatialTemporalMoE``), the
+    PDE rows are the expert's own block's and the initial and boundary rows
+    are the whole domain's, replicated to every expert.
+    """
 
     problem: DiffusionSorptionProblem
     halos: tuple[tuple[slice, slice], ...]
@@ -96,28 +104,78 @@ class _Experts:
             max(h[1].stop - h[1].start for h in self.halos),
         )
 
+    def index(self) -> Tensor:
+        """``(K, M)`` indices of each expert's nodes into the flattened grid
+        (padding points at node 0; no row reads it)."""
+        n_t, n_x = self.problem.shape
+        grid = torch.arange(n_t * n_x).reshape(n_t, n_x)
+        shared = torch.cat((grid[0], grid[1:, 0], grid[1:, n_x - 3 :].reshape(-1)))
+        out = []
+        for ts, xs in self.halos:
+            halo = torch.zeros(self.padded, dtype=torch.long)
+            halo[: ts.stop - ts.start, : xs.stop - xs.start] = grid[ts, xs]
+            out.append(torch.cat((halo.reshape(-1), shared)))
+        return torch.stack(out)
+
     def stack(self, psi: Tensor) -> Tensor:
-        """``(K, *padded, n_basis)`` from the global ``psi`` ``(1, n_t, n_x,
+        """``(K, M, n_basis)`` from the global ``psi`` ``(1, n_t, n_x,
         n_basis)``."""
-        out = psi.new_zeros((len(self.halos), *self.padded, psi.shape[-1]))
-        for k, (ts, xs) in enumerate(self.halos):
-            out[k, : ts.stop - ts.start, : xs.stop - xs.start] = psi[0, ts, xs]
-        return out
+        return psi[0].reshape(-1, psi.shape[-1])[self.index()]
+
+    def halo_values(self, u: Tensor, k: int) -> Tensor:
+        """Expert ``k``'s ``u`` ``(B, M)`` on its halo, ``(B, *halo_shape)``."""
+        ts, xs = self.halos[k]
+        pt, px = self.padded
+        grid = u[:, : pt * px].reshape(-1, pt, px)
+        return grid[:, : ts.stop - ts.start, : xs.stop - xs.start]
+
+    def rows(self, u: Tensor, k: int) -> Tensor:
+        """Expert ``k``'s rows from its node values ``u`` ``(B, M)``: the
+        Crank–Nicolson rows at its block's nodes (the stencil's reach into
+        the halo reads the expert's own combination of the global basis),
+        then the whole domain's initial, inflow and outflow rows."""
+        problem = self.problem
+        n_t, n_x = problem.shape
+        ts, xs = self.halos[k]
+        halo = self.halo_values(u, k)
+        n_pde = (halo.shape[1] - 1) * (halo.shape[2] - 2)
+        pde = problem.residual(halo, (ts, xs))[:, :n_pde]
+        pt, px = self.padded
+        shared = u[:, pt * px :]
+        return torch.cat(
+            (
+                pde,
+                problem.initial_rows(shared[:, :n_x]),
+                problem.inflow_rows(shared[:, n_x : n_x + n_t - 1]),
+                problem.outflow_rows(
+                    shared[:, n_x + n_t - 1 :].reshape(-1, n_t - 1, 3)
+                ),
+            ),
+            dim=1,
+        )
 
     def __call__(self, u: Tensor, block: tuple[slice, ...]) -> Tensor:
-        """Expert ``k``'s rows of :meth:`DiffusionSorptionProblem.residual` on
-        its halo (a row at every node of its block, and the initial rows of
-        the halo's columns), zero-padded to the longest expert's count."""
-        rows = [
-            self.problem.residual(
-                u[k : k + 1, : ts.stop - ts.start, : xs.stop - xs.start], (ts, xs)
-            )
-            for k, (ts, xs) in enumerate(self.halos)
-        ]
+        """Every expert's :meth:`rows` (sample ``k`` is expert ``k``),
+        zero-padded to the longest expert's count."""
+        rows = [self.rows(u[k : k + 1], k) for k in range(len(self.halos))]
         longest = max(r.shape[1] for r in rows)
         return torch.cat(
             [torch.nn.functional.pad(r, (0, longest - r.shape[1])) for r in rows]
         )
+
+    def assemble(self, u: Tensor, blocks: Sequence[tuple[slice, ...]]) -> Tensor:
+        """The prediction ``(1, n_t, n_x)``: each expert's ``u`` ``(K, M)``
+        on its own block (no overlap, no blending)."""
+        out = u.new_empty((1, *self.problem.shape))
+        for k, (block, halo) in enumerate(zip(blocks, self.halos, strict=True)):
+            inner = tuple(
+                slice(b.start - h.start, b.stop - h.start)
+                for b, h in zip(block, halo, strict=True)
+            )
+            out[(slice(None), *block)] = self.halo_values(u[k : k + 1], k)[
+                (slice(None), *inner)
+            ]
+        return out
 
 
 class ConstrainedBasisModel(nn.Module):
@@ -256,6 +314,16 @@ class ConstrainedBasisModel(nn.Module):
         return merged
 
     @property
+    def expert_nodes(self) -> _Experts:
+        """The experts' nodes and rows: ``stack(psi)`` ``(K, M, n_basis)``,
+        ``rows(u, k)`` expert ``k``'s constraint rows from its node values
+        ``u`` ``(1, M)``, ``assemble(u, blocks)`` the prediction (hard
+        constraint only)."""
+        if self.layer is None:
+            raise ValueError("expert_nodes: the soft-constraint model has no experts")
+        return self._experts
+
+    @property
     def halos(self) -> tuple[tuple[slice, slice], ...]:
         """Each expert's block grown by the stencil's reach (one time level
         back, one column each side in ``x``, clipped): the nodes its rows
@@ -296,18 +364,7 @@ class ConstrainedBasisModel(nn.Module):
         if self.coefficients is not None:
             return psi @ self.coefficients
         assert self.layer is not None
-        u_experts = self.layer(self._experts.stack(psi))
-        shape = self.problem.shape
-        u = psi.new_empty((1, *shape))
-        for k, (block, halo) in enumerate(
-            zip(self.blocks, self._experts.halos, strict=True)
-        ):
-            inner = tuple(
-                slice(b.start - h.start, b.stop - h.start)
-                for b, h in zip(block, halo, strict=True)
-            )
-            u[(slice(None), *block)] = u_experts[(slice(k, k + 1), *inner)]
-        return u
+        return self._experts.assemble(self.layer(self._experts.stack(psi)), self.blocks)
 
     def losses(self, u: Tensor) -> dict[str, Tensor]:
         """The mean square of each kind of whole-grid residual row of ``u``

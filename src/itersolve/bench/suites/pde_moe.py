@@ -77,6 +77,7 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -215,17 +216,18 @@ def _train(constraint: str, moe: bool):
 
 
 def _unrolled_lm(
-    problem: DiffusionSorptionProblem,
-    halo: tuple[slice, ...],
+    rows_of: Callable[[torch.Tensor], torch.Tensor],
     psi: torch.Tensor,
     iterations: int,
 ) -> torch.Tensor:
     """Levenberg–Marquardt recorded by autograd, every step accepted, the
     damping ``1e-3 max diag(J_0^T J_0)`` divided by 10 per iteration (down
-    to ``1e-14`` of it): Gauss–Newton once the damping has faded."""
+    to ``1e-14`` of it): Gauss–Newton once the damping has faded. ``psi``
+    ``(1, M, n_basis)`` are one expert's basis values at its nodes,
+    ``rows_of(u)`` its rows from ``u`` ``(1, M)``."""
 
     def rows(w: torch.Tensor) -> torch.Tensor:
-        return problem.residual(torch.einsum("bijn,bn->bij", psi, w), halo)
+        return rows_of(torch.einsum("bmn,bn->bm", psi, w))
 
     w = psi.new_zeros(psi.shape[0], psi.shape[-1])
     eye = torch.eye(psi.shape[-1], dtype=psi.dtype)
@@ -264,17 +266,21 @@ def _ift_check(inst: IFTInstance) -> RunOutput:
         u = model()
     statuses = [row[0] for row in model.info.status]
     implicit = torch.autograd.grad((u[0] * weights).sum(), params)
-    psi = model.basis()
-    u_unrolled = psi.new_zeros((1, *problem.shape))
-    for block, halo in zip(model.blocks, model.halos, strict=True):
-        psi_h = psi[(slice(None), *halo)]
-        w = _unrolled_lm(problem, halo, psi_h, inst.iterations)
-        u_h = torch.einsum("bijn,bn->bij", psi_h, w)
-        inner = tuple(
-            slice(b.start - h.start, b.stop - h.start)
-            for b, h in zip(block, halo, strict=True)
-        )
-        u_unrolled[(slice(None), *block)] = u_h[(slice(None), *inner)]
+    experts = model.expert_nodes
+    psi = experts.stack(model.basis())
+    u_experts = torch.cat(
+        [
+            torch.einsum(
+                "bmn,bn->bm",
+                psi[k : k + 1],
+                _unrolled_lm(
+                    partial(experts.rows, k=k), psi[k : k + 1], inst.iterations
+                ),
+            )
+            for k in range(len(model.blocks))
+        ]
+    )
+    u_unrolled = experts.assemble(u_experts, model.blocks)
     unrolled = torch.autograd.grad((u_unrolled[0] * weights).sum(), params)
     flat_i = torch.cat([g.reshape(-1) for g in implicit])
     flat_u = torch.cat([g.reshape(-1) for g in unrolled])
