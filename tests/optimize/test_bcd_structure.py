@@ -195,3 +195,106 @@ def test_label_propagation_float32_twin_keeps_its_dtype() -> None:
     x = torch.zeros(p.shape, dtype=torch.float32)
     assert q.value(x).dtype == torch.float32
     assert "LabelPropagation(" in repr(q)
+
+
+def _softmax_model(seed: int = 3) -> Any:
+    from itersolve.optimize.bcd._models import LinearPredictorModel
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((40, 6))
+    Y = torch.nn.functional.one_hot(torch.from_numpy(rng.integers(0, 5, 40)), 5)
+    x0 = torch.from_numpy(rng.standard_normal((6, 5)))
+    return LinearPredictorModel(X, Y, x0, loss="softmax", scale=1 / 40, l2=0.01)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [[0, 1, 2, 3, 4], [0, 1, 7, 8], [3, 8, 13, 18, 23], [2, 9, 14, 20, 29], [11]],
+)
+def test_softmax_block_bound_dominates_the_block_hessian(block: list[int]) -> None:
+    """Boehning's bound with K' = min(K, c + 1) classes: H_b - Hessian is PSD
+    at a random point; along a single class (one feature) it is 1/4 ||a_j||^2."""
+    model = _softmax_model()
+    b = torch.tensor(block)
+    gap = model.block_bound(b) - model.block_hessian(b)
+    assert float(torch.linalg.eigvalsh(gap)[0]) >= -1e-12
+    j, k = b // 5, b % 5
+    if torch.unique(k).numel() == 1 and torch.unique(j).numel() == 1:
+        col = model.cols.columns(j[:1])[:, 0]
+        expected = 0.25 * float(col @ col) / 40 + 0.01
+        assert float(model.block_bound(b)[0, 0]) == pytest.approx(expected)
+    # the coordinate constants are the diagonal of a one-coordinate block bound
+    L = model.coordinate_lipschitz()
+    for i in block:
+        one = torch.tensor([i])
+        assert float(L[i]) == pytest.approx(float(model.block_bound(one)[0, 0]))
+
+
+def test_softmax_block_bound_uses_the_block_classes() -> None:
+    """Five classes of one feature: K' = 5 (= K here), so the all-ones
+    direction is bounded by (1 - 5/5)/2 = 0 times ||a_j||^2, plus l2."""
+    model = _softmax_model()
+    b = torch.arange(5)
+    ones = torch.ones(5, dtype=torch.float64) / 5**0.5
+    assert float(ones @ model.block_bound(b) @ ones) == pytest.approx(0.01)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("sklearn") is None, reason="scikit-learn not installed"
+)
+@pytest.mark.parametrize("selection", ["vb", "gsl", "cyclic"])
+def test_elastic_net_matches_sklearn_elastic_net(selection: str) -> None:
+    from sklearn.linear_model import ElasticNet as SkElasticNet
+
+    from itersolve.problems.coordinate import ElasticNet
+
+    A, b, _ = _data(50, 80)
+    alpha = 0.1 * float(np.abs(A.T @ b).max()) / (50 * 0.3)
+    p = ElasticNet(A, b, alpha=alpha, l1_ratio=0.3)
+    assert p.l2 == pytest.approx(0.7 * alpha)
+    assert p.penalty.lam == pytest.approx(0.3 * alpha)
+    sk = SkElasticNet(
+        alpha=alpha, l1_ratio=0.3, fit_intercept=False, tol=1e-13, max_iter=10**5
+    )
+    sk.fit(A, b)
+    update = "newton" if selection == "vb" else "gradient"
+    block = 10 if selection == "vb" else 1
+    sol = _solve(
+        p,
+        80,
+        selection=selection,
+        update=update,
+        block_size=block,
+        rtol=1e-11,
+        max_steps=20_000,
+    )
+    assert sol.status.name == "SUCCESS"
+    f_sk = float(p.value(torch.from_numpy(sk.coef_)))
+    f = float(p.value(torch.as_tensor(sol.x)))
+    assert abs(f - f_sk) <= 1e-9 * f_sk
+    np.testing.assert_allclose(np.asarray(sol.x), sk.coef_, atol=1e-7)
+    # the ridge term is in the objective BCD minimised: without it the
+    # minimiser is the Lasso's, a different point
+    lasso = _solve(
+        Lasso(A, b, alpha=0.3 * alpha),
+        80,
+        selection="vb",
+        update="newton",
+        block_size=10,
+    )
+    assert float(np.abs(np.asarray(lasso.x) - sk.coef_).max()) > 1e-3
+
+
+def test_elastic_net_rejects_bad_weights() -> None:
+    from itersolve.problems.coordinate import ElasticNet
+
+    A, b, _ = _data(10, 20)
+    with pytest.raises(ValueError, match="l1_ratio"):
+        ElasticNet(A, b, alpha=0.1, l1_ratio=1.5)
+    with pytest.raises(ValueError, match="alpha"):
+        ElasticNet(A, b, alpha=-1.0)
+    one = ElasticNet(A, b, alpha=0.1, l1_ratio=1.0)
+    x = torch.linspace(-1, 1, 20, dtype=torch.float64)
+    assert float(one.value(x)) == pytest.approx(
+        float(Lasso(A, b, alpha=0.1).value(x)), rel=1e-14
+    )

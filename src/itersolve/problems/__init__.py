@@ -25,6 +25,7 @@ from itersolve.problems.constrained import (
     cutest_directory,
 )
 from itersolve.problems.coordinate import (
+    ElasticNet,
     LabelPropagation,
     Lasso,
     NonNegativeLeastSquaresL1,
@@ -94,6 +95,7 @@ __all__ = [
     "PAPER_PROBLEMS",
     "ContractiveTanh",
     "CutestProblem",
+    "ElasticNet",
     "EllipsePhantom",
     "HeatEquation2D",
     "HyperparameterLearning",

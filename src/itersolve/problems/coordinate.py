@@ -4,6 +4,9 @@ Scalings (stated once, used by the ``optimize-bcd`` suite and its anchors):
 
 * :class:`Lasso`: ``(1/(2 m)) ||y - X w||^2 + alpha ||w||_1`` -- scikit-learn's
   ``Lasso(alpha, fit_intercept=False)`` objective, ``m`` = number of samples.
+* :class:`ElasticNet`: ``(1/(2 m)) ||y - X w||^2 + alpha rho ||w||_1 + alpha
+  (1 - rho)/2 ||w||^2`` -- scikit-learn's ``ElasticNet(alpha, l1_ratio=rho,
+  fit_intercept=False)`` objective.
 * :class:`NonNegativeLeastSquaresL1`: ``1/2 ||A x - b||^2 + lam sum_i x_i`` over
   ``x >= 0`` (``lam = 0``: ``scipy.optimize.nnls``).
 * :class:`SparseLeastSquares`: ``1/2 ||A x - b||^2 + l2/2 ||x||^2`` with a
@@ -206,6 +209,58 @@ class Lasso(_CompositeProblem):
             self.alpha,
             self.n_samples,
         )
+
+
+class ElasticNet(_CompositeProblem):
+    """``f(w) = 1/(2 m) ||y - X w||^2 + alpha rho ||w||_1
+    + alpha (1 - rho)/2 ||w||^2`` (``m`` samples, ``rho = l1_ratio``).
+
+    Compare with ``sklearn.linear_model.ElasticNet(alpha=alpha,
+    l1_ratio=l1_ratio, fit_intercept=False)``: the identical objective.
+    ``l1_ratio = 1`` is :class:`Lasso`.
+
+    Attributes
+    ----------
+    X : numpy array or scipy CSR (m, d)
+    y : numpy array (m,)
+    alpha, l1_ratio : float
+    A, b, scale, l2, penalty
+        ``X``, ``y``, ``1 / m``, ``alpha (1 - l1_ratio)`` and
+        ``L1Penalty(alpha l1_ratio)``: the
+        :class:`~itersolve.optimize.bcd.L1LeastSquaresStructure` attributes
+        with its optional ridge term.
+
+    Examples
+    --------
+    >>> p = ElasticNet(np.eye(2), [1.0, 0.0], alpha=0.2, l1_ratio=0.5)
+    >>> round(p.value(torch.tensor([1.0, 0.0], dtype=torch.float64)).item(), 6)
+    0.15
+    """
+
+    fields = ("X", "y", "alpha", "l1_ratio")
+
+    def __init__(
+        self, X: Any, y: Any, *, alpha: float = 1.0, l1_ratio: float = 0.5
+    ) -> None:
+        self.X = self.A = _matrix(X, "X")
+        self.y = self.b = _vector(y, "y", self.X.shape[0])
+        self.alpha = _check_weight(alpha, "alpha")
+        ratio = _check_weight(l1_ratio, "l1_ratio")
+        if ratio > 1.0:
+            raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
+        self.l1_ratio = ratio
+        self.shape = (self.X.shape[1],)
+        self.n_samples = self.X.shape[0]
+        self.scale = 1.0 / self.n_samples
+        self.l2 = self.alpha * (1.0 - ratio)
+        self.penalty = L1Penalty(self.alpha * ratio)
+
+    def smooth_value(self, x: Tensor) -> Tensor:
+        r = self._residual(x)
+        return 0.5 * (r @ r) / self.n_samples + 0.5 * self.l2 * (x @ x)
+
+    def penalty_value(self, x: Tensor) -> Tensor:
+        return self.penalty.lam * x.abs().sum()
 
 
 class NonNegativeLeastSquaresL1(_CompositeProblem):

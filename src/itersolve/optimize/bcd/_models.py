@@ -402,10 +402,17 @@ class LinearPredictorModel(CoordinateModel):
             return -Y * torch.sigmoid(-Y * Z)
         return torch.softmax(Z, dim=1) - Y
 
-    @property
-    def _curvature_bound(self) -> float:
-        # logistic: sigma' <= 1/4; softmax: Boehning's bound (I - 11^T/K) / 2
-        return 0.25 if self.loss == "logistic" else 0.5
+    def _class_bound(self, k: torch.Tensor) -> torch.Tensor:
+        """Boehning's bound on the softmax Hessian restricted to the classes
+        ``k`` of a block: ``(I - 11^T / K') / 2`` with ``K' = min(K, c + 1)``
+        for ``c`` distinct classes (the restriction is the Hessian of a
+        ``(c + 1)``-class softmax: the classes outside the block act as one).
+        ``K' = K`` would be valid too but up to twice as loose: one class gives
+        ``p (1 - p) <= 1/4``, not ``(1 - 1/K) / 2``. The official code's
+        ``Hb_func`` uses the same ``K'``."""
+        classes = min(self.K, int(torch.unique(k).numel()) + 1)
+        same = (k[:, None] == k[None, :]).to(self.dtype)
+        return 0.5 * (same - 1.0 / classes)
 
     def value(self) -> torch.Tensor:
         W = self.x
@@ -452,8 +459,8 @@ class LinearPredictorModel(CoordinateModel):
 
     def coordinate_lipschitz(self) -> torch.Tensor:
         norms = self.cols.column_sq_norms().repeat_interleave(self.K)
-        factor = self._curvature_bound * (1.0 - 1.0 / self.K if self.K > 1 else 1.0)
-        return self.scale * factor * norms + self.l2
+        # logistic: sigma' <= 1/4; softmax: p (1 - p) <= 1/4 per class as well
+        return self.scale * 0.25 * norms + self.l2
 
     def block_bound(self, b: torch.Tensor) -> torch.Tensor:
         j, k = self._split(b)
@@ -461,8 +468,7 @@ class LinearPredictorModel(CoordinateModel):
         if self.loss == "logistic":
             H = 0.25 * G
         else:
-            same = (k[:, None] == k[None, :]).to(self.dtype)
-            H = 0.5 * G * (same - 1.0 / self.K)
+            H = G * self._class_bound(k)
         return self.scale * H + self.l2 * self._eye(b.numel())
 
     def block_hessian(self, b: torch.Tensor) -> torch.Tensor:

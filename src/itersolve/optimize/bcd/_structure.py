@@ -30,7 +30,8 @@ from itersolve.optimize.bcd._proximal import L1Penalty
 
 @runtime_checkable
 class L1LeastSquaresStructure(Protocol):
-    """``f(x) = scale/2 ||A x - b||^2 + penalty(x)``.
+    """``f(x) = scale/2 ||A x - b||^2 + penalty(x)`` (``+ l2/2 ||x||^2`` when the
+    problem also has an ``l2`` attribute: the elastic net).
 
     Attributes
     ----------
@@ -177,7 +178,11 @@ def coordinate_terms(source: Any, x0: torch.Tensor) -> Terms | None:
         source.penalty, L1Penalty
     ):
         return LeastSquaresTerms(
-            source.A, source.b, scale=float(source.scale), penalty=source.penalty
+            source.A,
+            source.b,
+            scale=float(source.scale),
+            l2=float(getattr(source, "l2", 0.0)),  # optional ridge (elastic net)
+            penalty=source.penalty,
         )
     if isinstance(source, LeastSquaresStructure):
         return LeastSquaresTerms(source.A, source.b, l2=float(source.l2))
