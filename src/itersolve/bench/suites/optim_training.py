@@ -265,37 +265,40 @@ def _first_seeds(case: Case) -> bool:
     return _is_training(case) and case.params.get("seed", 0) < 1
 
 
+#: The paper's optimizers with the official script's settings (weight decay
+#: coupled for SGD / Adam, decoupled and divided by lr for AdamW / AdaHessian).
+FACTORIES: dict[str, Any] = {
+    "torch-sgd": lambda m: torch.optim.SGD(
+        m.parameters(), lr=0.1, momentum=0.9, weight_decay=WEIGHT_DECAY
+    ),
+    "torch-adam": lambda m: torch.optim.Adam(
+        m.parameters(), lr=1e-3, weight_decay=WEIGHT_DECAY
+    ),
+    "torch-adamw": lambda m: torch.optim.AdamW(
+        m.parameters(), lr=1e-2, weight_decay=WEIGHT_DECAY / 1e-2
+    ),
+    OURS: _adahessian,
+}
+
 METHODS = [
     Method(
         "torch-sgd",
-        _training_run(
-            lambda m: torch.optim.SGD(
-                m.parameters(), lr=0.1, momentum=0.9, weight_decay=WEIGHT_DECAY
-            )
-        ),
+        _training_run(FACTORIES["torch-sgd"]),
         applies=_is_training,
     ),
     Method(
         "torch-adam",
-        _training_run(
-            lambda m: torch.optim.Adam(
-                m.parameters(), lr=1e-3, weight_decay=WEIGHT_DECAY
-            )
-        ),
+        _training_run(FACTORIES["torch-adam"]),
         applies=_is_training,
     ),
     Method(
         "torch-adamw",
-        _training_run(
-            lambda m: torch.optim.AdamW(
-                m.parameters(), lr=1e-2, weight_decay=WEIGHT_DECAY / 1e-2
-            )
-        ),
+        _training_run(FACTORIES["torch-adamw"]),
         applies=_is_training,
     ),
     Method(
         OURS,
-        _training_run(_adahessian, closure_style="loss"),
+        _training_run(FACTORIES[OURS], closure_style="loss"),
         anchor="torch-adam",
         applies=_is_training,
     ),
