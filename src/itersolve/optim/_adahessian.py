@@ -24,7 +24,12 @@ class Adahessian(torch.optim.Optimizer):
     Equivalent to ``torch_optimizer.Adahessian`` with ``hessian_power=0.5``
     passed explicitly (its default; the official code and this class default to
     ``k = 1``) and to ``amirgholami/adahessian``'s image-classification optimizer;
-    compare with ``torch.optim.Adam`` / ``AdamW``.
+    compare with ``torch.optim.Adam`` / ``AdamW``. ``pytorch_optimizer.AdaHessian``
+    is another variant: it never averages conv kernels spatially and defaults
+    to ``eps = 1e-16``; on models without conv kernels and with the same ``eps``
+    it takes the same steps. The paper's CIFAR script passes
+    ``weight_decay = 5e-4 / lr`` here (decoupled decay, so that ``lr *
+    weight_decay`` matches SGD's coupled 5e-4).
 
     Per step ``t`` and parameter tensor ``w`` with gradient ``g``::
 
