@@ -252,8 +252,11 @@ class ICLTransformer(nn.Module):
     embeddings, ``layers`` pre-LN blocks, a final LayerNorm and the read-out
     ``Linear(width -> 1)``; the prediction of ``y_i`` is read at the token of
     ``x_i`` (causal attention: it sees ``x_1, y_1, ..., x_i`` only). Dropout 0.
-    GPT-2 initialisation: weights ``N(0, 0.02)``, output projections of the
-    residual branches ``N(0, 0.02 / sqrt(2 layers))``, biases 0.
+    GPT-2 initialisation inside the backbone: weights ``N(0, 0.02)``, output
+    projections of the residual branches ``N(0, 0.02 / sqrt(2 layers))``,
+    biases 0; the read-in and read-out keep ``torch.nn.Linear``'s default
+    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (Garg et al.'s model puts plain
+    ``nn.Linear`` layers around the HF backbone), drawn from ``seed``.
 
     Parameters
     ----------
@@ -309,7 +312,11 @@ class ICLTransformer(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for name, p in self.named_parameters():
-                if name.endswith("bias"):
+                if name.startswith(("read_in.", "read_out.")):
+                    fan_in = self.read_in.in_features if "read_in" in name else width
+                    bound = 1.0 / math.sqrt(fan_in)
+                    p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
+                elif name.endswith("bias"):
                     p.zero_()
                 elif p.ndim == 1:  # LayerNorm gains
                     p.fill_(1.0)
