@@ -52,12 +52,15 @@ quick d = 5, 11 points, 4 layers x 4 heads x 64, 4000 steps at lr 1e-3
 (batch 64) with the curriculum dims 2 -> 5 (+1), points 5 -> 11 (+2) every 250
 steps: spec 01's CPU-small model with fewer steps than its 5-10k, to fit five
 minutes on 2 cores, hence the larger step size than the paper's 1e-4 and the
-short curriculum. Development runs on the shared machine (seed 0, not the
-evaluated prompts) showed why quick cannot carry a verdict: without the
-curriculum the loss / d stayed at 1.0 (predicting 0) for 2500 steps; with it
-the loss left the plateau near step 1300 and was 0.86 at step 2100, far from
-the least-squares floor (about 0.27 averaged over the 11 positions), and lr
-3e-3 fell back to the plateau;
+short curriculum. Development runs on the shared machine (training seed 0;
+the evaluated prompts are seed 2) showed why quick cannot carry a verdict:
+with the read-in / read-out at GPT-2's N(0, 0.02) the loss / d stayed at 1.0
+(predicting 0) for 2500 steps without the curriculum and was 0.84 after 3000
+with it (lr 3e-3 fell back to the plateau); with nn.Linear's default init
+(Garg et al.'s) it was 0.69 at step 1300 and 0.63 at step 1600, still far
+from the least-squares floor (0.24 on the test prompts: the ``lstsq`` row);
+a first quick run (old init) ended at model error / d 0.774 with every layer
+matched by k = 1 of both algorithms;
 full d = 10, 21 points, 8 layers x 8 heads x 256, 30k steps at lr 1e-4 with
 the curriculum dims 5 -> 10 (+1), points 11 -> 21 (+2) every 2000 steps
 (spec 01's GPU-large setting; on CUDA when available). The paper's own model
