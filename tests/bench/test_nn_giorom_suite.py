@@ -63,6 +63,9 @@ def test_claim_checks_on_given_rows():
     assert "gns 200 ms" in speed.detail
     error = ng._error_ratio(_rows(table))
     assert error.passed is True and error.measured == pytest.approx(1.5)
+    assert "giorom / constant velocity 0.333" in error.detail
+    learned = ng._gns_beats_cv(_rows(table))
+    assert learned.passed is True and learned.measured == pytest.approx(0.2 / 0.9)
     scaling = ng._scaling(_rows(table))
     assert scaling.passed is None and scaling.measured == pytest.approx(20.0)
     assert scaling.detail.index("N=1000") < scaling.detail.index("N=8000")
@@ -70,4 +73,8 @@ def test_claim_checks_on_given_rows():
     table[(main, "giorom")] = {"time": 4.0, "objective_value": 0.5, "frames": 50.0}
     assert ng._speedup(_rows(table)).passed is False
     assert ng._error_ratio(_rows(table)).passed is False
+    # a baseline worse than ballistic extrapolation voids the comparison
+    table[(main, "gns")] = {"time": 10.0, "objective_value": 1.2, "frames": 50.0}
+    assert ng._gns_beats_cv(_rows(table)).passed is False
+    assert ng._gns_beats_cv(Results([])).passed is None
     assert ng._speedup(Results([])).passed is None

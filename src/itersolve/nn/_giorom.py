@@ -231,6 +231,7 @@ class _Simulator(nn.Module):
         radius: float,
         bounds: tuple[float, float],
         latent: int,
+        wall_radius: float | None = None,
     ) -> None:
         super().__init__()
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
@@ -243,6 +244,11 @@ class _Simulator(nn.Module):
             raise ValueError(f"latent must be a positive int, got {latent!r}")
         self.window = window
         self.radius = float(radius)
+        if wall_radius is None:
+            wall_radius = radius
+        if not (isinstance(wall_radius, (int, float)) and wall_radius > 0):
+            raise ValueError(f"wall_radius must be positive, got {wall_radius!r}")
+        self.wall_radius = float(wall_radius)
         self.bounds = (float(bounds[0]), float(bounds[1]))
         self.register_buffer("vel_mean", torch.zeros(2))
         self.register_buffer("vel_std", torch.ones(2))
@@ -272,7 +278,7 @@ class _Simulator(nn.Module):
         vel = (history[1:] - history[:-1] - self.vel_mean) / self.vel_std
         x = history[-1]
         lo, hi = self.bounds
-        wall = torch.cat([(x - lo) / self.radius, (hi - x) / self.radius], 1)
+        wall = torch.cat([x - lo, hi - x], 1) / self.wall_radius
         feats = torch.cat(
             [vel.permute(1, 0, 2).reshape(len(x), -1), wall.clamp(-1, 1)], 1
         )
@@ -352,6 +358,12 @@ class GNS(_Simulator):
         rollout clamps positions to the box).
     latent, message_steps
         Width and number of message-passing steps.
+    wall_radius
+        Range of the wall-distance features (clipped to ``[-1, 1]`` after
+        division by it; default ``radius``). Set it to the walls' range of
+        action when that exceeds the connectivity radius (MPM walls act
+        through grid nodes, cells away), or the network sees an impact only
+        when it has happened.
     seed
         Seed of the weight initialisation.
 
@@ -373,9 +385,10 @@ class GNS(_Simulator):
         bounds: tuple[float, float] = (0.09, 0.91),
         latent: int = 64,
         message_steps: int = 3,
+        wall_radius: float | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(window, radius, bounds, latent)
+        super().__init__(window, radius, bounds, latent, wall_radius)
         generator = torch.Generator().manual_seed(seed)
         if isinstance(message_steps, bool) or not isinstance(message_steps, int):
             raise ValueError(f"message_steps must be an int, got {message_steps!r}")
@@ -439,7 +452,7 @@ class GraphOperator(_Simulator):
 
     Parameters
     ----------
-    window, radius, bounds, latent, seed
+    window, radius, bounds, latent, wall_radius, seed
         As for :class:`GNS` (``radius``: the reduced cloud's, larger).
     grid, modes, fno_layers
         Latent lattice size, Fourier modes kept, Fourier layers.
@@ -463,9 +476,10 @@ class GraphOperator(_Simulator):
         grid: int = 16,
         modes: int = 6,
         fno_layers: int = 2,
+        wall_radius: float | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(window, radius, bounds, latent)
+        super().__init__(window, radius, bounds, latent, wall_radius)
         generator = torch.Generator().manual_seed(seed)
         if isinstance(grid, bool) or not isinstance(grid, int) or grid < 4:
             raise ValueError(f"grid must be an int >= 4, got {grid!r}")
