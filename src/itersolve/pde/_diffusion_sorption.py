@@ -193,15 +193,7 @@ class DiffusionSorptionProblem:
             raise ValueError(
                 f"a block needs >= 3 columns for the x stencil, got {expected[1]}"
             )
-        batch = u.shape[0]
-        rate = self._rate(u)
-        rows = [
-            (
-                u[:, 1:, 1:-1]
-                - u[:, :-1, 1:-1]
-                - 0.5 * self.dt * (rate[:, 1:] + rate[:, :-1])
-            ).reshape(batch, -1)
-        ]
+        rows = [self.pde_rows(u)]
         first = 1 if i0 == 0 else 0  # t = 0 is the initial row's
         if i0 == 0:
             rows.append(self.initial_rows(u[:, 0, :], j0))
@@ -210,6 +202,18 @@ class DiffusionSorptionProblem:
         if j1 == self.n_x:
             rows.append(self.outflow_rows(u[:, first:, -3:]))
         return torch.cat(rows, dim=1)
+
+    def pde_rows(self, u: Tensor) -> Tensor:
+        """The Crank–Nicolson rows of ``u`` ``(B, m_t, m_x)`` (any window of
+        the grid) at its nodes whose stencil it holds, ``(B, (m_t - 1)(m_x -
+        2))``, time-major."""
+        rate = self._rate(u)
+        rows = (
+            u[:, 1:, 1:-1]
+            - u[:, :-1, 1:-1]
+            - 0.5 * self.dt * (rate[:, 1:] + rate[:, :-1])
+        )
+        return rows.reshape(u.shape[0], -1)
 
     def initial_rows(self, u: Tensor, j0: int = 0) -> Tensor:
         """``u(0, x_j) - u0(x_j)``: ``u`` ``(B, m)`` holds ``t = 0`` at the

@@ -12,14 +12,20 @@ space-time grid to ``n_basis`` basis functions ``psi_b(t, x)``; the output is
   Levenberg–Marquardt, implicit-function backward);
 * ``constraint="hard"``, ``experts=K`` or ``(n_t, n_x)`` (PI-HC-MoE): each
   block of a fixed split of the grid (:func:`~itersolve.pde.partition_domain`)
-  solves its own ``w*_k`` from the residual rows at its block's nodes only;
-  the experts are the samples of one batched solve of a
+  solves its own ``w*_k`` from the PDE rows at its block's nodes plus the
+  whole domain's initial and boundary rows; the prediction on a block is
+  that expert's ``sum_b w_kb psi_b`` (no overlap, no blending, no interface
+  condition). This is the reference code's construction
+  (``neptune/models/MoE/spatial_temporal_router.py``: the PDE residual terms
+  are finite differences of the basis on the whole grid, then split by
+  block; for diffusion–sorption the initial-condition and boundary terms
+  are computed on the whole grid and replicated to every expert). The
+  stencil of a node at a block edge reaches one node outside; that value
+  is the expert's own combination there (the basis is global), as in the
+  reference. The experts are the samples of one batched solve of a
   :class:`~itersolve.pde.HardConstraintLayer` (each stops on its own rule).
-  The stencil of a node at a block edge reaches one node outside; that value
-  is the expert's own ``sum_b w_kb psi_b`` there (the basis is global), so
-  every node of the block has its PDE row. (The layer's built-in
-  ``experts=`` sees only its block, which leaves the edge nodes without PDE
-  rows.)
+  (The layer's built-in ``experts=`` sees only its block: an interior
+  block then has no boundary rows and its edge nodes no PDE rows.)
 
 Training (:func:`train_constrained`) minimises the same loss for all three:
 the mean square of the whole-grid PDE, initial and boundary rows of
@@ -129,39 +135,43 @@ class _Experts:
         grid = u[:, : pt * px].reshape(-1, pt, px)
         return grid[:, : ts.stop - ts.start, : xs.stop - xs.start]
 
-    def rows(self, u: Tensor, k: int) -> Tensor:
-        """Expert ``k``'s rows from its node values ``u`` ``(B, M)``: the
-        Crank–Nicolson rows at its block's nodes (the stencil's reach into
-        the halo reads the expert's own combination of the global basis),
+    def valid(self) -> Tensor:
+        """``(K, (pt - 1)(px - 2))``: 1 where a Crank–Nicolson row of the
+        padded halo is one of the expert's own (its stencil inside the true
+        halo), else 0."""
+        pt, px = self.padded
+        out = torch.zeros(len(self.halos), pt - 1, px - 2, dtype=torch.float64)
+        for k, (ts, xs) in enumerate(self.halos):
+            out[k, : ts.stop - ts.start - 1, : xs.stop - xs.start - 2] = 1.0
+        return out.reshape(len(self.halos), -1)
+
+    def rows(self, u: Tensor, k: int | None = None) -> Tensor:
+        """The experts' rows from their node values ``u`` ``(K, M)`` (or
+        expert ``k``'s from ``(1, M)``): the Crank–Nicolson rows at each
+        block's nodes (the stencil's reach into the halo reads the expert's
+        own combination of the global basis; the padding's rows are zero),
         then the whole domain's initial, inflow and outflow rows."""
         problem = self.problem
         n_t, n_x = problem.shape
-        ts, xs = self.halos[k]
-        halo = self.halo_values(u, k)
-        n_pde = (halo.shape[1] - 1) * (halo.shape[2] - 2)
-        pde = problem.residual(halo, (ts, xs))[:, :n_pde]
         pt, px = self.padded
+        valid = self.valid().to(u.dtype)
+        valid = valid if k is None else valid[k : k + 1]
+        pde = problem.pde_rows(u[:, : pt * px].reshape(-1, pt, px)) * valid
         shared = u[:, pt * px :]
+        end = shared[:, n_x + n_t - 1 :].reshape(-1, n_t - 1, 3)
         return torch.cat(
             (
                 pde,
                 problem.initial_rows(shared[:, :n_x]),
                 problem.inflow_rows(shared[:, n_x : n_x + n_t - 1]),
-                problem.outflow_rows(
-                    shared[:, n_x + n_t - 1 :].reshape(-1, n_t - 1, 3)
-                ),
+                problem.outflow_rows(end),
             ),
             dim=1,
         )
 
     def __call__(self, u: Tensor, block: tuple[slice, ...]) -> Tensor:
-        """Every expert's :meth:`rows` (sample ``k`` is expert ``k``),
-        zero-padded to the longest expert's count."""
-        rows = [self.rows(u[k : k + 1], k) for k in range(len(self.halos))]
-        longest = max(r.shape[1] for r in rows)
-        return torch.cat(
-            [torch.nn.functional.pad(r, (0, longest - r.shape[1])) for r in rows]
-        )
+        """Every expert's :meth:`rows` (sample ``k`` is expert ``k``)."""
+        return self.rows(u)
 
     def assemble(self, u: Tensor, blocks: Sequence[tuple[slice, ...]]) -> Tensor:
         """The prediction ``(1, n_t, n_x)``: each expert's ``u`` ``(K, M)``
