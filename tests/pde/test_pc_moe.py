@@ -224,3 +224,6 @@ def test_bad_collocation_and_training_input() -> None:
         train_constrained(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="u has shape"):
         relative_error(torch.zeros(3), torch.ones(4))
+    soft = ConstrainedBasisModel(PROBLEM, constraint="soft", **SMALL)
+    with pytest.raises(ValueError, match="soft-constraint model has no experts"):
+        _ = soft.expert_nodes
