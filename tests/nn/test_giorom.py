@@ -208,6 +208,8 @@ def test_bad_input():
         broken.rollout(history, steps=2)
     with pytest.raises(ValueError, match="trajectories\\[0\\] contains NaN"):
         train_gns(model, [nan], steps=1)
+    with pytest.raises(ValueError, match="batch must be a positive int"):
+        train_gns(model, [torch.rand(6, 10, 2)], steps=1, batch=0)
     with pytest.raises(ValueError, match="need at least window"):
         train_gns(model, [history], steps=1)
     with pytest.raises(ValueError, match=r"trajectories\[0\] must be positions"):

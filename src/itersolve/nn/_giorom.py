@@ -722,6 +722,33 @@ def _check_trajectories(trajectories: Any) -> list[torch.Tensor]:
     return out
 
 
+def _noisy_sample_loss(
+    model: _Simulator,
+    trajectories: list[torch.Tensor],
+    noise_std: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Normalised acceleration MSE on one random (trajectory, frame) pair."""
+    window, dtype = model.window, model.acc_std.dtype
+    k = int(torch.randint(len(trajectories), (1,), generator=generator))
+    p = trajectories[k]
+    t = int(torch.randint(window, len(p) - 1, (1,), generator=generator))
+    hist = p[t - window : t + 1]
+    # Random-walk noise on the input velocities (GNS). The target's next
+    # position moves with the last noise offset, so the model learns to
+    # undo the last velocity error (observable), not the offset (not).
+    steps_noise = (
+        noise_std
+        / math.sqrt(window)
+        * torch.randn(window, *hist.shape[1:], generator=generator, dtype=dtype)
+    )
+    walk = torch.cat([torch.zeros_like(hist[:1]), steps_noise.cumsum(0)])
+    noisy = hist + walk
+    target = p[t + 1] + walk[-1] - 2 * noisy[-1] + noisy[-2]
+    pred = model(noisy)
+    return ((pred - (target - model.acc_mean) / model.acc_std) ** 2).mean()
+
+
 def _train_stepper(
     model: _Simulator,
     trajectories: list[torch.Tensor],
@@ -730,6 +757,7 @@ def _train_stepper(
     lr: float,
     noise_std: float,
     seed: int,
+    batch: int = 1,
 ) -> dict[str, Any]:
     window = model.window
     for i, p in enumerate(trajectories):
@@ -740,6 +768,8 @@ def _train_stepper(
             )
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
     if not (lr > 0):
         raise ValueError(f"lr must be positive, got {lr!r}")
     if not (noise_std >= 0):
@@ -755,23 +785,16 @@ def _train_stepper(
     start = time.perf_counter()
     model.train()
     for _ in range(steps):
-        k = int(torch.randint(len(trajectories), (1,), generator=generator))
-        p = trajectories[k]
-        t = int(torch.randint(window, len(p) - 1, (1,), generator=generator))
-        hist = p[t - window : t + 1]
-        # Random-walk noise on the input velocities (GNS). The target's next
-        # position moves with the last noise offset, so the model learns to
-        # undo the last velocity error (observable), not the offset (not).
-        steps_noise = (
-            noise_std
-            / math.sqrt(window)
-            * torch.randn(window, *hist.shape[1:], generator=generator, dtype=dtype)
+        loss = (
+            sum(
+                (
+                    _noisy_sample_loss(model, trajectories, noise_std, generator)
+                    for _ in range(batch)
+                ),
+                torch.zeros((), dtype=dtype),
+            )
+            / batch
         )
-        walk = torch.cat([torch.zeros_like(hist[:1]), steps_noise.cumsum(0)])
-        noisy = hist + walk
-        target = p[t + 1] + walk[-1] - 2 * noisy[-1] + noisy[-2]
-        pred = model(noisy)
-        loss = ((pred - (target - model.acc_mean) / model.acc_std) ** 2).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -793,10 +816,12 @@ def train_gns(
     lr: float = 1e-3,
     noise_std: float = 3e-4,
     seed: int = 0,
+    batch: int = 1,
 ) -> dict[str, Any]:
     """Train a :class:`GNS` on one-step accelerations of full trajectories.
 
-    Each Adam step takes one random (trajectory, frame) pair; learning rate
+    Each Adam step averages the loss of ``batch`` random (trajectory, frame)
+    pairs; learning rate
     decays exponentially to ``lr / 10`` over ``steps``. Velocity and
     acceleration statistics are fitted on the trajectories first.
 
@@ -810,6 +835,9 @@ def train_gns(
     steps, lr, noise_std, seed
         Adam steps, initial learning rate, std of the random-walk input noise
         accumulated over the window (position units), sampling seed.
+    batch
+        Frames per Adam step (GNS: 2). Rare large accelerations (wall
+        impacts) dominate a one-frame gradient; averaging frames tames them.
 
     Returns
     -------
@@ -829,7 +857,7 @@ def train_gns(
         raise TypeError(f"model must be a GNS, got {type(model).__name__}")
     trajs = _check_trajectories(trajectories)
     return _train_stepper(
-        model, trajs, steps=steps, lr=lr, noise_std=noise_std, seed=seed
+        model, trajs, steps=steps, lr=lr, noise_std=noise_std, seed=seed, batch=batch
     )
 
 
@@ -842,13 +870,15 @@ def train_giorom(
     lr: float = 1e-3,
     noise_std: float = 3e-4,
     seed: int = 0,
+    batch: int = 1,
 ) -> dict[str, Any]:
     """Train a :class:`GIOROM`: the operator on the reduced clouds, then the
     kernel upsampler on displacement fields.
 
     Each trajectory is reduced once (farthest points of its first frame; the
     reduced particles are real particles, so their accelerations are exact
-    targets) and the operator is trained like :func:`train_gns`. The
+    targets) and the operator is trained like :func:`train_gns` (``batch``
+    frames per Adam step). The
     upsampler is then fitted by Adam on ``||X + u(X) - x(t)||^2``: for random
     (trajectory, start frame, horizon up to 20 frames) triples, the true
     reduced displacements interpolated to the full cloud against its true
@@ -884,6 +914,7 @@ def train_giorom(
         lr=lr,
         noise_std=noise_std,
         seed=seed,
+        batch=batch,
     )
     generator = torch.Generator().manual_seed(seed + 1)
     up = model.upsampler
