@@ -276,3 +276,32 @@ def test_claim_on_a_left_out_case_says_why(tmp_path):
     claim = claims[CLAIM_256]
     assert claim["verdict"] == "NOT RUN"
     assert "poisson2d-256: not a headline case" in claim["detail"]
+
+
+def test_two_scales_in_one_folder_are_judged_apart(tmp_path):
+    """Smoke rows left in the folder must not join a quick run's claims."""
+    smoke = [
+        {**_row("poisson2d-256", "scipy-cg", 1.0), "scale": "smoke"},
+        {
+            **_row("poisson2d-256", "itersolve-cg", 3.0, anchor="scipy-cg"),
+            "scale": "smoke",
+        },
+    ]
+    quick = [
+        _row("poisson2d-256", "scipy-cg", 2.0),
+        _row("poisson2d-256", "itersolve-cg", 1.0, anchor="scipy-cg"),
+    ]
+    (tmp_path / "results.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in smoke + quick) + "\n"
+    )
+    build_report(tmp_path)
+    claims = [
+        c
+        for c in json.loads((tmp_path / "claims.json").read_text())
+        if c["claim"] == CLAIM_256
+    ]
+    by_scale = {c["scale"]: c["measured"] for c in claims}
+    assert by_scale == {"smoke": pytest.approx(3.0), "quick": pytest.approx(0.5)}
+    text = (tmp_path / "report.md").read_text()
+    assert f"## {SUITE} (smoke)" in text and f"## {SUITE} (quick)" in text
+    assert f"[{SUITE} (quick)](#{SUITE}-quick)" in text

@@ -181,31 +181,39 @@ def plot_case(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
 VERDICTS = ("PASS", "FAIL", "PROVISIONAL", "NOT RUN")
 
 
-def _durations(out: Path) -> dict[str, float]:
-    """Measured wall seconds per suite (sum over its cases, resumed runs added)."""
-    total: dict[str, float] = defaultdict(float)
+def _durations(out: Path) -> dict[tuple[str, str | None], float]:
+    """Measured wall seconds per suite and scale (sum over its cases, resumed
+    runs added; rows of older runs carry no scale)."""
+    total: dict[tuple[str, str | None], float] = defaultdict(float)
     for row in load_rows(out / "durations.jsonl"):
-        total[row["suite"]] += float(row["seconds"])
+        total[(row["suite"], row.get("scale"))] += float(row["seconds"])
     return dict(total)
 
 
 def _summary(
-    names: list[str], claims: list[dict[str, Any]], durations: dict[str, float]
+    sections: list[tuple[str, str]],
+    claims: list[dict[str, Any]],
+    durations: dict[tuple[str, str | None], float],
 ) -> tuple[list[str], list[str]]:
-    """The opening table: one line per suite, verdict counts and duration."""
+    """The opening table: one line per suite (and scale, when a suite ran at
+    several), verdict counts and duration."""
     header = ["suite", *VERDICTS, "duration [s]"]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     page = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"]
-    for name in names:
+    several = {n for n, _ in sections if sum(m == n for m, _ in sections) > 1}
+    for name, scale in sections:
+        label, anchor = name, name
+        if name in several:
+            label, anchor = f"{name} ({scale})", f"{name}-{scale}"
         counts = {v: 0 for v in VERDICTS}
         for c in claims:
-            if c["suite"] == name:
+            if c["suite"] == name and c.get("scale", scale) == scale:
                 counts[verdict_of(c)] += 1
-        seconds = _fmt(durations.get(name), 3)
-        cells = [str(counts[v]) for v in VERDICTS] + [seconds]
-        md.append(f"| [{name}](#{name}) | " + " | ".join(cells) + " |")
+        seconds = durations.get((name, scale), durations.get((name, None)))
+        cells = [str(counts[v]) for v in VERDICTS] + [_fmt(seconds, 3)]
+        md.append(f"| [{label}](#{anchor}) | " + " | ".join(cells) + " |")
         page.append(
-            f"<tr><td><a href='#{html.escape(name)}'>{html.escape(name)}</a></td>"
+            f"<tr><td><a href='#{html.escape(anchor)}'>{html.escape(label)}</a></td>"
             + "".join(f"<td>{c}</td>" for c in cells)
             + "</tr>"
         )
@@ -220,21 +228,26 @@ def build_report(out: str | Path) -> Path:
     suites = all_suites()
     left_path = out / "left_out.json"
     left_out = json.loads(left_path.read_text()) if left_path.exists() else {}
-    by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    # A suite run at two scales into one folder gets a section per scale: its
+    # claims must not pool smoke rows with quick ones.
+    by_suite: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        by_suite[r["suite"]].append(r)
+        by_suite[(r["suite"], r["scale"])].append(r)
+    scales_of: dict[str, int] = defaultdict(int)
+    for name, _ in by_suite:
+        scales_of[name] += 1
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
     md: list[str] = []
     body: list[str] = []
     claims: list[dict[str, Any]] = []
-    for name, suite_rows in by_suite.items():
+    for (name, scale), suite_rows in by_suite.items():
         suite = suites.get(name)
-        scale = suite_rows[0]["scale"]
         env = suite_rows[0]
-        md += [f'<a id="{name}"></a>', "", f"## {name} ({scale})", ""]
+        anchor = name if scales_of[name] == 1 else f"{name}-{scale}"
+        md += [f'<a id="{anchor}"></a>', "", f"## {name} ({scale})", ""]
         body.append(
-            f"<h2 id='{html.escape(name)}'>{html.escape(name)} "
+            f"<h2 id='{html.escape(anchor)}'>{html.escape(name)} "
             f"({html.escape(scale)})</h2>"
         )
         if suite is not None:
@@ -248,6 +261,8 @@ def build_report(out: str | Path) -> Path:
         body.append(f"<p><code>{html.escape(info)}</code></p>")
         left = left_out.get(name, {})
         suite_claims = evaluate_claims(suite, suite_rows, left) if suite else []
+        for c in suite_claims:
+            c["scale"] = scale
         claims += suite_claims
         if suite_claims:
             md += ["| claim | measured | threshold | verdict |", "|---|---|---|---|"]
@@ -311,7 +326,7 @@ def build_report(out: str | Path) -> Path:
         md.append("")
         body.append("</table>")
         for case in dict.fromkeys(r["dataset_name"] for r in suite_rows):
-            png = plots / f"{name}--{case}.png"
+            png = plots / f"{anchor}--{case}.png"
             case_rows = [r for r in suite_rows if r["dataset_name"] == case]
             if plot_case(case_rows, png, f"{name}: {case}"):
                 md += [f"![{case}](plots/{png.name})", ""]
@@ -340,8 +355,14 @@ def build_report(out: str | Path) -> Path:
 
 
 def format_claims(claims: list[dict[str, Any]]) -> str:
+    """One line per claim; the scale is named when the claims span several."""
+    several = len({c.get("scale") for c in claims}) > 1
+
+    def where(c: dict[str, Any]) -> str:
+        return f"{c['suite']} ({c['scale']})" if several else c["suite"]
+
     return "\n".join(
-        f"[{verdict_of(c)}] {c['suite']}: {c['claim']} — measured "
+        f"[{verdict_of(c)}] {where(c)}: {c['claim']} — measured "
         f"{_fmt(c['measured'])} (threshold {c['threshold']})"
         + (f" [{c['detail']}]" if c["detail"] else "")
         for c in claims
