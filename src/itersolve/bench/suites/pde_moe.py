@@ -68,7 +68,7 @@ first gradient, which bounds the implicit side's error the same way.
 Sizes. ``full``: the spec's 64 x 64 grid, 1000 Adam steps (the reference
 configuration trains up to 4050). ``quick``: a 32 x 32 grid and 150 steps,
 so that the three trainings fit in 5 minutes on 2 cores (per step on a busy
-machine: about 0.06 s soft, 0.4 s one expert, 0.75 s four experts).
+machine: about 0.014 s soft, 0.3 s one expert, 0.18 s four experts).
 ``smoke``: a 10 x 10 grid, 4 basis functions, 2 experts, 3 steps (its
 numbers mean nothing).
 
@@ -80,18 +80,23 @@ Claims (from issue 19, fixed before running):
   (a timing claim: judged on an idle machine; PROVISIONAL on a busy one);
 * the implicit backward equals unrolled LM to 1e-6 (float64).
 
-Measured at quick (2 cores at load 12-14, so every time is inflated):
-MoE / HC 0.0194 / 0.00121 = 16.1 FAIL; HC / SC 0.00121 / 0.257 = 0.0047
-PASS; s/step MoE 1.02 vs HC 0.505, ratio 2.02 (PROVISIONAL, would FAIL);
-implicit vs unrolled 2.6e-8 PASS. The MoE's error sits at the expert
-interfaces (relative L2 on the interface columns 0.031, against 0.0014 for
-the single expert): the experts are not coupled there, and an expert
-block that does not reach ``x = 0`` has no boundary condition of its own,
-only the basis' extrapolation into its halo. Its step is slower on CPU
-because the batched solve runs until the slowest expert stops (20 LM
-iterations against 14 for the single expert at the first step) over more
-rows (the halos overlap), with the same ``n_basis`` Hessian products in the
-backward pass.
+Measured at quick (2 cores at load about 7-9, so every time is inflated),
+with the reference's expert construction: MoE / HC 0.00291 / 0.00135 =
+2.16 FAIL; HC / SC 0.00135 / 0.257 = 0.0052 PASS; s/step MoE 0.183 vs HC
+0.306, ratio 0.60 (PROVISIONAL, would PASS; a timing claim); implicit vs
+unrolled 1.05e-8 PASS. Interface columns: MoE 0.0040, HC 0.0016; final
+whole-grid loss MoE 4.7e-6, HC 1.3e-7; failed solves MoE 0, HC 17 of 150.
+(The earlier construction, where only the expert holding ``x = 0`` had the
+inflow row and only the one holding ``x = 1`` the outflow row, measured
+MoE 0.0194, interface 0.031, s/step 1.02 vs 0.505 with a per-expert loop.)
+The MoE stays behind the single constraint here: each expert's weights
+must fit the whole domain's initial and boundary rows and its own block's
+PDE rows at once, and the single constraint fits exactly the loss that is
+trained (the whole-grid rows), with no interface. At the first step the
+batched solve stopped after 12 LM iterations (its slowest expert; the
+others 9) against 14 for the single expert; why the MoE step is faster
+over the whole run is not measured further (no per-step iteration
+counts are recorded).
 
 Rows also carry ``interface_relative_l2`` (the error on the grid columns
 next to the expert interfaces, for every model: the experts are not coupled
