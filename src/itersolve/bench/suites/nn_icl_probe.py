@@ -60,7 +60,14 @@ with it (lr 3e-3 fell back to the plateau); with nn.Linear's default init
 (Garg et al.'s) it was 0.69 at step 1300 and 0.63 at step 1600, still far
 from the least-squares floor (0.24 on the test prompts: the ``lstsq`` row);
 a first quick run (old init) ended at model error / d 0.774 with every layer
-matched by k = 1 of both algorithms;
+matched by k = 1 of both algorithms. Quick as it stands (2026-12-01, 436 s on
+the shared 2-core machine at load 5-8, training 434 s): train loss / d 0.957
+-> 0.325, model error / d 0.288 (lstsq 0.241); per layer 1..4 the layer error
+/ d 0.933, 0.511, 0.348, 0.287, best Newton k 1, 3, 8, 12, best GD k 1, 2,
+16, 64, best SimE Newton 0.888, 0.899, 0.914, 0.945 vs GD 0.879, 0.903,
+0.918, 0.948: the first two claims would read PASS (one middle increment, 5;
+one middle GD growth, 8x), the third FAIL (Newton - GD SimE -0.004 at both
+middle layers); none is judged at this scale;
 full d = 10, 21 points, 8 layers x 8 heads x 256, 30k steps at lr 1e-4 with
 the curriculum dims 5 -> 10 (+1), points 11 -> 21 (+2) every 2000 steps
 (spec 01's GPU-large setting; on CUDA when available). The paper's own model
@@ -382,6 +389,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 10, "quick": 240, "full": 3600},
+        estimate_seconds={"smoke": 10, "quick": 300, "full": 3600},
     )
 ]
