@@ -78,21 +78,21 @@ Adam steps of 2 frames each, rollouts of 25 frames from frame 15, scaling
 N = 1k ... 8k; full 2000 particles, 16 + 4 trajectories of 100 frames, GNS latent 64 x 5
 steps, 3000 steps, scaling to 32k.
 
-Measured at quick on the shared 2-core machine (2026-12-01, load average
-12-16: every timed row is PROVISIONAL), about 8.5 min wall in all (most of it
-waiting for the CPU; training took 35 s for GNS and 41 s for GIOROM):
-time per frame GNS 52.5 ms, GIOROM 14.8 ms, ratio 3.55 (would FAIL >= 5);
-rollout error GIOROM 0.457, GNS 0.808, constant velocity 0.484, ratio 0.565
-(PASS <= 2, but a weak pass: after 300 steps GNS's training loss is still
-0.98, the variance of the normalised targets, and its rollouts are worse than
-constant-velocity extrapolation; GIOROM's reached 0.40). Scaling (3-frame
-rollouts from rest, sampling and kernel weights included): N = 1000 / 2000 /
-4000 / 8000: GNS 58 / 105 / 218 / 197 ms, GIOROM 34 / 41 / 93 / 45 ms per
-frame (ratios 1.7 / 2.6 / 2.3 / 4.4); the load made these noisy. These
-figures predate :func:`~itersolve.nn.lattice_neighbors` (the lattice pairs
-were found by the general cell list then): one separate 3-frame timing at
-N = 1000 on the busy machine gave 18.6 ms per GIOROM frame before and 17.0
-ms after (GNS 27.0 and 22.6 ms in the same runs: the load moves more).
+Measured at quick on the shared 2-core machine (2026-12-01, wave 11, 2
+frames per Adam step; load average ~6, so the timed rows are PROVISIONAL),
+1 min 50 s wall in all, training 38 s for GNS and 24 s for GIOROM (final
+one-step losses 0.60 and 0.53, upsampler 4.6e-5):
+time per frame GNS 23.6 ms, GIOROM 11.9 ms, ratio 1.98 (would FAIL >= 5);
+rollout error GNS 0.231, GIOROM 0.535, constant velocity 0.484: GIOROM / GNS
+2.32 (FAIL <= 2), GNS / constant velocity 0.477 (PASS < 1), GIOROM / constant
+velocity 1.11 (the reduced model does not yet beat ballistic extrapolation).
+Scaling (3-frame rollouts from rest, sampling and kernel weights included):
+N = 1000 / 2000 / 4000 / 8000: GNS 14.1 / 24.8 / 99.2 / 110 ms, GIOROM 13.2
+/ 12.7 / 36.7 / 26.9 ms per frame (ratios 1.07 / 1.96 / 2.7 / 4.09).
+Before wave 11 (one frame per step, lr 2e-3, wall features at the
+connectivity radius) the same quick run gave GNS 0.808 (worse than constant
+velocity), GIOROM 0.457, so "GIOROM / GNS 0.565, PASS" compared against an
+unlearned baseline.
 """
 
 from __future__ import annotations
@@ -544,7 +544,7 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 5, "full": 5},
-        # quick: ~8.5 min on the busy machine, mostly waiting (see the docstring).
+        # quick: 1 min 50 s at load ~6 in wave 11 (8.5 min at load 12-16 before).
         estimate_seconds={"smoke": 15, "quick": 300, "full": 3600},
     )
 ]
