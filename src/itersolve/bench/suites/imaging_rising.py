@@ -88,7 +88,10 @@ cached pairs (200 training, 10 held-out, 10 test sinograms; 60 epochs):
 1.92; the same with cosine decay and flips 0.136, 1.93 (at this size the
 recipe is not the bottleneck); (8, 16, 32, 64) 0.120, 1.75 (the quick
 network); (16, 32, 64) 0.120, 1.71: a larger receptive field or width helps
-a little, and the held-out curves still creep down at the end. k1 is the
+a little, and the held-out curves still creep down at the end. More images
+at the same epochs do not help (300 images: 0.117, 1.74), more steps do,
+slowly (200 images x 120 epochs: 0.110, 1.66, training loss still falling):
+the network is underfitted, not data-starved. k1 is the
 main lever: with k1 = 10 (not the paper's) the input is already 0.106 from
 the target (0.348 at k1 = 5), the net brings it to 0.067 and RE(rising) /
 RE(converged) to 1.29 (SSIM 0.981), but then RISING is only 0.76 of the
