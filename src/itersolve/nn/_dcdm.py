@@ -361,6 +361,13 @@ class DCDMTraining:
         Wall time of data generation plus training.
     data_seconds
         Of which data generation (Lanczos and mixtures).
+
+    Examples
+    --------
+    >>> from itersolve.nn import DCDMNet, DCDMTraining
+    >>> report = DCDMTraining(DCDMNet(channels=2, levels=1), losses=[0.9, 0.5])
+    >>> report.best_epoch, len(report.losses)
+    (-1, 2)
     """
 
     net: nn.Module

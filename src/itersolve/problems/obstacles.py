@@ -39,6 +39,14 @@ class ObstaclePoisson:
         Cells per side.
     layout, seed, boundary
         How it was made (see :func:`obstacle_poisson`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from itersolve.problems import obstacle_poisson
+    >>> p = obstacle_poisson(8, "disks", seed=0)
+    >>> p.to_grid(np.ones(p.A.shape[0])).shape
+    (8, 8)
     """
 
     A: sp.csr_array
