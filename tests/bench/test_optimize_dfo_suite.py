@@ -13,15 +13,6 @@ from itersolve.bench.results import Results
 from itersolve.bench.suites import optimize_dfo as dfo
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: torch's intra-op pool only adds contention here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def valley() -> dfo.Instance:
     return dfo._build("valley", 2, 300, "smoke")

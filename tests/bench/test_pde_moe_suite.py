@@ -7,18 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from itersolve.bench.results import Results
 from itersolve.bench.suites import pde_moe
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _row(method: str, value: float, per_step: float, status: str = "SUCCESS"):

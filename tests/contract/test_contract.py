@@ -87,16 +87,6 @@ def test_bases_have_no_step_of_their_own(base):
     assert base.step is IterativeMethod.step
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The battery is sized for one core; torch's intra-op pool also makes tiny
-    FFTs and products thousands of times slower on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _quiet(entry: Entry, inputs: dict[str, Any], method: Any, **kw: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -25,15 +25,6 @@ from itersolve.optimize.convex_relu import (
 from itersolve.optimize.convex_relu._system import FactoredSystem
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny products: torch's intra-op pool only adds contention here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _data(n: int = 24, d: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))

@@ -23,16 +23,6 @@ from itersolve.problems.surrogates import mlp_surrogate, nonsmooth_valley
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: torch's intra-op pool only adds contention on a loaded
-    machine (these tests take 4x longer with it)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _methods(**kw):
     """Both methods; the hybrid attacks the objective itself (no surrogate)."""
     return [CoveringDirectSearch(**kw), DirectionalAttackSearch(**kw)]

@@ -21,15 +21,6 @@ PROBLEM = DiffusionSorptionProblem(n_t=8, n_x=10)
 SMALL = {"n_basis": 5, "width": 8, "depth": 2}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # small solves: threads only add contention on a shared machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("experts", [1, 2, (1, 2), (2, 2)])
 def test_shapes_and_one_status_per_expert(experts: object) -> None:
     model = ConstrainedBasisModel(PROBLEM, experts=experts, **SMALL)

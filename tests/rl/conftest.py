@@ -4,17 +4,8 @@ times slower under torch's intra-op pool on a loaded machine) and a small LQR.""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from itersolve.rl import LinearGaussianLQR
-
-
-@pytest.fixture(autouse=True, scope="package")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="package")
