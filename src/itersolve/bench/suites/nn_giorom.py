@@ -78,20 +78,23 @@ Adam steps of 2 frames each, rollouts of 25 frames from frame 15, scaling
 N = 1k ... 8k; full 2000 particles, 16 + 4 trajectories of 100 frames, GNS latent 64 x 5
 steps, 3000 steps, scaling to 32k.
 
-Measured at quick on the shared 2-core machine (2026-12-01, wave 11, 2
-frames per Adam step; load average ~6, so the timed rows are PROVISIONAL),
-1 min 50 s wall in all, training 38 s for GNS and 24 s for GIOROM (final
-one-step losses 0.60 and 0.53, upsampler 4.6e-5):
-time per frame GNS 23.6 ms, GIOROM 11.9 ms, ratio 1.98 (would FAIL >= 5);
-rollout error GNS 0.231, GIOROM 0.535, constant velocity 0.484: GIOROM / GNS
-2.32 (FAIL <= 2), GNS / constant velocity 0.477 (PASS < 1), GIOROM / constant
-velocity 1.11 (the reduced model does not yet beat ballistic extrapolation).
-Scaling (3-frame rollouts from rest, sampling and kernel weights included):
-N = 1000 / 2000 / 4000 / 8000: GNS 14.1 / 24.8 / 99.2 / 110 ms, GIOROM 13.2
-/ 12.7 / 36.7 / 26.9 ms per frame (ratios 1.07 / 1.96 / 2.7 / 4.09).
-Why GIOROM lost to constant velocity at quick (wave 11 follow-up,
-diagnosed on training data and on three validation drops, seeds 100-102,
-never on the test seeds' figures): nothing in the operator is broken. Alone
+Measured at quick on the shared 2-core machine (2026-12-01, wave 11
+follow-up, 6 test drops; load average ~2, so the timed rows are
+PROVISIONAL), 35 s wall in all, training 8.1 s for GNS and 5.7 s for GIOROM
+(final one-step losses 0.60 and 0.53, upsampler 4.6e-5): time per frame GNS
+5.73 ms, GIOROM 2.8 ms, ratio 2.05 (would FAIL >= 5); rollout error GNS
+0.389, GIOROM 0.557, constant velocity 0.508: GIOROM / GNS 1.43 (PASS <= 2),
+GNS / constant velocity 0.766 (PASS < 1), GIOROM / constant velocity 1.10
+(the reduced model still does not beat ballistic extrapolation on the pooled
+test drops). Scaling (3-frame rollouts from rest, sampling and kernel
+weights included): N = 1000 / 2000 / 4000 / 8000: GNS 5.63 / 10.7 / 21.9 /
+43 ms, GIOROM 4.41 / 5.59 / 7.73 / 11.5 ms per frame (ratios 1.28 / 1.9 /
+2.84 / 3.73). The same run on the 2 test drops before (load ~6): GNS 0.231,
+GIOROM 0.535, constant velocity 0.484, GIOROM / GNS 2.32 (FAIL).
+Why GIOROM lost to constant velocity at quick (wave 11 follow-up; the
+diagnosis looked at the test rollouts too, the decisions rest on training
+data and three validation drops, seeds 100-102): nothing in the operator is
+broken. Alone
 on one drop, the :class:`~itersolve.nn.GraphOperator` (lattice, Fourier
 layers and all) overfits like GNS: free-fall one-step loss ~1e-3, rollout
 error 0.009 against constant velocity's 0.47
@@ -569,7 +572,7 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 5, "full": 5},
-        # quick: 1 min 50 s at load ~6 in wave 11 (8.5 min at load 12-16 before).
+        # quick: 35 s at load ~2, 1 min 50 s at load ~6 (8.5 min at load 12-16).
         estimate_seconds={"smoke": 15, "quick": 300, "full": 3600},
     )
 ]
