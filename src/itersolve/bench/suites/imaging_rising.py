@@ -460,6 +460,6 @@ SUITES = [
         repeats={"smoke": 1, "quick": 5, "full": 5},
         # quick: 272 s CPU on one thread (11.6 min wall on the busy machine);
         # smoke 5.8 s CPU.
-        estimate_seconds={"smoke": 10, "quick": 280, "full": 3000},
+        estimate_seconds={"smoke": 10, "quick": 260, "full": 3000},
     )
 ]

@@ -442,6 +442,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 10, "quick": 240, "full": 3600},
+        estimate_seconds={"smoke": 10, "quick": 40, "full": 3600},
     )
 ]

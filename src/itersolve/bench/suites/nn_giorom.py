@@ -573,6 +573,6 @@ SUITES = [
         ],
         repeats={"smoke": 1, "quick": 5, "full": 5},
         # quick: 35 s at load ~2, 1 min 50 s at load ~6 (8.5 min at load 12-16).
-        estimate_seconds={"smoke": 15, "quick": 300, "full": 3600},
+        estimate_seconds={"smoke": 15, "quick": 45, "full": 3600},
     )
 ]

@@ -389,6 +389,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 10, "quick": 300, "full": 3600},
+        estimate_seconds={"smoke": 10, "quick": 200, "full": 3600},
     )
 ]

@@ -1140,6 +1140,6 @@ SUITES = [
             ),
         ],
         repeats={"smoke": 1, "quick": 1, "full": 3},
-        estimate_seconds={"smoke": 15, "quick": 240, "full": 900},
+        estimate_seconds={"smoke": 15, "quick": 100, "full": 900},
     )
 ]

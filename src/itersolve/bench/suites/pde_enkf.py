@@ -420,6 +420,6 @@ SUITES = [
         evaluate=evaluate,
         claims=CLAIMS,
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 10, "quick": 290, "full": 1800},
+        estimate_seconds={"smoke": 10, "quick": 40, "full": 1800},
     )
 ]

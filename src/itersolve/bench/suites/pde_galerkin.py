@@ -299,6 +299,6 @@ SUITES = [
         evaluate=evaluate,
         claims=CLAIMS,
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 10, "quick": 150, "full": 600},
+        estimate_seconds={"smoke": 10, "quick": 30, "full": 600},
     )
 ]

@@ -446,6 +446,6 @@ SUITES = [
         evaluate=evaluate,
         claims=CLAIMS,
         repeats={"smoke": 1, "quick": 1, "full": 1},
-        estimate_seconds={"smoke": 10, "quick": 200, "full": 3000},
+        estimate_seconds={"smoke": 10, "quick": 50, "full": 3000},
     )
 ]
