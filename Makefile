@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 		'pytest>=8' 'hypothesis>=6.100' 'ruff>=0.5' 'mypy>=1.10'
 	touch $(STAMP)
 
-# The headline claims of every suite (about 20 minutes on 2 cores).
+# The headline claims of every suite at quick scale (the runner prints its estimate).
 bench: $(STAMP)
 	$(VENV)/bin/itersolve bench --headline --scale quick --out bench-results
 
