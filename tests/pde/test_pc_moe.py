@@ -146,11 +146,16 @@ def test_training_is_seeded_and_leaves_the_model_alone() -> None:
     assert not torch.equal(train_constrained(other, steps=2).x, sol.x)
 
 
-def test_soft_training_lowers_the_loss() -> None:
+def test_soft_training_approaches_the_reference() -> None:
+    """30 Adam steps take the soft-constraint model from relative L2 ~1.2 to
+    within 0.3 of the method-of-lines reference (measured 0.158; the soft
+    constraint's own accuracy limit at this size is ~0.15)."""
+    reference = diffusion_sorption_reference(PROBLEM, refine=4)
     model = ConstrainedBasisModel(PROBLEM, constraint="soft", **SMALL)
-    sol = train_constrained(model, steps=30, lr=1e-2, record=True)
-    loss = sol.trace["loss"]
-    assert loss[-1] < 0.5 * loss[0]
+    sol = train_constrained(model, steps=30, lr=1e-2, reference=reference, record=True)
+    assert sol.trace["relative_l2"][0] > 1.0
+    assert sol.extras["relative_l2"] <= 0.3
+    assert sol.trace["loss"][-1] < 0.5 * sol.trace["loss"][0]
 
 
 def test_nonfinite_input_and_nonfinite_loss() -> None:

@@ -143,6 +143,23 @@ def test_seeded_training_is_reproducible_and_lowers_the_loss(model_cls):
     assert not torch.equal(other.x, one.x)  # the seed moves the collocation
 
 
+def test_lagrangian_pinn_solves_fast_convection_where_the_eulerian_fails():
+    """The paper's point on a small case: at c = 30, 300 Adam steps, the
+    Lagrangian PINN's relative L2 error against the exact u0(x - ct) is at
+    most 0.15 (measured 0.055-0.064 over seeds 0-3) while the Eulerian PINN
+    stays at the trivial solution (measured 1.0)."""
+    problem = ConvectionProblem(30.0, n_x=32, n_t=10, eval_x=64, eval_t=16)
+    method = AdamThenLBFGS(adam_steps=300, lr=1e-2)
+    torch.manual_seed(0)
+    lagrangian = LagrangianPINN(width=16, depth_u=2, depth_x=1)
+    torch.manual_seed(0)
+    eulerian = PINN(width=16, depth=2)
+    ours = train_pinn(lagrangian, problem, method, seed=0, dtype=F64)
+    plain = train_pinn(eulerian, problem, method, seed=0, dtype=F64)
+    assert ours.extras["relative_l2"] <= 0.15
+    assert plain.extras["relative_l2"] >= 0.5
+
+
 def test_numpy_collocation_gives_numpy_parameters():
     x = np.linspace(0, 2 * np.pi, 10, endpoint=False)
     t = np.linspace(0.1, 1.0, 3)
