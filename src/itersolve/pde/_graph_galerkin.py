@@ -17,7 +17,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from itersolve._core.frontdoor import solve
 from itersolve._core.iterate import Callback
 from itersolve._core.solution import Solution
-from itersolve._core.tensors import ArrayInfo, Kind
+from itersolve._core.tensors import ArrayInfo, Kind, as_tensor
 from itersolve.nn._chebconv import ChebConv
 from itersolve.pde._fe_residual import LOSSES, FEResidual
 from itersolve.pde.pinn._train import AdamThenLBFGS
@@ -262,10 +262,9 @@ def _relative(u: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 def _tensor(value: Any, name: str, shape: tuple[int, ...]) -> torch.Tensor:
-    out = torch.as_tensor(
-        value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value,
-        dtype=torch.float64,
-    )
+    """``value`` as a float64 CPU copy of the given shape (the shared
+    conversion, plus the shape check)."""
+    out, _ = as_tensor(value, name, dtype=torch.float64, device="cpu", copy=True)
     if out.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(out.shape)}")
     return out
